@@ -1,0 +1,222 @@
+//! Parsing of `#[machine(..)]`, `#[state(..)]` and `#[transition(..)]` into
+//! plain structs that keep the tokens they came from, for spans.
+//!
+//! Every malformed, unknown or repeated key is recorded in [`Errors`] and
+//! parsing goes on, so one compile reports every mistake.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Ident, LitInt, LitStr, Path, Token};
+
+use crate::errors::Errors;
+use crate::graph::suggest;
+
+/// `#[machine(name = "...", version = N, crate = path, allow_cycles)]`.
+#[derive(Default)]
+pub struct MachineAttrs {
+    pub name: Option<LitStr>,
+    pub version: Option<LitInt>,
+    pub krate: Option<Path>,
+    pub allow_cycles: Option<Span>,
+}
+
+/// `#[state(initial, terminal, name = "...", timeout_ms = N, max_attempts = N)]`.
+#[derive(Default)]
+pub struct StateAttrs {
+    pub initial: Option<Span>,
+    pub terminal: Option<Span>,
+    pub name: Option<LitStr>,
+    pub timeout_ms: Option<LitInt>,
+    pub max_attempts: Option<LitInt>,
+}
+
+/// One target of a `#[transition(..)]` attribute; `to(X, Y)` gives two.
+pub struct TransitionAttr {
+    pub to: Ident,
+    pub guard: Option<Path>,
+    pub label: Option<LitStr>,
+}
+
+const MACHINE_KEYS: &[&str] = &["name", "version", "crate", "allow_cycles"];
+const STATE_KEYS: &[&str] = &["initial", "terminal", "name", "timeout_ms", "max_attempts"];
+const TRANSITION_KEYS: &[&str] = &["to", "guard", "label"];
+
+/// Parses every `#[machine(..)]` on the enum.
+pub fn machine_attrs(attrs: &[Attribute], errors: &mut Errors) -> MachineAttrs {
+    let mut out = MachineAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("machine")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = key_of(&meta, MACHINE_KEYS, "machine")?;
+            match key.as_str() {
+                "name" => set(&mut out.name, meta.value()?.parse()?, &meta, errors),
+                "version" => {
+                    let lit: LitInt = meta.value()?.parse()?;
+                    lit.base10_parse::<u32>()?;
+                    set(&mut out.version, lit, &meta, errors);
+                }
+                "crate" => set(&mut out.krate, meta.value()?.parse()?, &meta, errors),
+                _ => set(&mut out.allow_cycles, meta.path.span_of(), &meta, errors),
+            }
+            Ok(())
+        });
+        errors.push_result(result);
+    }
+    if let Some(name) = &out.name {
+        if name.value().trim().is_empty() {
+            errors.push(syn::Error::new(
+                name.span(),
+                "the machine name is empty; give a stable, non-empty name such as `name = \"order\"`",
+            ));
+        }
+    }
+    out
+}
+
+/// Parses every `#[state(..)]` on one variant.
+pub fn state_attrs(attrs: &[Attribute], errors: &mut Errors) -> StateAttrs {
+    let mut out = StateAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("state")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = key_of(&meta, STATE_KEYS, "state")?;
+            match key.as_str() {
+                "initial" => set(&mut out.initial, meta.path.span_of(), &meta, errors),
+                "terminal" => set(&mut out.terminal, meta.path.span_of(), &meta, errors),
+                "name" => {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    if lit.value().trim().is_empty() {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "a stored state name cannot be empty",
+                        ));
+                    }
+                    set(&mut out.name, lit, &meta, errors);
+                }
+                "timeout_ms" => {
+                    let lit = positive_int(&meta, "timeout_ms")?;
+                    set(&mut out.timeout_ms, lit, &meta, errors);
+                }
+                _ => {
+                    let lit = positive_int(&meta, "max_attempts")?;
+                    set(&mut out.max_attempts, lit, &meta, errors);
+                }
+            }
+            Ok(())
+        });
+        errors.push_result(result);
+    }
+    out
+}
+
+/// Parses every `#[transition(..)]` on one variant, one entry per target.
+pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<TransitionAttr> {
+    let mut out = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("transition")) {
+        let mut targets: Option<Vec<Ident>> = None;
+        let mut guard: Option<Path> = None;
+        let mut label: Option<LitStr> = None;
+        let result = attr.parse_nested_meta(|meta| {
+            let key = key_of(&meta, TRANSITION_KEYS, "transition")?;
+            match key.as_str() {
+                "to" => {
+                    let parsed = if meta.input.peek(Token![=]) {
+                        vec![meta.value()?.parse::<Ident>()?]
+                    } else {
+                        let mut list = Vec::new();
+                        meta.parse_nested_meta(|inner| {
+                            list.push(inner.path.require_ident()?.clone());
+                            Ok(())
+                        })?;
+                        list
+                    };
+                    if parsed.is_empty() {
+                        return Err(meta.error("`to(..)` lists no state; name at least one"));
+                    }
+                    set(&mut targets, parsed, &meta, errors);
+                }
+                "guard" => set(&mut guard, meta.value()?.parse()?, &meta, errors),
+                _ => set(&mut label, meta.value()?.parse()?, &meta, errors),
+            }
+            Ok(())
+        });
+        if !errors.push_result(result) {
+            continue;
+        }
+        let Some(targets) = targets else {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "this #[transition] names no target state; write `#[transition(to = State)]` or `#[transition(to(A, B))]`",
+            ));
+            continue;
+        };
+        out.extend(targets.into_iter().map(|to| TransitionAttr {
+            to,
+            guard: guard.clone(),
+            label: label.clone(),
+        }));
+    }
+    out
+}
+
+/// The key of one nested meta item, checked against the known keys with a
+/// "did you mean" for near misses.
+fn key_of(meta: &ParseNestedMeta, known: &[&str], attribute: &str) -> syn::Result<String> {
+    let key = meta
+        .path
+        .get_ident()
+        .map(|ident| ident.to_string())
+        .unwrap_or_default();
+    if known.contains(&key.as_str()) {
+        return Ok(key);
+    }
+    let shown = if key.is_empty() {
+        "this".to_owned()
+    } else {
+        format!("`{key}`")
+    };
+    let hint = match suggest(&key, known.iter().copied()) {
+        Some(close) => format!("; did you mean `{close}`?"),
+        None => String::new(),
+    };
+    let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    Err(meta.error(format!(
+        "unknown #[{attribute}] key {shown}{hint} The keys #[{attribute}(..)] accepts are {}",
+        expected.join(", ")
+    )))
+}
+
+/// A positive integer value that fits in `u32`.
+fn positive_int(meta: &ParseNestedMeta, key: &str) -> syn::Result<LitInt> {
+    let lit: LitInt = meta.value()?.parse()?;
+    match lit.base10_parse::<u32>() {
+        Ok(n) if n > 0 => Ok(lit),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!("`{key}` must be a whole number from 1 to {}", u32::MAX),
+        )),
+    }
+}
+
+/// Stores a value, or records a "given twice" error if one is already there.
+fn set<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta, errors: &mut Errors) {
+    if slot.is_some() {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        errors.push(meta.error(format!("`{key}` is given twice; keep one")));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+/// The span of a path, for flag keys such as `initial`.
+trait SpanOf {
+    fn span_of(&self) -> Span;
+}
+
+impl SpanOf for Path {
+    fn span_of(&self) -> Span {
+        syn::spanned::Spanned::span(self)
+    }
+}
