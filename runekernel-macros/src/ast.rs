@@ -14,6 +14,8 @@ pub struct Machine<'a> {
     pub ident: &'a Ident,
     pub vis: &'a Visibility,
     pub attrs: MachineAttrs,
+    /// `#[machine(..)]` had an error, so a key may be missing.
+    pub attrs_broken: bool,
     pub states: Vec<State<'a>>,
 }
 
@@ -21,7 +23,11 @@ pub struct Machine<'a> {
 pub struct State<'a> {
     pub variant: &'a Variant,
     pub attrs: StateAttrs,
+    /// `#[state(..)]` had an error, so a marker may be missing.
+    pub attrs_broken: bool,
     pub transitions: Vec<TransitionAttr>,
+    /// A `#[transition(..)]` had an error, so a transition may be missing.
+    pub transitions_broken: bool,
     pub fields: Vec<Field<'a>>,
     pub shape: Shape,
 }
@@ -79,7 +85,9 @@ impl<'a> Machine<'a> {
                 ),
             ));
         }
+        let before = errors.len();
         let attrs = attr::machine_attrs(&input.attrs, errors);
+        let attrs_broken = errors.len() > before;
         let states = data
             .variants
             .iter()
@@ -89,6 +97,7 @@ impl<'a> Machine<'a> {
             ident: &input.ident,
             vis: &input.vis,
             attrs,
+            attrs_broken,
             states,
         })
     }
@@ -133,8 +142,12 @@ impl<'a> Machine<'a> {
 
 impl<'a> State<'a> {
     fn from_variant(variant: &'a Variant, errors: &mut Errors) -> Self {
+        let before = errors.len();
         let attrs = attr::state_attrs(&variant.attrs, errors);
+        let attrs_broken = errors.len() > before;
+        let before = errors.len();
         let transitions = attr::transition_attrs(&variant.attrs, errors);
+        let transitions_broken = errors.len() > before;
         let (shape, fields) = match &variant.fields {
             Fields::Unit => (Shape::Unit, Vec::new()),
             Fields::Named(named) => (
@@ -169,7 +182,9 @@ impl<'a> State<'a> {
         State {
             variant,
             attrs,
+            attrs_broken,
             transitions,
+            transitions_broken,
             fields,
             shape,
         }
@@ -203,13 +218,17 @@ impl<'a> State<'a> {
         self.attrs.terminal.is_some()
     }
 
-    /// The handler method: the variant name in snake_case.
+    /// The handler method: the variant name in snake_case, as a raw
+    /// identifier when that is a keyword (`Struct` -> `r#struct`).
     pub fn method(&self) -> Ident {
-        format_ident!(
-            "{}",
-            snake_case(&self.ident().to_string()),
-            span = self.ident().span()
-        )
+        let name = snake_case(&self.ident().to_string());
+        let span = self.ident().span();
+        match name.as_str() {
+            // These cannot be raw identifiers.
+            "self" | "super" | "crate" => format_ident!("{}_", name, span = span),
+            _ if syn::parse_str::<Ident>(&name).is_err() => Ident::new_raw(&name, span),
+            _ => Ident::new(&name, span),
+        }
     }
 
     /// `OrderCreatedNext`.

@@ -48,13 +48,23 @@ pub fn machine_attrs(attrs: &[Attribute], errors: &mut Errors) -> MachineAttrs {
         let result = attr.parse_nested_meta(|meta| {
             let key = key_of(&meta, MACHINE_KEYS, "machine")?;
             match key.as_str() {
-                "name" => set(&mut out.name, meta.value()?.parse()?, &meta, errors),
+                "name" => set(
+                    &mut out.name,
+                    value(&meta, "name = \"order\"")?,
+                    &meta,
+                    errors,
+                ),
                 "version" => {
-                    let lit: LitInt = meta.value()?.parse()?;
+                    let lit: LitInt = value(&meta, "version = 2")?;
                     lit.base10_parse::<u32>()?;
                     set(&mut out.version, lit, &meta, errors);
                 }
-                "crate" => set(&mut out.krate, meta.value()?.parse()?, &meta, errors),
+                "crate" => set(
+                    &mut out.krate,
+                    value(&meta, "crate = my_crate::runekernel")?,
+                    &meta,
+                    errors,
+                ),
                 _ => set(&mut out.allow_cycles, meta.path.span_of(), &meta, errors),
             }
             Ok(())
@@ -82,7 +92,7 @@ pub fn state_attrs(attrs: &[Attribute], errors: &mut Errors) -> StateAttrs {
                 "initial" => set(&mut out.initial, meta.path.span_of(), &meta, errors),
                 "terminal" => set(&mut out.terminal, meta.path.span_of(), &meta, errors),
                 "name" => {
-                    let lit: LitStr = meta.value()?.parse()?;
+                    let lit: LitStr = value(&meta, "name = \"created\"")?;
                     if lit.value().trim().is_empty() {
                         return Err(syn::Error::new(
                             lit.span(),
@@ -119,7 +129,7 @@ pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Transit
             match key.as_str() {
                 "to" => {
                     let parsed = if meta.input.peek(Token![=]) {
-                        vec![meta.value()?.parse::<Ident>()?]
+                        vec![value::<Ident>(&meta, "to = Shipped")?]
                     } else {
                         let mut list = Vec::new();
                         meta.parse_nested_meta(|inner| {
@@ -133,8 +143,18 @@ pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Transit
                     }
                     set(&mut targets, parsed, &meta, errors);
                 }
-                "guard" => set(&mut guard, meta.value()?.parse()?, &meta, errors),
-                _ => set(&mut label, meta.value()?.parse()?, &meta, errors),
+                "guard" => set(
+                    &mut guard,
+                    value(&meta, "guard = my_guard_fn")?,
+                    &meta,
+                    errors,
+                ),
+                _ => set(
+                    &mut label,
+                    value(&meta, "label = \"approve\"")?,
+                    &meta,
+                    errors,
+                ),
             }
             Ok(())
         });
@@ -175,18 +195,33 @@ fn key_of(meta: &ParseNestedMeta, known: &[&str], attribute: &str) -> syn::Resul
     };
     let hint = match suggest(&key, known.iter().copied()) {
         Some(close) => format!("; did you mean `{close}`?"),
-        None => String::new(),
+        None => ";".to_owned(),
     };
     let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
     Err(meta.error(format!(
-        "unknown #[{attribute}] key {shown}{hint} The keys #[{attribute}(..)] accepts are {}",
+        "unknown #[{attribute}] key {shown}{hint} #[{attribute}(..)] accepts {}",
         expected.join(", ")
     )))
 }
 
+/// The value after `key =`, with an error that shows the expected form.
+fn value<T: syn::parse::Parse>(meta: &ParseNestedMeta, example: &str) -> syn::Result<T> {
+    let key = meta
+        .path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    meta.value()?.parse::<T>().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("`{key}` expects a value written like `{example}`"),
+        )
+    })
+}
+
 /// A positive integer value that fits in `u32`.
 fn positive_int(meta: &ParseNestedMeta, key: &str) -> syn::Result<LitInt> {
-    let lit: LitInt = meta.value()?.parse()?;
+    let lit: LitInt = value(meta, &format!("{key} = 5000"))?;
     match lit.base10_parse::<u32>() {
         Ok(n) if n > 0 => Ok(lit),
         _ => Err(syn::Error::new(

@@ -16,6 +16,11 @@ impl Errors {
         self.errors.push(error);
     }
 
+    /// How many errors have been recorded.
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
     /// Records the error of a failed result; returns whether it succeeded.
     pub fn push_result(&mut self, result: syn::Result<()>) -> bool {
         match result {

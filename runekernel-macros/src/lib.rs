@@ -3,7 +3,7 @@
 //! Use it through the `runekernel` crate, which re-exports it and holds the
 //! traits and types the generated code refers to:
 //!
-//! ```ignore
+//! ```
 //! use runekernel::prelude::*;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -19,6 +19,8 @@
 //!     #[state(terminal)]
 //!     Cancelled,
 //! }
+//!
+//! assert_eq!(Order::definition().initial().name, "Created");
 //! ```
 //!
 //! The derive reads the attributes (`attr`), builds a plain model of the

@@ -51,10 +51,32 @@ pub fn check(machine: &Machine, errors: &mut Errors) {
     };
 
     for problem in graph::check(&spec) {
-        errors.push(describe(machine, &flat, &problem));
+        if !follows_from_attribute_error(machine, &problem) {
+            errors.push(describe(machine, &flat, &problem));
+        }
     }
     check_stored_names(machine, &names, errors);
     check_method_names(machine, errors);
+}
+
+/// Whether a problem may only be the consequence of an attribute that did
+/// not parse (a lost `initial` marker, a lost transition): such an attribute
+/// is already reported, and the rest shows once it is fixed.
+fn follows_from_attribute_error(machine: &Machine, problem: &Problem) -> bool {
+    let any_state_attr = machine.states.iter().any(|s| s.attrs_broken);
+    let any_transition = machine.states.iter().any(|s| s.transitions_broken);
+    match *problem {
+        Problem::NoInitial => any_state_attr,
+        Problem::NoOutgoing { state } => {
+            let s = &machine.states[state];
+            s.attrs_broken || s.transitions_broken
+        }
+        Problem::Unreachable { .. } => any_transition,
+        Problem::NoTerminalReachable { .. } => {
+            machine.attrs_broken || any_state_attr || any_transition
+        }
+        _ => false,
+    }
 }
 
 /// One problem as an error on the token that causes it.
@@ -96,13 +118,13 @@ fn describe(machine: &Machine, flat: &[(usize, &Ident)], problem: &Problem) -> s
         Problem::UnknownTarget { transition, suggestion } => {
             let (from, to) = flat[transition];
             let hint = match suggestion {
-                Some(close) => format!("did you mean `{close}`? "),
-                None => String::new(),
+                Some(close) => format!("; did you mean `{close}`? The"),
+                None => "; the".to_owned(),
             };
             syn::Error::new(
                 to.span(),
                 format!(
-                    "`{}` has a transition to `{to}`, which is not a state of `{enum_name}`; {hint}the states are {}",
+                    "`{}` has a transition to `{to}`, which is not a state of `{enum_name}`{hint} states are {}",
                     state(from).ident(),
                     list()
                 ),

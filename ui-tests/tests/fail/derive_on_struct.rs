@@ -1,0 +1,8 @@
+use runekernel::StateMachine;
+
+#[derive(StateMachine)]
+struct Order {
+    sku: String,
+}
+
+fn main() {}

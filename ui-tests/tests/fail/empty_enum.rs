@@ -1,0 +1,6 @@
+use runekernel::StateMachine;
+
+#[derive(StateMachine)]
+enum Nothing {}
+
+fn main() {}
