@@ -1,7 +1,67 @@
-//! Storage for RuneKernel (work in progress: identity and lifecycle types).
+//! The storage layer of [RuneKernel](https://docs.rs/runekernel): the
+//! persisted job model, the [`Storage`] trait, and its backends.
+//!
+//! | backend | feature | what it is |
+//! |---|---|---|
+//! | [`InMemoryStorage`] | always | the default; nothing survives the process |
+//! | `SqliteStorage` | `sqlite` (default) | one file, WAL, group commit, durable by default |
+//! | `PostgresStorage` | `postgres` | shared by many processes on many machines |
+//!
+//! A custom backend implements [`Storage`] and runs the conformance suite,
+//! [`testing::conformance`] (feature `testing`), that every built-in backend
+//! runs.
+//!
+//! ```
+//! use runekernel_storage::{InMemoryStorage, JobId, NewJob, Storage, JobState};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let storage = InMemoryStorage::new();
+//! let id = JobId::new();
+//! storage.insert(NewJob {
+//!     id,
+//!     machine: "order".into(),
+//!     fingerprint: 0,
+//!     state: "Created".into(),
+//!     payload: serde_json::json!({"sku": "rune-1"}),
+//!     priority: 0,
+//!     run_at: 0,
+//!     max_attempts: 3,
+//!     timeout_ms: None,
+//!     idempotency_key: None,
+//!     created_at: 0,
+//! }).await?;
+//! let job = storage.get(id).await?.expect("just inserted");
+//! assert_eq!(job.status, JobState::Pending);
+//! assert_eq!(storage.history(id).await?.len(), 1);
+//! # Ok::<(), runekernel_storage::StorageError>(())
+//! # }).unwrap();
+//! ```
 
+mod error;
+mod events;
 mod id;
 mod job_state;
+mod memory;
+mod model;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use error::StorageError;
+pub use events::{EventBus, StorageEvent};
 pub use id::{JobId, ParseJobIdError};
 pub use job_state::{JobState, ParseJobStateError};
+pub use memory::InMemoryStorage;
+pub use model::{
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, Lease, LeaseToken, Millis, NewJob, StateChange,
+};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStorage};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStorage, Synchronous};
+pub use storage::Storage;

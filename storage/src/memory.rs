@@ -1,0 +1,424 @@
+//! [`InMemoryStorage`]: the default backend. Nothing survives the process.
+//!
+//! Jobs live in a sharded map: reading, committing or heartbeating one job
+//! locks only its shard. The ordering index (due times, per-machine ready
+//! queues in (priority, run_at, id) order, lease expiries) sits behind one
+//! short-held lock that only claims and re-queues take; index entries are
+//! validated against the job record when popped, so a stale one is skipped.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use crate::error::StorageError;
+use crate::events::{EventBus, StorageEvent};
+use crate::model::{
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+};
+use crate::storage::Storage;
+use crate::{JobId, JobState};
+
+const SHARDS: usize = 32;
+
+/// The default storage: fast, concurrent, and gone when the process ends.
+///
+/// Clones share the same jobs.
+#[derive(Clone, Default)]
+pub struct InMemoryStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Vec<Mutex<HashMap<JobId, Slot>>>,
+    index: Mutex<Index>,
+    /// Serializes inserts, so idempotency keys and batch atomicity hold.
+    keys: Mutex<HashMap<String, JobId>>,
+    next_token: AtomicU64,
+    events: EventBus,
+}
+
+struct Slot {
+    record: JobRecord,
+    history: Vec<HistoryEntry>,
+}
+
+#[derive(Default)]
+struct Index {
+    /// Pending jobs by due time: (run_at, id).
+    scheduled: BTreeSet<(Millis, JobId)>,
+    /// Due jobs per machine: (priority, run_at, id).
+    ready: HashMap<String, BTreeSet<(i32, Millis, JobId)>>,
+    /// Running jobs by lease expiry: (expires_at, id).
+    leases: BTreeSet<(Millis, JobId)>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            index: Mutex::default(),
+            keys: Mutex::default(),
+            next_token: AtomicU64::new(1),
+            events: EventBus::new(),
+        }
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it:
+/// every critical section here leaves the data consistent before anything
+/// that can panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl InMemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Inner {
+    fn shard(&self, id: JobId) -> &Mutex<HashMap<JobId, Slot>> {
+        // The low bits of a UUIDv7 are random.
+        &self.shards[(id.as_u128() as usize) % SHARDS]
+    }
+
+    /// Puts a pending job in the due-time index.
+    fn schedule(&self, run_at: Millis, id: JobId) {
+        lock(&self.index).scheduled.insert((run_at, id));
+    }
+
+    fn track_lease(&self, expires_at: Millis, id: JobId) {
+        lock(&self.index).leases.insert((expires_at, id));
+    }
+
+    /// Index upkeep after a record changed.
+    fn requeue(&self, record: &JobRecord) {
+        match (record.status, &record.lease) {
+            (JobState::Pending, _) => self.schedule(record.run_at, record.id),
+            (JobState::Running, Some(lease)) => self.track_lease(lease.expires_at, record.id),
+            _ => {}
+        }
+    }
+
+    fn insert_locked(
+        &self,
+        keys: &mut HashMap<String, JobId>,
+        job: &NewJob,
+    ) -> Result<Inserted, StorageError> {
+        if let Some(existing) = job.idempotency_key.as_ref().and_then(|k| keys.get(k)) {
+            return Ok(Inserted {
+                id: *existing,
+                created: false,
+            });
+        }
+        let mut shard = lock(self.shard(job.id));
+        if shard.contains_key(&job.id) {
+            return Err(StorageError::DuplicateId(job.id));
+        }
+        let record = JobRecord::from_new(job);
+        let history = vec![record.submission_entry()];
+        shard.insert(job.id, Slot { record, history });
+        drop(shard);
+        if let Some(key) = &job.idempotency_key {
+            keys.insert(key.clone(), job.id);
+        }
+        self.schedule(job.run_at, job.id);
+        Ok(Inserted {
+            id: job.id,
+            created: true,
+        })
+    }
+
+    /// Moves due and lease-expired jobs into their machine's ready queue.
+    fn promote(&self, index: &mut Index, now: Millis) {
+        while let Some(&(run_at, id)) = index.scheduled.first() {
+            if run_at > now {
+                break;
+            }
+            index.scheduled.pop_first();
+            let shard = lock(self.shard(id));
+            if let Some(slot) = shard.get(&id) {
+                let r = &slot.record;
+                if r.status == JobState::Pending && r.run_at == run_at {
+                    index
+                        .ready
+                        .entry(r.machine.clone())
+                        .or_default()
+                        .insert((r.priority, r.run_at, id));
+                }
+            }
+        }
+        while let Some(&(expires_at, id)) = index.leases.first() {
+            if expires_at > now {
+                break;
+            }
+            index.leases.pop_first();
+            let shard = lock(self.shard(id));
+            if let Some(slot) = shard.get(&id) {
+                let r = &slot.record;
+                let expired = r.status == JobState::Running
+                    && r.lease.as_ref().is_some_and(|l| l.expires_at == expires_at);
+                if expired {
+                    index
+                        .ready
+                        .entry(r.machine.clone())
+                        .or_default()
+                        .insert((r.priority, r.run_at, id));
+                }
+            }
+        }
+    }
+
+    /// Pops the smallest ready entry among the requested machines.
+    fn pop_ready(index: &mut Index, machines: &[String]) -> Option<(i32, Millis, JobId)> {
+        let best = machines
+            .iter()
+            .filter_map(|m| index.ready.get(m)?.first().map(|key| (*key, m)))
+            .min_by_key(|(key, _)| *key)?;
+        let (key, machine) = best;
+        let machine = machine.clone();
+        index.ready.get_mut(&machine)?.pop_first();
+        Some(key)
+    }
+}
+
+#[async_trait]
+impl Storage for InMemoryStorage {
+    async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        let mut keys = lock(&self.inner.keys);
+        let inserted = self.inner.insert_locked(&mut keys, &job)?;
+        drop(keys);
+        if inserted.created {
+            self.inner.events.send(StorageEvent::JobsReady);
+        }
+        Ok(inserted)
+    }
+
+    async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        let mut keys = lock(&self.inner.keys);
+        // Check every id first, so a duplicate leaves nothing inserted.
+        let mut ids = std::collections::HashSet::with_capacity(jobs.len());
+        for job in &jobs {
+            if !ids.insert(job.id) || lock(self.inner.shard(job.id)).contains_key(&job.id) {
+                return Err(StorageError::DuplicateId(job.id));
+            }
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            out.push(self.inner.insert_locked(&mut keys, job)?);
+        }
+        drop(keys);
+        if out.iter().any(|i| i.created) {
+            self.inner.events.send(StorageEvent::JobsReady);
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        Ok(lock(self.inner.shard(id))
+            .get(&id)
+            .map(|s| s.record.clone()))
+    }
+
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<JobPage, StorageError> {
+        let mut matching: Vec<JobRecord> = Vec::new();
+        for shard in &self.inner.shards {
+            let shard = lock(shard);
+            matching.extend(
+                shard
+                    .values()
+                    .map(|s| &s.record)
+                    .filter(|r| after.is_none_or(|a| r.id > a) && matches(filter, r))
+                    .cloned(),
+            );
+        }
+        matching.sort_by_key(|r| r.id);
+        let more = matching.len() > limit;
+        matching.truncate(limit);
+        let next = if more {
+            matching.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(JobPage {
+            jobs: matching,
+            next,
+        })
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+        let mut claimed = Vec::new();
+        if request.limit == 0 || request.machines.is_empty() {
+            return Ok(claimed);
+        }
+        let mut index = lock(&self.inner.index);
+        self.inner.promote(&mut index, request.now);
+        while claimed.len() < request.limit {
+            let Some((priority, run_at, id)) = Inner::pop_ready(&mut index, &request.machines)
+            else {
+                break;
+            };
+            let mut shard = lock(self.inner.shard(id));
+            let Some(slot) = shard.get_mut(&id) else {
+                continue;
+            };
+            let r = &mut slot.record;
+            if r.priority != priority || r.run_at != run_at || !r.is_claimable(request.now) {
+                continue;
+            }
+            let token = LeaseToken(self.inner.next_token.fetch_add(1, Ordering::Relaxed));
+            r.claim(&request.worker, token, request.now, request.lease_ms);
+            if let Some(lease) = &r.lease {
+                index.leases.insert((lease.expires_at, id));
+            }
+            claimed.push(r.clone());
+        }
+        Ok(claimed)
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+        let mut shard = lock(self.inner.shard(commit.id));
+        let slot = shard
+            .get_mut(&commit.id)
+            .ok_or(StorageError::NotFound(commit.id))?;
+        slot.record.check_commit(&commit)?;
+        let entry = slot.record.apply(&commit);
+        slot.history.push(entry);
+        let record = slot.record.clone();
+        drop(shard);
+        self.inner.requeue(&record);
+        self.inner.events.send(StorageEvent::JobChanged(record.id));
+        if record.status == JobState::Pending {
+            self.inner.events.send(StorageEvent::JobsReady);
+        }
+        Ok(record)
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+        Ok(lock(self.inner.shard(id))
+            .get(&id)
+            .map(|s| s.history.clone())
+            .unwrap_or_default())
+    }
+
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Heartbeat, StorageError> {
+        let mut shard = lock(self.inner.shard(id));
+        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        slot.record.check_lease(lease, now)?;
+        let beat = slot.record.extend_lease(now, lease_ms);
+        drop(shard);
+        self.inner.track_lease(beat.expires_at, id);
+        Ok(beat)
+    }
+
+    async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+        let mut shard = lock(self.inner.shard(id));
+        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        slot.record.check_lease(lease, now)?;
+        slot.record.release(now);
+        drop(shard);
+        self.inner.schedule(now, id);
+        self.inner.events.send(StorageEvent::JobsReady);
+        Ok(())
+    }
+
+    async fn cancel(
+        &self,
+        id: JobId,
+        now: Millis,
+        reason: Option<String>,
+    ) -> Result<CancelOutcome, StorageError> {
+        let mut shard = lock(self.inner.shard(id));
+        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        let outcome = match slot.record.status {
+            JobState::Pending => {
+                let commit = cancel_commit(&slot.record, now, reason);
+                let entry = slot.record.apply(&commit);
+                slot.history.push(entry);
+                CancelOutcome::Cancelled(Box::new(slot.record.clone()))
+            }
+            JobState::Running => {
+                slot.record.cancel_requested = true;
+                CancelOutcome::Requested
+            }
+            finished => CancelOutcome::AlreadyFinished(finished),
+        };
+        drop(shard);
+        if matches!(outcome, CancelOutcome::Cancelled(_)) {
+            self.inner.events.send(StorageEvent::JobChanged(id));
+        }
+        Ok(outcome)
+    }
+
+    async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
+        let mut counts: HashMap<(String, String, JobState), u64> = HashMap::new();
+        for shard in &self.inner.shards {
+            for slot in lock(shard).values() {
+                let r = &slot.record;
+                *counts
+                    .entry((r.machine.clone(), r.state.clone(), r.status))
+                    .or_default() += 1;
+            }
+        }
+        let mut rows: Vec<CountRow> = counts
+            .into_iter()
+            .map(|((machine, state, status), count)| CountRow {
+                machine,
+                state,
+                status,
+                count,
+            })
+            .collect();
+        rows.sort();
+        Ok(rows)
+    }
+
+    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+        let mut keys = lock(&self.inner.keys);
+        let mut pruned = 0;
+        for shard in &self.inner.shards {
+            lock(shard).retain(|_, slot| {
+                let r = &slot.record;
+                let gone = r.status.is_finished() && r.updated_at < before;
+                if gone {
+                    pruned += 1;
+                    if let Some(key) = &r.idempotency_key {
+                        keys.remove(key);
+                    }
+                }
+                !gone
+            });
+        }
+        Ok(pruned)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
+        self.inner.events.subscribe()
+    }
+}
+
+/// Whether a record matches a listing filter.
+pub(crate) fn matches(filter: &JobFilter, r: &JobRecord) -> bool {
+    filter.machine.as_ref().is_none_or(|m| *m == r.machine)
+        && filter.state.as_ref().is_none_or(|s| *s == r.state)
+        && filter.status.is_none_or(|s| s == r.status)
+}

@@ -1,0 +1,445 @@
+//! The persisted data model: what a stored job and its history look like, and
+//! the requests the [`Storage`](crate::Storage) trait takes.
+//!
+//! Times are milliseconds since the Unix epoch ([`Millis`]), always supplied
+//! by the caller, so a runtime with a manual clock drives storage
+//! deterministically.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{JobId, JobState};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// A fencing token: issued with every lease, strictly increasing per
+/// backend. A commit or heartbeat must present the job's current token, so a
+/// worker whose lease expired or was taken over cannot write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LeaseToken(pub u64);
+
+/// A worker's hold on a running job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The worker that holds it.
+    pub owner: String,
+    /// The fencing token.
+    pub token: LeaseToken,
+    /// When it runs out unless extended by a heartbeat.
+    pub expires_at: Millis,
+}
+
+/// A job to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// Its id.
+    pub id: JobId,
+    /// The machine's name.
+    pub machine: String,
+    /// The machine definition's fingerprint when the job was written.
+    pub fingerprint: u64,
+    /// The initial state's stored name.
+    pub state: String,
+    /// The state's fields as JSON.
+    pub payload: Value,
+    /// Lower runs first; 0 is the default.
+    pub priority: i32,
+    /// Not claimed before this time.
+    pub run_at: Millis,
+    /// Attempts allowed per step.
+    pub max_attempts: u32,
+    /// A per-job step timeout in milliseconds, overriding the runtime's.
+    pub timeout_ms: Option<u64>,
+    /// At most one job is stored per key; inserting a second returns the first.
+    pub idempotency_key: Option<String>,
+    /// When it was submitted.
+    pub created_at: Millis,
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inserted {
+    /// The stored job's id: the new one, or the existing one with the same
+    /// idempotency key.
+    pub id: JobId,
+    /// False when an existing job with the same idempotency key was returned.
+    pub created: bool,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// The machine's name.
+    pub machine: String,
+    /// The fingerprint of the machine definition it was last written with.
+    pub fingerprint: u64,
+    /// The current machine state's stored name.
+    pub state: String,
+    /// The current state's fields as JSON.
+    pub payload: Value,
+    /// The lifecycle state.
+    pub status: JobState,
+    /// Lower runs first.
+    pub priority: i32,
+    /// When it may next be claimed.
+    pub run_at: Millis,
+    /// Steps started for the current state (a claim adds one).
+    pub attempts: u32,
+    /// Attempts allowed per step.
+    pub max_attempts: u32,
+    /// Per-job step timeout in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// The lease, while running.
+    pub lease: Option<Lease>,
+    /// Bumped by every commit; equal to the last history entry's `seq`.
+    pub version: u64,
+    /// The idempotency key it was inserted with.
+    pub idempotency_key: Option<String>,
+    /// Cancellation was requested while it ran.
+    pub cancel_requested: bool,
+    /// When it was submitted.
+    pub created_at: Millis,
+    /// When it was last written.
+    pub updated_at: Millis,
+    /// The most recent error of a failed step.
+    pub last_error: Option<String>,
+}
+
+/// One entry of a job's history: the submission, a transition, or a
+/// lifecycle change (retry, failure, cancellation, admin change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// 0 for the submission, then 1, 2, ... with no gaps.
+    pub seq: u64,
+    /// The state name before; `None` for the submission.
+    pub from: Option<String>,
+    /// The state name after (equal to `from` for a lifecycle-only entry).
+    pub to: String,
+    /// The lifecycle state after this entry.
+    pub status: JobState,
+    /// Why, for a failed step, a retry or a cancellation.
+    pub error: Option<String>,
+    /// When it was committed.
+    pub at: Millis,
+    /// The attempt of the step that produced it (0 for the submission).
+    pub attempt: u32,
+    /// The worker that committed it, if a worker did.
+    pub worker: Option<String>,
+    /// The machine state's fields after this entry, so a replay reproduces
+    /// the job's data and not just its state names.
+    pub payload: Value,
+}
+
+/// A new machine state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    /// The state's stored name.
+    pub state: String,
+    /// Its fields as JSON.
+    pub payload: Value,
+    /// The fingerprint of the definition that produced it.
+    pub fingerprint: u64,
+}
+
+/// A compare-and-set update of one job, which appends exactly one history
+/// entry in the same atomic write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The job.
+    pub id: JobId,
+    /// The version the caller read; the commit fails with
+    /// [`StorageError::VersionConflict`](crate::StorageError::VersionConflict)
+    /// if the job has changed since.
+    pub expected_version: u64,
+    /// The lease the caller holds. `Some`: it must be the job's current,
+    /// unexpired lease. `None`: the job must not be running (an admin change,
+    /// a cancellation of a pending job).
+    pub lease: Option<LeaseToken>,
+    /// The new machine state, or `None` for a lifecycle-only entry.
+    pub change: Option<StateChange>,
+    /// The new lifecycle state. `Running` keeps the lease (extended to
+    /// `lease_until`), so the worker goes straight on to the next step.
+    pub status: JobState,
+    /// When it may next be claimed (for `Pending`).
+    pub run_at: Millis,
+    /// The attempts counter to store.
+    pub attempts: u32,
+    /// When a kept lease expires (`status == Running`).
+    pub lease_until: Option<Millis>,
+    /// The error to record, in history and as `last_error`.
+    pub error: Option<String>,
+    /// The time of the commit.
+    pub now: Millis,
+    /// The committing worker, recorded in history.
+    pub worker: Option<String>,
+}
+
+/// A request for a batch of ready jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRequest {
+    /// The claiming worker, recorded as lease owner.
+    pub worker: String,
+    /// Only jobs of these machines are claimed.
+    pub machines: Vec<String>,
+    /// At most this many jobs.
+    pub limit: usize,
+    /// The current time: jobs with `run_at <= now` are ready, and running
+    /// jobs whose lease expired at or before it are reclaimed.
+    pub now: Millis,
+    /// How long the new leases last.
+    pub lease_ms: u64,
+}
+
+/// The outcome of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The lease's new expiry.
+    pub expires_at: Millis,
+    /// Whether cancellation of the job was requested.
+    pub cancel_requested: bool,
+}
+
+/// The outcome of a cancellation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// The job was pending and is now cancelled.
+    Cancelled(Box<JobRecord>),
+    /// The job is running; its worker is asked to stop and will commit the
+    /// cancellation.
+    Requested,
+    /// The job had already finished with this lifecycle state.
+    AlreadyFinished(JobState),
+}
+
+/// Which jobs to list. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only this machine.
+    pub machine: Option<String>,
+    /// Only this machine state (by stored name).
+    pub state: Option<String>,
+    /// Only this lifecycle state.
+    pub status: Option<JobState>,
+}
+
+/// One page of a listing, ordered by id (which is creation order for
+/// generated ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    /// The jobs.
+    pub jobs: Vec<JobRecord>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<JobId>,
+}
+
+/// How many jobs share a machine, state and lifecycle state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct CountRow {
+    /// The machine.
+    pub machine: String,
+    /// The machine state.
+    pub state: String,
+    /// The lifecycle state.
+    pub status: JobState,
+    /// How many.
+    pub count: u64,
+}
+
+impl JobRecord {
+    /// The record of a freshly inserted job.
+    pub fn from_new(job: &NewJob) -> Self {
+        JobRecord {
+            id: job.id,
+            machine: job.machine.clone(),
+            fingerprint: job.fingerprint,
+            state: job.state.clone(),
+            payload: job.payload.clone(),
+            status: JobState::Pending,
+            priority: job.priority,
+            run_at: job.run_at,
+            attempts: 0,
+            max_attempts: job.max_attempts,
+            timeout_ms: job.timeout_ms,
+            lease: None,
+            version: 0,
+            idempotency_key: job.idempotency_key.clone(),
+            cancel_requested: false,
+            created_at: job.created_at,
+            updated_at: job.created_at,
+            last_error: None,
+        }
+    }
+
+    /// Whether a claim at `now` may take this job: pending and due, or
+    /// running with an expired lease.
+    pub fn is_claimable(&self, now: Millis) -> bool {
+        match self.status {
+            JobState::Pending => self.run_at <= now,
+            JobState::Running => self.lease.as_ref().is_some_and(|l| l.expires_at <= now),
+            _ => false,
+        }
+    }
+
+    /// Checks that `lease` may write to this job at `now`.
+    ///
+    /// # Errors
+    /// [`StorageError::LeaseLost`](crate::StorageError::LeaseLost) when the
+    /// job is not running under that token, or the lease has expired.
+    pub fn check_lease(&self, lease: LeaseToken, now: Millis) -> Result<(), crate::StorageError> {
+        match &self.lease {
+            Some(current)
+                if self.status == JobState::Running
+                    && current.token == lease
+                    && current.expires_at > now =>
+            {
+                Ok(())
+            }
+            _ => Err(crate::StorageError::LeaseLost {
+                id: self.id,
+                token: lease,
+            }),
+        }
+    }
+
+    /// Checks a commit against this record: version, then lease.
+    ///
+    /// # Errors
+    /// [`StorageError::VersionConflict`](crate::StorageError::VersionConflict),
+    /// [`StorageError::LeaseLost`](crate::StorageError::LeaseLost), or
+    /// [`StorageError::JobRunning`](crate::StorageError::JobRunning) for a
+    /// lease-less commit on a running job.
+    pub fn check_commit(&self, commit: &Commit) -> Result<(), crate::StorageError> {
+        if self.version != commit.expected_version {
+            return Err(crate::StorageError::VersionConflict {
+                id: self.id,
+                expected: commit.expected_version,
+                actual: self.version,
+            });
+        }
+        match commit.lease {
+            Some(token) => self.check_lease(token, commit.now),
+            None if self.status == JobState::Running => {
+                Err(crate::StorageError::JobRunning { id: self.id })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Applies a checked commit and returns the history entry it appends.
+    /// Shared by the backends that keep records in Rust (in-memory); SQL
+    /// backends do the same in SQL.
+    pub fn apply(&mut self, commit: &Commit) -> HistoryEntry {
+        let from = self.state.clone();
+        if let Some(change) = &commit.change {
+            self.state.clone_from(&change.state);
+            self.payload = change.payload.clone();
+            self.fingerprint = change.fingerprint;
+        }
+        self.status = commit.status;
+        self.run_at = commit.run_at;
+        self.attempts = commit.attempts;
+        self.version += 1;
+        self.updated_at = commit.now;
+        if commit.error.is_some() {
+            self.last_error.clone_from(&commit.error);
+        }
+        self.lease = match (commit.status, &self.lease, commit.lease_until) {
+            (JobState::Running, Some(lease), Some(until)) => Some(Lease {
+                expires_at: until,
+                ..lease.clone()
+            }),
+            (JobState::Running, Some(lease), None) => Some(lease.clone()),
+            _ => None,
+        };
+        if commit.status != JobState::Running {
+            self.cancel_requested = false;
+        }
+        HistoryEntry {
+            seq: self.version,
+            from: Some(from),
+            to: self.state.clone(),
+            status: self.status,
+            error: commit.error.clone(),
+            at: commit.now,
+            attempt: commit.attempts,
+            worker: commit.worker.clone(),
+            payload: self.payload.clone(),
+        }
+    }
+
+    /// Takes the job for a worker: `Running` under a new lease, one more
+    /// attempt. The caller has checked [`is_claimable`](Self::is_claimable).
+    pub fn claim(&mut self, worker: &str, token: LeaseToken, now: Millis, lease_ms: u64) {
+        self.status = JobState::Running;
+        self.attempts += 1;
+        self.updated_at = now;
+        self.lease = Some(Lease {
+            owner: worker.to_owned(),
+            token,
+            expires_at: add_ms(now, lease_ms),
+        });
+    }
+
+    /// Extends a checked lease to `now + lease_ms`; returns the heartbeat.
+    pub fn extend_lease(&mut self, now: Millis, lease_ms: u64) -> Heartbeat {
+        let expires_at = add_ms(now, lease_ms);
+        if let Some(lease) = self.lease.as_mut() {
+            lease.expires_at = expires_at;
+        }
+        Heartbeat {
+            expires_at,
+            cancel_requested: self.cancel_requested,
+        }
+    }
+
+    /// Hands a checked, running job back: pending now, the claim's attempt
+    /// given back.
+    pub fn release(&mut self, now: Millis) {
+        self.status = JobState::Pending;
+        self.lease = None;
+        self.run_at = now;
+        self.attempts = self.attempts.saturating_sub(1);
+        self.updated_at = now;
+    }
+
+    /// The submission entry (seq 0) of a freshly inserted job.
+    pub fn submission_entry(&self) -> HistoryEntry {
+        HistoryEntry {
+            seq: 0,
+            from: None,
+            to: self.state.clone(),
+            status: JobState::Pending,
+            error: None,
+            at: self.created_at,
+            attempt: 0,
+            worker: None,
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+/// `now + ms`, saturating.
+pub(crate) fn add_ms(now: Millis, ms: u64) -> Millis {
+    now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// The commit that cancels a pending job (shared by every backend's
+/// `cancel`).
+pub fn cancel_commit(job: &JobRecord, now: Millis, reason: Option<String>) -> Commit {
+    Commit {
+        id: job.id,
+        expected_version: job.version,
+        lease: None,
+        change: None,
+        status: JobState::Cancelled,
+        run_at: job.run_at,
+        attempts: job.attempts,
+        lease_until: None,
+        error: Some(reason.unwrap_or_else(|| "cancelled".to_owned())),
+        now,
+        worker: None,
+    }
+}

@@ -1,0 +1,734 @@
+//! [`PostgresStorage`]: jobs in Postgres, shared by any number of runtimes on
+//! any number of machines.
+//!
+//! Claims are one statement with `FOR UPDATE SKIP LOCKED`; commits are
+//! batched (rows locked in id order, checked and updated with the same Rust
+//! logic as every backend, written back with one `UPDATE .. FROM unnest(..)`
+//! and one history `INSERT .. SELECT unnest(..)`); changes are announced with
+//! `NOTIFY` on a channel per schema, which every process `LISTEN`s to.
+
+mod rows;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor, Postgres, Transaction};
+use tokio::sync::broadcast;
+
+use crate::error::StorageError;
+use crate::events::{EventBus, StorageEvent};
+use crate::model::{
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+};
+use crate::storage::Storage;
+use crate::{JobId, JobState};
+
+use rows::{backend, read_job, HistoryColumns, JobColumns, JOB_COLUMNS};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/postgres/migrations");
+
+/// The statements that name every job column, built once.
+static GET_JOB: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = $1"));
+static LOCK_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+});
+static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR machine = $2) \
+         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR status = $4) ORDER BY id LIMIT $5"
+    )
+});
+static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
+    let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("j.{c}")).collect();
+    format!(
+        "WITH candidates AS ( \
+           (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'pending' AND run_at <= $1 \
+              AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+           UNION ALL \
+           (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= $1 \
+              AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         ), picked AS (SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $3) \
+         UPDATE rk_jobs AS j SET status = 'running', attempts = j.attempts + 1, lease_owner = $4, \
+           lease_token = nextval('rk_lease_tokens'), lease_expires_at = $1 + $5, updated_at = $1 \
+         FROM picked WHERE j.id = picked.id RETURNING {}",
+        returning.join(", ")
+    )
+});
+
+/// How to connect a [`PostgresStorage`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The schema that holds RuneKernel's tables (created if missing), so
+    /// several applications can share one database. Lowercase letters,
+    /// digits and `_`, starting with a letter or `_`, at most 63 characters.
+    /// Default: `runekernel`.
+    pub schema: String,
+    /// The pool size. Default: 10.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection. Default: 10 s.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            schema: "runekernel".to_owned(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// These options with another schema.
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+}
+
+/// Jobs in a Postgres database.
+///
+/// Clones share the same pool. Dropping the last clone stops its listener.
+#[derive(Clone)]
+pub struct PostgresStorage {
+    pool: PgPool,
+    events: EventBus,
+    channel: String,
+    schema: String,
+    _listener: std::sync::Arc<ListenerTask>,
+}
+
+/// Aborts the LISTEN task when the last storage clone goes.
+struct ListenerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn check_schema_name(schema: &str) -> Result<(), StorageError> {
+    let mut chars = schema.chars();
+    let valid_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let valid_rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid_start && valid_rest && schema.len() <= 63 {
+        Ok(())
+    } else {
+        Err(StorageError::Invalid(format!(
+            "`{schema}` is not a usable schema name: use lowercase letters, digits and `_`, starting with a letter \
+             or `_`, at most 63 characters"
+        )))
+    }
+}
+
+impl PostgresStorage {
+    /// Connects with default options (schema `runekernel`), creating the
+    /// schema and running the embedded migrations if needed.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated.
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connects with `options`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), and for an unusable schema name.
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StorageError> {
+        check_schema_name(&options.schema)?;
+        let connect: PgConnectOptions = url
+            .parse()
+            .map_err(|e| StorageError::Invalid(format!("`{url}` is not a Postgres URL: {e}")))?;
+        let schema = options.schema.clone();
+        // The schema name was checked above, so it is safe to splice in.
+        let search_path = format!("SET search_path TO \"{schema}\"");
+        {
+            let bootstrap = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect.clone())
+                .await
+                .map_err(backend)?;
+            bootstrap
+                .execute(AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+                )))
+                .await
+                .map_err(backend)?;
+            bootstrap.close().await;
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(search_path)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(backend)?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            StorageError::backend(format!("migrating schema `{schema}` failed: {e}"))
+        })?;
+        let channel = format!("rk_{schema}");
+        let events = EventBus::new();
+        let mut listener = PgListener::connect_with(&pool).await.map_err(backend)?;
+        listener.listen(&channel).await.map_err(backend)?;
+        let task = tokio::spawn(listen(listener, events.clone()));
+        tracing::info!(%schema, "connected to Postgres");
+        Ok(PostgresStorage {
+            pool,
+            events,
+            channel,
+            schema,
+            _listener: std::sync::Arc::new(ListenerTask(task)),
+        })
+    }
+
+    /// The schema this storage uses.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The connection pool, for running your own queries next to RuneKernel's.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
+        self.pool.begin().await.map_err(backend)
+    }
+
+    /// Queues notifications for the transaction: delivered at commit to
+    /// every listening process (this one included).
+    async fn notify(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        messages: &[String],
+    ) -> Result<(), StorageError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m")
+            .bind(&self.channel)
+            .bind(messages)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Locks the jobs (in id order, so concurrent batches cannot deadlock).
+    async fn lock_jobs(
+        tx: &mut Transaction<'static, Postgres>,
+        ids: &[JobId],
+    ) -> Result<HashMap<JobId, JobRecord>, StorageError> {
+        let mut uuids: Vec<uuid::Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+        uuids.sort();
+        uuids.dedup();
+        let rows = sqlx::query(LOCK_JOBS.as_str())
+            .bind(&uuids)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| read_job(row).map(|r| (r.id, r)))
+            .collect()
+    }
+
+    /// Writes the mutable columns of every record in one statement.
+    async fn write_jobs(
+        tx: &mut Transaction<'static, Postgres>,
+        records: &[&JobRecord],
+    ) -> Result<(), StorageError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut c = JobColumns::default();
+        for r in records {
+            c.push(r);
+        }
+        sqlx::query(
+            "UPDATE rk_jobs AS j SET fingerprint = u.fingerprint, state = u.state, payload = u.payload::jsonb, \
+             status = u.status, run_at = u.run_at, attempts = u.attempts, lease_owner = u.lease_owner, \
+             lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, version = u.version, \
+             cancel_requested = u.cancel_requested, updated_at = u.updated_at, last_error = u.last_error \
+             FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int4[], \
+             $8::text[], $9::int8[], $10::int8[], $11::int8[], $12::bool[], $13::int8[], $14::text[]) \
+             AS u(id, fingerprint, state, payload, status, run_at, attempts, lease_owner, lease_token, \
+             lease_expires_at, version, cancel_requested, updated_at, last_error) WHERE j.id = u.id",
+        )
+        .bind(&c.id)
+        .bind(&c.fingerprint)
+        .bind(&c.state)
+        .bind(&c.payload)
+        .bind(&c.status)
+        .bind(&c.run_at)
+        .bind(&c.attempts)
+        .bind(&c.lease_owner)
+        .bind(&c.lease_token)
+        .bind(&c.lease_expires_at)
+        .bind(&c.version)
+        .bind(&c.cancel_requested)
+        .bind(&c.updated_at)
+        .bind(&c.last_error)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn write_history(
+        tx: &mut Transaction<'static, Postgres>,
+        h: &HistoryColumns,
+    ) -> Result<(), StorageError> {
+        if h.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
+             SELECT job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload::jsonb \
+             FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], \
+             $8::int4[], $9::text[], $10::text[]) \
+             AS h(job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload)",
+        )
+        .bind(&h.job_id)
+        .bind(&h.seq)
+        .bind(&h.from)
+        .bind(&h.to)
+        .bind(&h.status)
+        .bind(&h.error)
+        .bind(&h.at)
+        .bind(&h.attempt)
+        .bind(&h.worker)
+        .bind(&h.payload)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Locks one job and runs a lease operation on it; writes it back.
+    async fn with_lease<T>(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        f: impl FnOnce(&mut JobRecord) -> T,
+    ) -> Result<T, StorageError> {
+        let mut tx = self.begin().await?;
+        let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
+        let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        record.check_lease(lease, now)?;
+        let out = f(record);
+        Self::write_jobs(&mut tx, &[record]).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, StorageError> {
+        let mut tx = self.begin().await?;
+        let keys: Vec<String> = jobs
+            .iter()
+            .filter_map(|j| j.idempotency_key.clone())
+            .collect();
+        let mut known: HashMap<String, JobId> = HashMap::new();
+        if !keys.is_empty() {
+            let rows: Vec<(String, uuid::Uuid)> = sqlx::query_as(
+                "SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)",
+            )
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+            known.extend(rows.into_iter().map(|(k, id)| (k, JobId::from_uuid(id))));
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut fresh: Vec<&NewJob> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if let Some(existing) = job.idempotency_key.as_ref().and_then(|k| known.get(k)) {
+                out.push(Inserted {
+                    id: *existing,
+                    created: false,
+                });
+                continue;
+            }
+            if let Some(key) = &job.idempotency_key {
+                known.insert(key.clone(), job.id);
+            }
+            fresh.push(job);
+            out.push(Inserted {
+                id: job.id,
+                created: true,
+            });
+        }
+        if !fresh.is_empty() {
+            let mut records = Vec::with_capacity(fresh.len());
+            let mut history = HistoryColumns::default();
+            for job in &fresh {
+                let record = JobRecord::from_new(job);
+                history.push(record.id, &record.submission_entry());
+                records.push(record);
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
+                 max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
+                 SELECT id, machine, fingerprint, state, payload::jsonb, 'pending', priority, run_at, 0, max_attempts, \
+                 timeout_ms, 0, idempotency_key, false, created_at, created_at \
+                 FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int4[], $7::int8[], \
+                 $8::int4[], $9::int8[], $10::text[], $11::int8[]) \
+                 AS n(id, machine, fingerprint, state, payload, priority, run_at, max_attempts, timeout_ms, \
+                 idempotency_key, created_at)",
+            )
+            .bind(records.iter().map(|r| *r.id.as_uuid()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.machine.clone()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.fingerprint as i64).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.payload.to_string()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.priority).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.run_at).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.max_attempts as i32).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.timeout_ms.map(|t| t as i64)).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.idempotency_key.clone()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.created_at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await;
+            if let Err(error) = inserted {
+                return Err(insert_error(error, &fresh));
+            }
+            Self::write_history(&mut tx, &history).await?;
+            self.notify(&mut tx, &["ready".to_owned()]).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+}
+
+/// Maps a failed insert: a duplicate id or a key race are conflicts the
+/// caller can act on; anything else is a backend error.
+fn insert_error(error: sqlx::Error, jobs: &[&NewJob]) -> StorageError {
+    if let Some(db) = error.as_database_error() {
+        if db.is_unique_violation() {
+            if db.constraint() == Some("rk_jobs_pkey") {
+                let id = jobs.first().map_or(JobId::from_u128(0), |j| j.id);
+                // Postgres names the key in the detail; find which id it is.
+                let detail = db.message().to_owned();
+                let id = jobs
+                    .iter()
+                    .map(|j| j.id)
+                    .find(|id| detail.contains(&id.to_string()))
+                    .unwrap_or(id);
+                return StorageError::DuplicateId(id);
+            }
+            return StorageError::Invalid(format!(
+                "another process inserted a job with the same idempotency key at the same moment; retry: {}",
+                db.message()
+            ));
+        }
+    }
+    backend(error)
+}
+
+/// Relays NOTIFY messages to local subscribers. After a reconnect, missed
+/// messages are made up for with a `JobsReady`.
+async fn listen(mut listener: PgListener, events: EventBus) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                for part in notification.payload().split(',') {
+                    match part {
+                        "ready" => events.send(StorageEvent::JobsReady),
+                        id => {
+                            if let Ok(id) = id.parse::<JobId>() {
+                                events.send(StorageEvent::JobChanged(id));
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(None) => {
+                tracing::warn!("the Postgres LISTEN connection was lost; reconnecting");
+                events.send(StorageEvent::JobsReady);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Postgres LISTEN failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// NOTIFY payloads for changed jobs: comma-separated ids, well under the
+/// 8000-byte payload limit per message.
+fn change_messages<'a>(ids: impl Iterator<Item = &'a JobId>, any_pending: bool) -> Vec<String> {
+    let ids: Vec<String> = ids.map(ToString::to_string).collect();
+    let mut messages: Vec<String> = ids.chunks(100).map(|chunk| chunk.join(",")).collect();
+    if any_pending {
+        messages.push("ready".to_owned());
+    }
+    messages
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        let inserted = self.insert_jobs(std::slice::from_ref(&job)).await?;
+        inserted
+            .into_iter()
+            .next()
+            .ok_or_else(|| StorageError::backend("insert returned no result"))
+    }
+
+    async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        if let Some(dup) = jobs.iter().find(|j| !seen.insert(j.id)) {
+            return Err(StorageError::DuplicateId(dup.id));
+        }
+        self.insert_jobs(&jobs).await
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        let row = sqlx::query(GET_JOB.as_str())
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(read_job).transpose()
+    }
+
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<JobPage, StorageError> {
+        let rows = sqlx::query(LIST_JOBS.as_str())
+            .bind(after.map(|a| *a.as_uuid()))
+            .bind(&filter.machine)
+            .bind(&filter.state)
+            .bind(filter.status.map(JobState::as_str))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut jobs = rows.iter().map(read_job).collect::<Result<Vec<_>, _>>()?;
+        let more = jobs.len() > limit;
+        jobs.truncate(limit);
+        let next = if more {
+            jobs.last().map(|j| j.id)
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next })
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+        if request.limit == 0 || request.machines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(CLAIM_JOBS.as_str())
+            .bind(request.now)
+            .bind(&request.machines)
+            .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+            .bind(&request.worker)
+            .bind(i64::try_from(request.lease_ms).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut jobs = rows.iter().map(read_job).collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+        let mut results = self.commit_batch(vec![commit]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StorageError::backend("commit returned no result")))
+    }
+
+    async fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let ids: Vec<JobId> = commits.iter().map(|c| c.id).collect();
+        let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
+        let mut history = HistoryColumns::default();
+        let mut results = Vec::with_capacity(commits.len());
+        for commit in &commits {
+            let result = match jobs.get_mut(&commit.id) {
+                None => Err(StorageError::NotFound(commit.id)),
+                Some(record) => record.check_commit(commit).map(|()| {
+                    let entry = record.apply(commit);
+                    history.push(record.id, &entry);
+                    record.clone()
+                }),
+            };
+            results.push(result);
+        }
+        let changed: Vec<&JobRecord> = {
+            let mut seen = std::collections::HashSet::new();
+            results
+                .iter()
+                .flatten()
+                .filter(|r| seen.insert(r.id))
+                .filter_map(|r| jobs.get(&r.id))
+                .collect()
+        };
+        Self::write_jobs(&mut tx, &changed).await?;
+        Self::write_history(&mut tx, &history).await?;
+        let any_pending = changed.iter().any(|r| r.status == JobState::Pending);
+        let messages = change_messages(changed.iter().map(|r| &r.id), any_pending);
+        self.notify(&mut tx, &messages).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(results)
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT seq, from_state, to_state, status, error, at, attempt, worker, payload \
+             FROM rk_history WHERE job_id = $1 ORDER BY seq",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|row| rows::read_history(id, row)).collect()
+    }
+
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Heartbeat, StorageError> {
+        self.with_lease(id, lease, now, |record| record.extend_lease(now, lease_ms))
+            .await
+    }
+
+    async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+        self.with_lease(id, lease, now, |record| record.release(now))
+            .await?;
+        self.events.send(StorageEvent::JobsReady);
+        Ok(())
+    }
+
+    async fn cancel(
+        &self,
+        id: JobId,
+        now: Millis,
+        reason: Option<String>,
+    ) -> Result<CancelOutcome, StorageError> {
+        let mut tx = self.begin().await?;
+        let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
+        let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        let outcome = match record.status {
+            JobState::Pending => {
+                let commit = cancel_commit(record, now, reason);
+                let entry = record.apply(&commit);
+                let mut history = HistoryColumns::default();
+                history.push(id, &entry);
+                Self::write_jobs(&mut tx, &[record]).await?;
+                Self::write_history(&mut tx, &history).await?;
+                self.notify(&mut tx, &[id.to_string()]).await?;
+                CancelOutcome::Cancelled(Box::new(record.clone()))
+            }
+            JobState::Running => {
+                record.cancel_requested = true;
+                Self::write_jobs(&mut tx, &[record]).await?;
+                CancelOutcome::Requested
+            }
+            finished => CancelOutcome::AlreadyFinished(finished),
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(outcome)
+    }
+
+    async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT machine, state, status, COUNT(*) FROM rk_jobs GROUP BY machine, state, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let mut out = rows
+            .into_iter()
+            .map(|(machine, state, status, count)| {
+                let status = status
+                    .parse::<JobState>()
+                    .map_err(|e| StorageError::backend(e.to_string()))?;
+                Ok(CountRow {
+                    machine,
+                    state,
+                    status,
+                    count: count as u64,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        out.sort();
+        Ok(out)
+    }
+
+    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+        let mut tx = self.begin().await?;
+        let deleted: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "DELETE FROM rk_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < $1 RETURNING id",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("DELETE FROM rk_history WHERE job_id = ANY($1)")
+            .bind(&deleted)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted.len() as u64)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
+        self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_schema_name;
+
+    #[test]
+    fn schema_names_are_checked() {
+        assert!(check_schema_name("runekernel").is_ok());
+        assert!(check_schema_name("_app_2").is_ok());
+        for bad in [
+            "",
+            "Upper",
+            "1st",
+            "with-dash",
+            "x\"; DROP TABLE y; --",
+            &"a".repeat(64),
+        ] {
+            assert!(check_schema_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Postgres rows to records and records to column arrays (for `unnest`
+//! batch writes).
+
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::error::StorageError;
+use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken};
+use crate::{JobId, JobState};
+
+/// The job columns, in the order [`read_job`] reads them by name.
+pub(super) const JOB_COLUMNS: &str = "id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
+     max_attempts, timeout_ms, lease_owner, lease_token, lease_expires_at, version, idempotency_key, \
+     cancel_requested, created_at, updated_at, last_error";
+
+pub(super) fn backend(error: sqlx::Error) -> StorageError {
+    StorageError::backend(error)
+}
+
+pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
+    let id = JobId::from_uuid(row.try_get("id").map_err(backend)?);
+    let status: String = row.try_get("status").map_err(backend)?;
+    let status = status
+        .parse::<JobState>()
+        .map_err(|e| StorageError::Corrupt {
+            id,
+            message: e.to_string(),
+        })?;
+    let owner: Option<String> = row.try_get("lease_owner").map_err(backend)?;
+    let token: Option<i64> = row.try_get("lease_token").map_err(backend)?;
+    let expires_at: Option<i64> = row.try_get("lease_expires_at").map_err(backend)?;
+    let lease = match (owner, token, expires_at) {
+        (Some(owner), Some(token), Some(expires_at)) => Some(Lease {
+            owner,
+            token: LeaseToken(token as u64),
+            expires_at,
+        }),
+        _ => None,
+    };
+    let get_i32 = |name: &str| row.try_get::<i32, _>(name).map_err(backend);
+    let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(backend);
+    Ok(JobRecord {
+        id,
+        machine: row.try_get("machine").map_err(backend)?,
+        fingerprint: get_i64("fingerprint")? as u64,
+        state: row.try_get("state").map_err(backend)?,
+        payload: row.try_get("payload").map_err(backend)?,
+        status,
+        priority: get_i32("priority")?,
+        run_at: get_i64("run_at")?,
+        attempts: get_i32("attempts")? as u32,
+        max_attempts: get_i32("max_attempts")? as u32,
+        timeout_ms: row
+            .try_get::<Option<i64>, _>("timeout_ms")
+            .map_err(backend)?
+            .map(|t| t as u64),
+        lease,
+        version: get_i64("version")? as u64,
+        idempotency_key: row.try_get("idempotency_key").map_err(backend)?,
+        cancel_requested: row.try_get("cancel_requested").map_err(backend)?,
+        created_at: get_i64("created_at")?,
+        updated_at: get_i64("updated_at")?,
+        last_error: row.try_get("last_error").map_err(backend)?,
+    })
+}
+
+pub(super) fn read_history(id: JobId, row: &PgRow) -> Result<HistoryEntry, StorageError> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    Ok(HistoryEntry {
+        seq: row.try_get::<i64, _>("seq").map_err(backend)? as u64,
+        from: row.try_get("from_state").map_err(backend)?,
+        to: row.try_get("to_state").map_err(backend)?,
+        status: status
+            .parse()
+            .map_err(|e: crate::ParseJobStateError| StorageError::Corrupt {
+                id,
+                message: e.to_string(),
+            })?,
+        error: row.try_get("error").map_err(backend)?,
+        at: row.try_get("at").map_err(backend)?,
+        attempt: row.try_get::<i32, _>("attempt").map_err(backend)? as u32,
+        worker: row.try_get("worker").map_err(backend)?,
+        payload: row.try_get("payload").map_err(backend)?,
+    })
+}
+
+/// Job records as one array per column, for `UPDATE .. FROM unnest(..)`.
+#[derive(Default)]
+pub(super) struct JobColumns {
+    pub id: Vec<uuid::Uuid>,
+    pub fingerprint: Vec<i64>,
+    pub state: Vec<String>,
+    pub payload: Vec<String>,
+    pub status: Vec<String>,
+    pub run_at: Vec<i64>,
+    pub attempts: Vec<i32>,
+    pub lease_owner: Vec<Option<String>>,
+    pub lease_token: Vec<Option<i64>>,
+    pub lease_expires_at: Vec<Option<i64>>,
+    pub version: Vec<i64>,
+    pub cancel_requested: Vec<bool>,
+    pub updated_at: Vec<i64>,
+    pub last_error: Vec<Option<String>>,
+}
+
+impl JobColumns {
+    pub(super) fn push(&mut self, r: &JobRecord) {
+        self.id.push(*r.id.as_uuid());
+        self.fingerprint.push(r.fingerprint as i64);
+        self.state.push(r.state.clone());
+        self.payload.push(r.payload.to_string());
+        self.status.push(r.status.as_str().to_owned());
+        self.run_at.push(r.run_at);
+        self.attempts.push(r.attempts as i32);
+        self.lease_owner
+            .push(r.lease.as_ref().map(|l| l.owner.clone()));
+        self.lease_token
+            .push(r.lease.as_ref().map(|l| l.token.0 as i64));
+        self.lease_expires_at
+            .push(r.lease.as_ref().map(|l| l.expires_at));
+        self.version.push(r.version as i64);
+        self.cancel_requested.push(r.cancel_requested);
+        self.updated_at.push(r.updated_at);
+        self.last_error.push(r.last_error.clone());
+    }
+}
+
+/// History entries as one array per column, for `INSERT .. SELECT unnest(..)`.
+#[derive(Default)]
+pub(super) struct HistoryColumns {
+    pub job_id: Vec<uuid::Uuid>,
+    pub seq: Vec<i64>,
+    pub from: Vec<Option<String>>,
+    pub to: Vec<String>,
+    pub status: Vec<String>,
+    pub error: Vec<Option<String>>,
+    pub at: Vec<i64>,
+    pub attempt: Vec<i32>,
+    pub worker: Vec<Option<String>>,
+    pub payload: Vec<String>,
+}
+
+impl HistoryColumns {
+    pub(super) fn push(&mut self, id: JobId, e: &HistoryEntry) {
+        self.job_id.push(*id.as_uuid());
+        self.seq.push(e.seq as i64);
+        self.from.push(e.from.clone());
+        self.to.push(e.to.clone());
+        self.status.push(e.status.as_str().to_owned());
+        self.error.push(e.error.clone());
+        self.at.push(e.at);
+        self.attempt.push(e.attempt as i32);
+        self.worker.push(e.worker.clone());
+        self.payload.push(e.payload.to_string());
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.job_id.is_empty()
+    }
+}

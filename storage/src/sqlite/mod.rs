@@ -1,0 +1,505 @@
+//! [`SqliteStorage`]: one SQLite file in WAL mode, written by a single
+//! thread that group-commits many operations per transaction.
+
+mod rows;
+mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params_from_iter, Connection, OpenFlags};
+use tokio::sync::broadcast;
+
+use crate::error::StorageError;
+use crate::events::{EventBus, StorageEvent};
+use crate::model::{
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+};
+use crate::storage::Storage;
+use crate::{JobId, JobState};
+
+use rows::{backend, JOB_COLUMNS};
+use writer::Writer;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// SQLite's `synchronous` setting, which decides what a committed
+/// transaction survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `FULL` (the default): the WAL is fsynced at every commit, so a
+    /// committed transition survives a crash of the process *and* of the
+    /// machine (power loss). Group commit spreads each fsync over every
+    /// operation in the batch.
+    #[default]
+    Full,
+    /// `NORMAL`: survives a crash of the process; a power loss may undo the
+    /// last transactions (never corrupts the file).
+    Normal,
+    /// `OFF`: no fsync at all; fastest, and a power loss may corrupt the
+    /// file. For benchmarks and throwaway data.
+    Off,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Off => "OFF",
+        }
+    }
+}
+
+/// How to open a [`SqliteStorage`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Durability; see [`Synchronous`]. Default: `Full`.
+    pub synchronous: Synchronous,
+    /// The most operations one transaction groups. Default: 1024.
+    pub max_batch: usize,
+    /// How long to wait on a lock held by another process. Default: 5 s.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            max_batch: 1024,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Jobs in one SQLite file.
+///
+/// The file is opened in WAL mode; the schema is created (or checked) on
+/// open. One thread owns the connection and runs every operation, grouping
+/// all operations that arrive while a transaction is in progress into the
+/// next one, so many transitions share one fsync. Durable by default: see
+/// [`Synchronous`].
+///
+/// Several processes may open the same file (SQLite's locking keeps it
+/// consistent), but change notifications reach only the process that made
+/// the change; share a database between machines with Postgres.
+///
+/// Clones share the same connection.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    writer: Writer,
+    events: EventBus,
+}
+
+impl SqliteStorage {
+    /// Opens (or creates) the database at `path` with default options.
+    ///
+    /// # Errors
+    /// When the file cannot be opened, is not a RuneKernel database of a
+    /// known schema version, or the schema cannot be created.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// The same as [`open`](Self::open); the name the original RuneKernel
+    /// description uses.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn new(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open(path)
+    }
+
+    /// Opens (or creates) the database at `path`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StorageError> {
+        let path = path.as_ref();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+            StorageError::backend(format!(
+                "cannot open SQLite database {}: {e}",
+                path.display()
+            ))
+        })?;
+        Self::start(conn, &options)
+    }
+
+    /// A private database in memory, gone when the storage is dropped.
+    ///
+    /// # Errors
+    /// When SQLite cannot allocate it.
+    pub fn open_in_memory() -> Result<Self, StorageError> {
+        Self::start(
+            Connection::open_in_memory().map_err(backend)?,
+            &SqliteOptions::default(),
+        )
+    }
+
+    fn start(conn: Connection, options: &SqliteOptions) -> Result<Self, StorageError> {
+        conn.busy_timeout(options.busy_timeout).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", options.synchronous.pragma())
+            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
+        migrate(&conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteStorage {
+            writer: Writer::spawn(conn, options.max_batch)?,
+            events: EventBus::new(),
+        })
+    }
+}
+
+/// Creates the schema in a new database, or checks an existing one's version.
+fn migrate(conn: &Connection) -> Result<(), StorageError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(backend)?;
+    match version {
+        0 => {
+            let schema = include_str!("schema.sql");
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {schema} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(|e| StorageError::backend(format!("cannot create the RuneKernel schema: {e}")))?;
+            tracing::info!(version = SCHEMA_VERSION, "created the RuneKernel SQLite schema");
+            Ok(())
+        }
+        SCHEMA_VERSION => Ok(()),
+        newer => Err(StorageError::backend(format!(
+            "this SQLite database has RuneKernel schema version {newer}, but this build knows only up to \
+             {SCHEMA_VERSION}; upgrade RuneKernel to open it"
+        ))),
+    }
+}
+
+fn placeholders(n: usize, first: usize) -> String {
+    (0..n)
+        .map(|i| format!("?{}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError> {
+    if let Some(key) = &job.idempotency_key {
+        if let Some(id) = rows::job_with_key(conn, key)? {
+            return Ok(Inserted { id, created: false });
+        }
+    }
+    rows::insert_job(conn, job)?;
+    Ok(Inserted {
+        id: job.id,
+        created: true,
+    })
+}
+
+fn commit_one(conn: &Connection, commit: &Commit) -> Result<JobRecord, StorageError> {
+    let mut record = rows::get_job(conn, commit.id)?.ok_or(StorageError::NotFound(commit.id))?;
+    record.check_commit(commit)?;
+    let entry = record.apply(commit);
+    rows::update_job(conn, &record)?;
+    rows::insert_history(conn, record.id, &entry)?;
+    Ok(record)
+}
+
+/// Reads a job that a lease operation needs, and checks the lease.
+fn leased(
+    conn: &Connection,
+    id: JobId,
+    lease: LeaseToken,
+    now: Millis,
+) -> Result<JobRecord, StorageError> {
+    let record = rows::get_job(conn, id)?.ok_or(StorageError::NotFound(id))?;
+    record.check_lease(lease, now)?;
+    Ok(record)
+}
+
+impl SqliteStorage {
+    fn announce_commit(&self, record: &JobRecord) {
+        self.events.send(StorageEvent::JobChanged(record.id));
+        if record.status == JobState::Pending {
+            self.events.send(StorageEvent::JobsReady);
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        let inserted = self.writer.call(move |conn| insert_one(conn, &job)).await?;
+        if inserted.created {
+            self.events.send(StorageEvent::JobsReady);
+        }
+        Ok(inserted)
+    }
+
+    async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        let inserted = self
+            .writer
+            .call(move |conn| {
+                jobs.iter()
+                    .map(|job| insert_one(conn, job))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        if inserted.iter().any(|i| i.created) {
+            self.events.send(StorageEvent::JobsReady);
+        }
+        Ok(inserted)
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        self.writer.call(move |conn| rows::get_job(conn, id)).await
+    }
+
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<JobPage, StorageError> {
+        let filter = filter.clone();
+        self.writer
+            .call(move |conn| {
+                let mut clauses = vec!["id > ?1".to_owned()];
+                let mut values: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Blob(
+                    rows::id_bytes(after.unwrap_or(JobId::from_u128(0))).to_vec(),
+                )];
+                let mut add = |column: &str, value: String| {
+                    values.push(rusqlite::types::Value::Text(value));
+                    clauses.push(format!("{column} = ?{}", values.len()));
+                };
+                if let Some(machine) = filter.machine {
+                    add("machine", machine);
+                }
+                if let Some(state) = filter.state {
+                    add("state", state);
+                }
+                if let Some(status) = filter.status {
+                    add("status", status.as_str().to_owned());
+                }
+                values.push(rusqlite::types::Value::Integer(
+                    i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
+                ));
+                let sql = format!(
+                    "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE {} ORDER BY id LIMIT ?{}",
+                    clauses.join(" AND "),
+                    values.len()
+                );
+                let mut jobs = rows::query_jobs(conn, &sql, params_from_iter(values))?
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?;
+                let more = jobs.len() > limit;
+                jobs.truncate(limit);
+                let next = if more {
+                    jobs.last().map(|j| j.id)
+                } else {
+                    None
+                };
+                Ok(JobPage { jobs, next })
+            })
+            .await
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+        if request.limit == 0 || request.machines.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer
+            .call(move |conn| {
+                let machines = placeholders(request.machines.len(), 3);
+                let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+                let mut values: Vec<rusqlite::types::Value> = vec![request.now.into(), limit.into()];
+                values.extend(request.machines.iter().map(|m| rusqlite::types::Value::Text(m.clone())));
+                let expired = format!(
+                    "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= ?1 \
+                     AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
+                );
+                let ready = format!(
+                    "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'pending' AND run_at <= ?1 \
+                     AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
+                );
+                let mut candidates = rows::query_jobs(conn, &expired, params_from_iter(values.iter()))?;
+                candidates.extend(rows::query_jobs(conn, &ready, params_from_iter(values.iter()))?);
+                let mut jobs = Vec::with_capacity(candidates.len());
+                for candidate in candidates {
+                    match candidate {
+                        Ok(job) => jobs.push(job),
+                        Err(StorageError::Corrupt { id, message }) => {
+                            tracing::error!(job = %id, %message, "failing a job whose stored row cannot be read");
+                            rows::fail_corrupt(conn, id, &message, request.now)?;
+                        }
+                        Err(other) => return Err(other),
+                    }
+                }
+                jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+                jobs.truncate(request.limit);
+                let first = rows::reserve_tokens(conn, jobs.len() as u64)?;
+                for (offset, job) in jobs.iter_mut().enumerate() {
+                    job.claim(&request.worker, LeaseToken(first + offset as u64), request.now, request.lease_ms);
+                    rows::update_lifecycle(conn, job)?;
+                }
+                Ok(jobs)
+            })
+            .await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+        let record = self
+            .writer
+            .call(move |conn| commit_one(conn, &commit))
+            .await?;
+        self.announce_commit(&record);
+        Ok(record)
+    }
+
+    async fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+        let results = self
+            .writer
+            .call(move |conn| {
+                let mut results = Vec::with_capacity(commits.len());
+                for commit in &commits {
+                    conn.execute_batch("SAVEPOINT rk_commit").map_err(backend)?;
+                    let result = commit_one(conn, commit);
+                    let end = if result.is_ok() {
+                        "RELEASE rk_commit"
+                    } else {
+                        "ROLLBACK TO rk_commit; RELEASE rk_commit"
+                    };
+                    conn.execute_batch(end).map_err(backend)?;
+                    results.push(result);
+                }
+                Ok(results)
+            })
+            .await?;
+        for record in results.iter().flatten() {
+            self.announce_commit(record);
+        }
+        Ok(results)
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+        self.writer.call(move |conn| rows::history(conn, id)).await
+    }
+
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Heartbeat, StorageError> {
+        self.writer
+            .call(move |conn| {
+                let mut record = leased(conn, id, lease, now)?;
+                let beat = record.extend_lease(now, lease_ms);
+                rows::update_lifecycle(conn, &record)?;
+                Ok(beat)
+            })
+            .await
+    }
+
+    async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+        self.writer
+            .call(move |conn| {
+                let mut record = leased(conn, id, lease, now)?;
+                record.release(now);
+                rows::update_lifecycle(conn, &record)
+            })
+            .await?;
+        self.events.send(StorageEvent::JobsReady);
+        Ok(())
+    }
+
+    async fn cancel(
+        &self,
+        id: JobId,
+        now: Millis,
+        reason: Option<String>,
+    ) -> Result<CancelOutcome, StorageError> {
+        let outcome = self
+            .writer
+            .call(move |conn| {
+                let mut record = rows::get_job(conn, id)?.ok_or(StorageError::NotFound(id))?;
+                match record.status {
+                    JobState::Pending => {
+                        let record = commit_one(conn, &cancel_commit(&record, now, reason))?;
+                        Ok(CancelOutcome::Cancelled(Box::new(record)))
+                    }
+                    JobState::Running => {
+                        record.cancel_requested = true;
+                        rows::update_lifecycle(conn, &record)?;
+                        Ok(CancelOutcome::Requested)
+                    }
+                    finished => Ok(CancelOutcome::AlreadyFinished(finished)),
+                }
+            })
+            .await?;
+        if matches!(outcome, CancelOutcome::Cancelled(_)) {
+            self.events.send(StorageEvent::JobChanged(id));
+        }
+        Ok(outcome)
+    }
+
+    async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
+        self.writer
+            .call(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT machine, state, status, COUNT(*) FROM rk_jobs GROUP BY machine, state, status \
+                         ORDER BY machine, state, status",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map([], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
+                    })
+                    .map_err(backend)?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (machine, state, status, count) = row.map_err(backend)?;
+                    let status = status.parse::<JobState>().map_err(|e| StorageError::backend(e.to_string()))?;
+                    out.push(CountRow { machine, state, status, count: count as u64 });
+                }
+                out.sort();
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+        self.writer
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM rk_history WHERE job_id IN (SELECT id FROM rk_jobs \
+                     WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ?1)",
+                    [before],
+                )
+                .map_err(backend)?;
+                let deleted = conn
+                    .execute(
+                        "DELETE FROM rk_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ?1",
+                        [before],
+                    )
+                    .map_err(backend)?;
+                Ok(deleted as u64)
+            })
+            .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,339 @@
+//! Reading and writing rows: a [`JobRecord`] or [`HistoryEntry`] to SQL
+//! parameters and back. Every statement is prepared once per connection
+//! (`prepare_cached`).
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+use crate::error::StorageError;
+use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
+use crate::{JobId, JobState};
+
+/// The job columns, in the order [`read_job`] expects.
+pub(super) const JOB_COLUMNS: &str = "id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
+     max_attempts, timeout_ms, lease_owner, lease_token, lease_expires_at, version, idempotency_key, \
+     cancel_requested, created_at, updated_at, last_error";
+
+pub(super) fn backend(error: rusqlite::Error) -> StorageError {
+    StorageError::backend(error)
+}
+
+pub(super) fn id_bytes(id: JobId) -> [u8; 16] {
+    id.as_u128().to_be_bytes()
+}
+
+fn read_id(row: &Row, column: usize) -> rusqlite::Result<JobId> {
+    let bytes: [u8; 16] = row.get(column)?;
+    Ok(JobId::from_u128(u128::from_be_bytes(bytes)))
+}
+
+fn corrupt(id: JobId, message: impl Into<String>) -> StorageError {
+    StorageError::Corrupt {
+        id,
+        message: message.into(),
+    }
+}
+
+fn parse_status(id: JobId, status: &str) -> Result<JobState, StorageError> {
+    status
+        .parse()
+        .map_err(|e: crate::ParseJobStateError| corrupt(id, e.to_string()))
+}
+
+fn parse_payload(id: JobId, text: &str) -> Result<Value, StorageError> {
+    serde_json::from_str(text)
+        .map_err(|e| corrupt(id, format!("the payload is not valid JSON: {e}")))
+}
+
+/// A job row as stored, before its text columns are checked.
+struct RawJob {
+    record: JobRecord,
+    status: String,
+    payload: String,
+}
+
+fn read_raw(row: &Row) -> rusqlite::Result<RawJob> {
+    let lease_owner: Option<String> = row.get(11)?;
+    let lease_token: Option<i64> = row.get(12)?;
+    let lease_expires_at: Option<i64> = row.get(13)?;
+    let lease = match (lease_owner, lease_token, lease_expires_at) {
+        (Some(owner), Some(token), Some(expires_at)) => Some(Lease {
+            owner,
+            token: LeaseToken(token as u64),
+            expires_at,
+        }),
+        _ => None,
+    };
+    Ok(RawJob {
+        record: JobRecord {
+            id: read_id(row, 0)?,
+            machine: row.get(1)?,
+            fingerprint: row.get::<_, i64>(2)? as u64,
+            state: row.get(3)?,
+            payload: Value::Null,
+            status: JobState::Pending,
+            priority: row.get(6)?,
+            run_at: row.get(7)?,
+            attempts: row.get(8)?,
+            max_attempts: row.get(9)?,
+            timeout_ms: row.get::<_, Option<i64>>(10)?.map(|t| t as u64),
+            lease,
+            version: row.get::<_, i64>(14)? as u64,
+            idempotency_key: row.get(15)?,
+            cancel_requested: row.get(16)?,
+            created_at: row.get(17)?,
+            updated_at: row.get(18)?,
+            last_error: row.get(19)?,
+        },
+        status: row.get(5)?,
+        payload: row.get(4)?,
+    })
+}
+
+fn finish_raw(raw: RawJob) -> Result<JobRecord, StorageError> {
+    let mut record = raw.record;
+    record.status = parse_status(record.id, &raw.status)?;
+    record.payload = parse_payload(record.id, &raw.payload)?;
+    Ok(record)
+}
+
+/// Runs a job query and reads every row; a row whose stored text is
+/// corrupt yields an error for that row only.
+pub(super) fn query_jobs(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt.query_map(params, read_raw).map_err(backend)?;
+    let mut out = Vec::new();
+    for raw in rows {
+        out.push(finish_raw(raw.map_err(backend)?));
+    }
+    Ok(out)
+}
+
+/// One job by id.
+pub(super) fn get_job(conn: &Connection, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1");
+    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    let raw = stmt
+        .query_row([id_bytes(id)], read_raw)
+        .optional()
+        .map_err(backend)?;
+    raw.map(finish_raw).transpose()
+}
+
+/// The id of the job holding an idempotency key.
+pub(super) fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM rk_jobs WHERE idempotency_key = ?1")
+        .map_err(backend)?;
+    stmt.query_row([key], |row| read_id(row, 0))
+        .optional()
+        .map_err(backend)
+}
+
+/// Inserts a new job row and its submission entry.
+pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageError> {
+    let record = JobRecord::from_new(job);
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
+             max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, 0, ?8, ?9, 0, ?10, 0, ?11, ?11)",
+        )
+        .map_err(backend)?;
+    let inserted = stmt.execute(params![
+        id_bytes(job.id),
+        job.machine,
+        job.fingerprint as i64,
+        job.state,
+        job.payload.to_string(),
+        job.priority,
+        job.run_at,
+        job.max_attempts,
+        job.timeout_ms.map(|t| t as i64),
+        job.idempotency_key,
+        job.created_at,
+    ]);
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(StorageError::DuplicateId(job.id));
+        }
+        Err(e) => return Err(backend(e)),
+    }
+    insert_history(conn, job.id, &record.submission_entry())
+}
+
+/// Appends one history entry.
+pub(super) fn insert_history(
+    conn: &Connection,
+    id: JobId,
+    entry: &HistoryEntry,
+) -> Result<(), StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(backend)?;
+    stmt.execute(params![
+        id_bytes(id),
+        entry.seq as i64,
+        entry.from,
+        entry.to,
+        entry.status.as_str(),
+        entry.error,
+        entry.at,
+        entry.attempt,
+        entry.worker,
+        entry.payload.to_string(),
+    ])
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Writes every mutable column of a job.
+pub(super) fn update_job(conn: &Connection, r: &JobRecord) -> Result<(), StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE rk_jobs SET fingerprint = ?2, state = ?3, payload = ?4, status = ?5, run_at = ?6, attempts = ?7, \
+             lease_owner = ?8, lease_token = ?9, lease_expires_at = ?10, version = ?11, cancel_requested = ?12, \
+             updated_at = ?13, last_error = ?14 WHERE id = ?1",
+        )
+        .map_err(backend)?;
+    let lease = r.lease.as_ref();
+    stmt.execute(params![
+        id_bytes(r.id),
+        r.fingerprint as i64,
+        r.state,
+        r.payload.to_string(),
+        r.status.as_str(),
+        r.run_at,
+        r.attempts,
+        lease.map(|l| l.owner.as_str()),
+        lease.map(|l| l.token.0 as i64),
+        lease.map(|l| l.expires_at),
+        r.version as i64,
+        r.cancel_requested,
+        r.updated_at,
+        r.last_error,
+    ])
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Writes the lifecycle columns only (claim, heartbeat, release, cancel
+/// request): the payload is not rewritten.
+pub(super) fn update_lifecycle(conn: &Connection, r: &JobRecord) -> Result<(), StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE rk_jobs SET status = ?2, run_at = ?3, attempts = ?4, lease_owner = ?5, lease_token = ?6, \
+             lease_expires_at = ?7, cancel_requested = ?8, updated_at = ?9 WHERE id = ?1",
+        )
+        .map_err(backend)?;
+    let lease = r.lease.as_ref();
+    stmt.execute(params![
+        id_bytes(r.id),
+        r.status.as_str(),
+        r.run_at,
+        r.attempts,
+        lease.map(|l| l.owner.as_str()),
+        lease.map(|l| l.token.0 as i64),
+        lease.map(|l| l.expires_at),
+        r.cancel_requested,
+        r.updated_at,
+    ])
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// A job's history, oldest first.
+pub(super) fn history(conn: &Connection, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, from_state, to_state, status, error, at, attempt, worker, payload \
+             FROM rk_history WHERE job_id = ?1 ORDER BY seq",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([id_bytes(id)], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, i64>(5)?,
+                row.get::<_, u32>(6)?,
+                row.get::<_, Option<String>>(7)?,
+                row.get::<_, String>(8)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, from, to, status, error, at, attempt, worker, payload) = row.map_err(backend)?;
+        out.push(HistoryEntry {
+            seq: seq as u64,
+            from,
+            to,
+            status: parse_status(id, &status)?,
+            error,
+            at,
+            attempt,
+            worker,
+            payload: parse_payload(id, &payload)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Reserves `n` consecutive lease tokens; returns the first.
+pub(super) fn reserve_tokens(conn: &Connection, n: u64) -> Result<u64, StorageError> {
+    let mut stmt = conn
+        .prepare_cached("UPDATE rk_meta SET value = value + ?1 WHERE key = 'next_lease_token' RETURNING value - ?1")
+        .map_err(backend)?;
+    let first: i64 = stmt
+        .query_row([n as i64], |row| row.get(0))
+        .map_err(backend)?;
+    Ok(first as u64)
+}
+
+/// Fails a job whose stored row cannot be read, so it stops being claimed:
+/// `failed`, with the reason and a lifecycle-only history entry. Other jobs
+/// are not affected.
+pub(super) fn fail_corrupt(
+    conn: &Connection,
+    id: JobId,
+    reason: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE rk_jobs SET status = 'failed', last_error = ?2, version = version + 1, updated_at = ?3, \
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ?1 RETURNING version, state, attempts",
+        )
+        .map_err(backend)?;
+    let (version, state, attempt): (i64, String, u32) = stmt
+        .query_row(params![id_bytes(id), reason, now], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .map_err(backend)?;
+    let entry = HistoryEntry {
+        seq: version as u64,
+        from: Some(state.clone()),
+        to: state,
+        status: JobState::Failed,
+        error: Some(reason.to_owned()),
+        at: now,
+        attempt,
+        worker: None,
+        payload: Value::Null,
+    };
+    insert_history(conn, id, &entry)
+}

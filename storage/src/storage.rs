@@ -1,0 +1,130 @@
+//! The [`Storage`] trait: what a backend must do, and what it promises.
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use crate::error::StorageError;
+use crate::events::StorageEvent;
+use crate::model::{
+    CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, LeaseToken, Millis, NewJob,
+};
+use crate::JobId;
+
+/// A backend that stores jobs and their history.
+///
+/// Every method is atomic: it happens entirely or not at all. A backend
+/// proves it keeps these promises by passing the conformance suite in
+/// [`testing`](crate::testing) (feature `"testing"`).
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Inserts a job as `Pending`, with its submission history entry
+    /// (seq 0, version 0). If the job has an idempotency key that an existing
+    /// job already has, nothing is written and that job's id is returned with
+    /// `created: false`.
+    ///
+    /// # Errors
+    /// [`StorageError::DuplicateId`] if the id is taken.
+    async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError>;
+
+    /// Inserts many jobs in one atomic write, with the same idempotency rule
+    /// per job (also between jobs of the same batch). Results are in input
+    /// order.
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert); on error nothing is inserted.
+    async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError>;
+
+    /// The job, or `None`.
+    async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError>;
+
+    /// Jobs matching `filter` with ids greater than `after`, in id order, at
+    /// most `limit` of them.
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<JobPage, StorageError>;
+
+    /// Claims up to `limit` ready jobs of the requested machines, in
+    /// (priority, run_at, id) order: pending jobs whose `run_at` has come, and
+    /// running jobs whose lease expired (their worker is presumed dead). Each
+    /// becomes `Running` under a new lease with a fresh, strictly greater
+    /// token, and its `attempts` grows by one. No job is handed to two
+    /// claimers whose leases overlap in time.
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError>;
+
+    /// Applies one commit: compare-and-set on the version, lease fencing (see
+    /// [`Commit::lease`]), the new state and lifecycle, a version bump and
+    /// one history entry (seq = new version), all in one atomic write.
+    /// Returns the updated job.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`], [`StorageError::VersionConflict`],
+    /// [`StorageError::LeaseLost`], [`StorageError::JobRunning`]; the job is
+    /// unchanged.
+    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError>;
+
+    /// Applies many commits, each on its own terms (one failing does not stop
+    /// the others), ideally in one round trip or transaction. Results are in
+    /// input order.
+    async fn commit_batch(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+        let mut results = Vec::with_capacity(commits.len());
+        for commit in commits {
+            results.push(self.commit(commit).await);
+        }
+        Ok(results)
+    }
+
+    /// The job's history, oldest first, gap-free from seq 0.
+    async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError>;
+
+    /// Extends a held lease to `now + lease_ms` and reports whether
+    /// cancellation was requested.
+    ///
+    /// # Errors
+    /// [`StorageError::LeaseLost`] when the lease is no longer held.
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Heartbeat, StorageError>;
+
+    /// Hands a running job back: `Pending` again at `run_at = now`, lease
+    /// cleared, the claim's attempt given back. No history entry (nothing
+    /// happened to the job). Used by a graceful shutdown.
+    ///
+    /// # Errors
+    /// [`StorageError::LeaseLost`] when the lease is no longer held.
+    async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError>;
+
+    /// Cancels a job: a pending job becomes `Cancelled` at once (with a
+    /// history entry); for a running job the request is recorded and its
+    /// worker commits the cancellation; a finished job is left alone.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`].
+    async fn cancel(
+        &self,
+        id: JobId,
+        now: Millis,
+        reason: Option<String>,
+    ) -> Result<CancelOutcome, StorageError>;
+
+    /// How many jobs there are per (machine, state, lifecycle), sorted.
+    async fn counts(&self) -> Result<Vec<CountRow>, StorageError>;
+
+    /// Deletes finished jobs (completed, failed, cancelled) last written
+    /// before `before`, with their history. Returns how many were deleted.
+    async fn prune(&self, before: Millis) -> Result<u64, StorageError>;
+
+    /// Subscribes to change notifications. A backend shared by several
+    /// processes reports the changes of all of them.
+    fn subscribe(&self) -> broadcast::Receiver<StorageEvent>;
+}

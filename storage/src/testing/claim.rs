@@ -1,0 +1,146 @@
+//! Claims: order, readiness, machine filter, tokens and attempts, and no job
+//! handed out twice under concurrency.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::support::{claim_request, finish, new_job};
+use crate::{JobState, Storage};
+
+pub async fn claim_orders_by_priority_run_at_and_id(s: Arc<dyn Storage>) {
+    // (priority, run_at) for each job; ids are increasing in insertion order.
+    let specs = [(5, 0), (1, 30), (1, 10), (-3, 50), (1, 10), (0, 0)];
+    let mut jobs = Vec::new();
+    for (n, (priority, run_at)) in specs.into_iter().enumerate() {
+        let mut job = new_job("m", n as u64);
+        job.priority = priority;
+        job.run_at = run_at;
+        jobs.push(job.clone());
+        s.insert(job).await.unwrap();
+    }
+    let mut expected = jobs.clone();
+    expected.sort_by_key(|j| (j.priority, j.run_at, j.id));
+    let mut order = Vec::new();
+    // Claim one at a time, to see the order across calls too.
+    for _ in 0..jobs.len() {
+        let claimed = s.claim(claim_request(&["m"], 1, 100)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        order.push(claimed[0].id);
+    }
+    assert_eq!(order, expected.iter().map(|j| j.id).collect::<Vec<_>>());
+    assert!(s
+        .claim(claim_request(&["m"], 10, 100))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn claim_skips_future_and_foreign_jobs(s: Arc<dyn Storage>) {
+    let mut later = new_job("m", 1);
+    later.run_at = 1_000;
+    let other = new_job("other", 2);
+    s.insert(later.clone()).await.unwrap();
+    s.insert(other.clone()).await.unwrap();
+    assert!(s
+        .claim(claim_request(&["m"], 10, 999))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .claim(claim_request(&[], 10, 5_000))
+        .await
+        .unwrap()
+        .is_empty());
+    let claimed = s.claim(claim_request(&["m"], 10, 1_000)).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![later.id]
+    );
+    let record = s.get(other.id).await.unwrap().unwrap();
+    assert_eq!(
+        record.status,
+        JobState::Pending,
+        "jobs of unrequested machines stay put"
+    );
+    let both = s
+        .claim(claim_request(&["m", "other"], 10, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        both.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![other.id]
+    );
+}
+
+pub async fn claim_issues_increasing_tokens_and_counts_attempts(s: Arc<dyn Storage>) {
+    for n in 0..3 {
+        s.insert(new_job("m", n)).await.unwrap();
+    }
+    let claimed = s.claim(claim_request(&["m"], 3, 0)).await.unwrap();
+    let mut tokens: Vec<u64> = claimed
+        .iter()
+        .map(|j| j.lease.as_ref().unwrap().token.0)
+        .collect();
+    for j in &claimed {
+        assert_eq!(j.status, JobState::Running);
+        assert_eq!(j.attempts, 1);
+        let lease = j.lease.as_ref().unwrap();
+        assert_eq!(lease.owner, "worker-1");
+        assert_eq!(lease.expires_at, 30_000);
+        let stored = s.get(j.id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.lease, j.lease,
+            "the returned lease is the stored one"
+        );
+    }
+    let first_max = *tokens.iter().max().unwrap();
+    // Let the leases expire and claim again: new, greater tokens, attempt 2.
+    let again = s.claim(claim_request(&["m"], 3, 30_000)).await.unwrap();
+    assert_eq!(again.len(), 3);
+    for j in &again {
+        assert_eq!(j.attempts, 2);
+        assert!(j.lease.as_ref().unwrap().token.0 > first_max);
+    }
+    tokens.extend(again.iter().map(|j| j.lease.as_ref().unwrap().token.0));
+    let unique: HashSet<u64> = tokens.iter().copied().collect();
+    assert_eq!(unique.len(), tokens.len(), "every lease has its own token");
+}
+
+pub async fn concurrent_claimers_never_share_a_job(s: Arc<dyn Storage>) {
+    const JOBS: u64 = 2_000;
+    let jobs: Vec<_> = (0..JOBS).map(|n| new_job("m", n)).collect();
+    for chunk in jobs.chunks(500) {
+        s.insert_batch(chunk.to_vec()).await.unwrap();
+    }
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let s = Arc::clone(&s);
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let mut request = claim_request(&["m"], 25, 0);
+                request.worker = format!("worker-{w}");
+                let claimed = s.claim(request).await.unwrap();
+                if claimed.is_empty() {
+                    break;
+                }
+                for job in claimed {
+                    s.commit(finish(&job, 1)).await.unwrap();
+                    mine.push(job.id);
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "a job was claimed twice");
+    assert_eq!(all.len() as u64, JOBS, "every job was claimed");
+    for job in jobs.iter().step_by(97) {
+        let record = s.get(job.id).await.unwrap().unwrap();
+        assert_eq!((record.status, record.version), (JobState::Completed, 1));
+    }
+}

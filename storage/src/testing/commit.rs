@@ -1,0 +1,155 @@
+//! Commits: compare-and-set, state and history, kept leases, batches.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::support::{claim_request, finish, new_job};
+use crate::{JobState, StateChange, Storage, StorageError};
+
+pub async fn commit_is_compare_and_set(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let job = s
+        .claim(claim_request(&["m"], 1, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut stale = finish(&job, 1);
+    stale.expected_version = 5;
+    let err = s.commit(stale).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::VersionConflict {
+                expected: 5,
+                actual: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_conflict());
+    let record = s.commit(finish(&job, 1)).await.unwrap();
+    assert_eq!(record.version, 1);
+    // The same commit again is now stale.
+    let err = s.commit(finish(&job, 2)).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(
+        s.history(job.id).await.unwrap().len(),
+        2,
+        "a failed commit appends nothing"
+    );
+}
+
+pub async fn commit_moves_state_and_appends_history(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let job = s
+        .claim(claim_request(&["m"], 1, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut step = finish(&job, 7);
+    step.change = Some(StateChange {
+        state: "middle".into(),
+        payload: json!({"k": "v"}),
+        fingerprint: 8,
+    });
+    step.status = JobState::Pending;
+    step.run_at = 9;
+    step.attempts = 0;
+    let record = s.commit(step).await.unwrap();
+    assert_eq!(
+        (record.state.as_str(), record.status),
+        ("middle", JobState::Pending)
+    );
+    assert_eq!(record.payload, json!({"k": "v"}));
+    assert_eq!(
+        (record.fingerprint, record.run_at, record.attempts),
+        (8, 9, 0)
+    );
+    assert!(record.lease.is_none());
+    assert_eq!(record.updated_at, 7);
+    let history = s.history(job.id).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        (last.seq, last.from.as_deref(), last.to.as_str()),
+        (1, Some("start"), "middle")
+    );
+    assert_eq!(last.payload, json!({"k": "v"}));
+    assert_eq!(last.worker.as_deref(), Some("worker-1"));
+    assert_eq!(last.at, 7);
+    assert_eq!(s.get(job.id).await.unwrap().unwrap(), record);
+}
+
+pub async fn commit_can_keep_the_lease(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let job = s
+        .claim(claim_request(&["m"], 1, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut step = finish(&job, 5);
+    step.change = Some(StateChange {
+        state: "middle".into(),
+        payload: json!(1),
+        fingerprint: 7,
+    });
+    step.status = JobState::Running;
+    step.lease_until = Some(40_000);
+    let record = s.commit(step).await.unwrap();
+    assert_eq!(record.status, JobState::Running);
+    let lease = record.lease.clone().expect("the lease is kept");
+    assert_eq!(lease.token, job.lease.as_ref().unwrap().token);
+    assert_eq!(lease.expires_at, 40_000);
+    // Not claimable while the kept lease runs.
+    assert!(s
+        .claim(claim_request(&["m"], 1, 35_000))
+        .await
+        .unwrap()
+        .is_empty());
+    // The same lease commits the next step.
+    let done = s.commit(finish(&record, 6)).await.unwrap();
+    assert_eq!(done.status, JobState::Completed);
+    assert_eq!(done.version, 2);
+}
+
+pub async fn lease_less_commit_of_running_job_is_rejected(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let job = s
+        .claim(claim_request(&["m"], 1, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut admin = finish(&job, 1);
+    admin.lease = None;
+    let err = s.commit(admin).await.unwrap_err();
+    assert!(matches!(err, StorageError::JobRunning { .. }), "{err}");
+    // A lease-less commit of a pending job is fine (an admin change).
+    let pending = new_job("m", 2);
+    s.insert(pending.clone()).await.unwrap();
+    let record = s.get(pending.id).await.unwrap().unwrap();
+    let mut admin = finish(&record, 2);
+    admin.status = JobState::Pending;
+    assert_eq!(s.commit(admin).await.unwrap().state, "done");
+}
+
+pub async fn commit_batch_applies_each_on_its_own_terms(s: Arc<dyn Storage>) {
+    for n in 0..3 {
+        s.insert(new_job("m", n)).await.unwrap();
+    }
+    let claimed = s.claim(claim_request(&["m"], 3, 0)).await.unwrap();
+    let mut commits: Vec<_> = claimed.iter().map(|j| finish(j, 1)).collect();
+    commits[1].expected_version = 9;
+    let results = s.commit_batch(commits).await.unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert!(matches!(
+        results[1],
+        Err(StorageError::VersionConflict { .. })
+    ));
+    let middle = s.get(claimed[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        middle.status,
+        JobState::Running,
+        "the failed commit changed nothing"
+    );
+}

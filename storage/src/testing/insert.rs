@@ -1,0 +1,103 @@
+//! Inserts: single, batch, idempotency keys, payload fidelity.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::support::new_job;
+use crate::{JobState, Storage, StorageError};
+
+pub async fn insert_then_get(s: Arc<dyn Storage>) {
+    let job = new_job("m", 1);
+    let inserted = s.insert(job.clone()).await.unwrap();
+    assert!(inserted.created);
+    assert_eq!(inserted.id, job.id);
+    let got = s
+        .get(job.id)
+        .await
+        .unwrap()
+        .expect("inserted job is readable");
+    assert_eq!(got.status, JobState::Pending);
+    assert_eq!((got.version, got.attempts), (0, 0));
+    assert_eq!(got.state, "start");
+    assert_eq!(got.payload, job.payload);
+    assert_eq!(got.fingerprint, 7);
+    assert!(got.lease.is_none());
+    assert!(s.get(crate::JobId::new()).await.unwrap().is_none());
+}
+
+pub async fn duplicate_id_is_rejected(s: Arc<dyn Storage>) {
+    let job = new_job("m", 1);
+    s.insert(job.clone()).await.unwrap();
+    let err = s.insert(job.clone()).await.unwrap_err();
+    assert!(
+        matches!(err, StorageError::DuplicateId(id) if id == job.id),
+        "{err}"
+    );
+}
+
+pub async fn idempotency_key_returns_the_first_job(s: Arc<dyn Storage>) {
+    let mut first = new_job("m", 1);
+    first.idempotency_key = Some("order-42".into());
+    let mut second = new_job("m", 2);
+    second.idempotency_key = Some("order-42".into());
+    let a = s.insert(first.clone()).await.unwrap();
+    let b = s.insert(second.clone()).await.unwrap();
+    assert!(a.created && !b.created);
+    assert_eq!(b.id, first.id);
+    assert!(
+        s.get(second.id).await.unwrap().is_none(),
+        "the second job must not be stored"
+    );
+}
+
+pub async fn batch_insert_is_atomic(s: Arc<dyn Storage>) {
+    let existing = new_job("m", 0);
+    s.insert(existing.clone()).await.unwrap();
+    let fresh = new_job("m", 1);
+    let err = s
+        .insert_batch(vec![fresh.clone(), existing.clone()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::DuplicateId(_)), "{err}");
+    assert!(
+        s.get(fresh.id).await.unwrap().is_none(),
+        "a failed batch inserts nothing"
+    );
+
+    let jobs: Vec<_> = (0..500).map(|n| new_job("m", n)).collect();
+    let inserted = s.insert_batch(jobs.clone()).await.unwrap();
+    assert_eq!(inserted.len(), 500);
+    for (job, ins) in jobs.iter().zip(&inserted) {
+        assert_eq!(ins.id, job.id);
+        assert!(ins.created);
+    }
+    assert_eq!(s.history(jobs[499].id).await.unwrap().len(), 1);
+}
+
+pub async fn batch_insert_honours_keys_within_the_batch(s: Arc<dyn Storage>) {
+    let mut a = new_job("m", 1);
+    a.idempotency_key = Some("k".into());
+    let mut b = new_job("m", 2);
+    b.idempotency_key = Some("k".into());
+    let c = new_job("m", 3);
+    let out = s.insert_batch(vec![a.clone(), b, c.clone()]).await.unwrap();
+    assert_eq!(out[0].id, a.id);
+    assert!(out[0].created);
+    assert_eq!(out[1].id, a.id);
+    assert!(!out[1].created);
+    assert!(out[2].created && out[2].id == c.id);
+}
+
+pub async fn large_and_unicode_payloads_round_trip(s: Arc<dyn Storage>) {
+    let mut job = new_job("m", 1);
+    let big: String = "ᚱᚢᚾᛖ 🦀 \u{0}\"quoted\"\\".repeat(20_000);
+    job.payload = json!({ "text": big, "nested": [1, {"ü": null}], "n": u64::MAX });
+    job.state = "état-✓".into();
+    job.machine = "machine/ü".into();
+    s.insert(job.clone()).await.unwrap();
+    let got = s.get(job.id).await.unwrap().unwrap();
+    assert_eq!(got.payload, job.payload);
+    assert_eq!(got.state, job.state);
+    assert_eq!(got.machine, job.machine);
+}

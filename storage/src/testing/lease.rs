@@ -1,0 +1,149 @@
+//! Leases: expiry, takeover and fencing, heartbeats, release, cancellation.
+
+use std::sync::Arc;
+
+use super::support::{claim_request, finish, new_job};
+use crate::{CancelOutcome, JobState, Storage, StorageError};
+
+pub async fn expired_lease_is_reclaimed_and_fenced(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let first = s
+        .claim(claim_request(&["m"], 1, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    // Still leased: nobody else gets it.
+    assert!(s
+        .claim(claim_request(&["m"], 1, 29_999))
+        .await
+        .unwrap()
+        .is_empty());
+    // The first worker cannot commit once its lease has run out...
+    let err = s.commit(finish(&first, 30_000)).await.unwrap_err();
+    assert!(matches!(err, StorageError::LeaseLost { .. }), "{err}");
+    // ...and another worker takes the job over.
+    let mut request = claim_request(&["m"], 1, 30_000);
+    request.worker = "worker-2".into();
+    let second = s.claim(request).await.unwrap().remove(0);
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.lease.as_ref().unwrap().owner, "worker-2");
+    // The first worker is fenced out even at a time its lease would cover.
+    let err = s.commit(finish(&first, 10)).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let err = s
+        .heartbeat(first.id, first.lease.as_ref().unwrap().token, 10, 30_000)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::LeaseLost { .. }), "{err}");
+    // The new owner commits.
+    let done = s.commit(finish(&second, 30_001)).await.unwrap();
+    assert_eq!(done.status, JobState::Completed);
+    assert_eq!(s.history(first.id).await.unwrap().len(), 2);
+}
+
+pub async fn heartbeat_extends_the_lease(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let job = s
+        .claim(claim_request(&["m"], 1, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    let token = job.lease.as_ref().unwrap().token;
+    let beat = s.heartbeat(job.id, token, 20_000, 30_000).await.unwrap();
+    assert_eq!(beat.expires_at, 50_000);
+    assert!(!beat.cancel_requested);
+    assert!(
+        s.claim(claim_request(&["m"], 1, 45_000))
+            .await
+            .unwrap()
+            .is_empty(),
+        "extended lease holds"
+    );
+    let done = s.commit(finish(&job, 45_000)).await.unwrap();
+    assert_eq!(done.status, JobState::Completed);
+}
+
+pub async fn release_hands_the_job_back(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let job = s
+        .claim(claim_request(&["m"], 1, 0))
+        .await
+        .unwrap()
+        .remove(0);
+    s.release(job.id, job.lease.as_ref().unwrap().token, 5)
+        .await
+        .unwrap();
+    let record = s.get(job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.attempts, record.run_at),
+        (JobState::Pending, 0, 5)
+    );
+    assert!(record.lease.is_none());
+    assert_eq!(record.version, 0, "a release is not a transition");
+    let again = s.claim(claim_request(&["m"], 1, 5)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    let err = s
+        .release(job.id, job.lease.as_ref().unwrap().token, 6)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::LeaseLost { .. }), "{err}");
+}
+
+pub async fn cancel_pending_running_and_finished(s: Arc<dyn Storage>) {
+    let pending = new_job("m", 1);
+    s.insert(pending.clone()).await.unwrap();
+    match s
+        .cancel(pending.id, 3, Some("no longer needed".into()))
+        .await
+        .unwrap()
+    {
+        CancelOutcome::Cancelled(record) => {
+            assert_eq!(record.status, JobState::Cancelled);
+            assert_eq!(record.version, 1);
+        }
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    let history = s.history(pending.id).await.unwrap();
+    assert_eq!(history[1].status, JobState::Cancelled);
+    assert_eq!(history[1].error.as_deref(), Some("no longer needed"));
+    assert!(
+        s.claim(claim_request(&["m"], 5, 10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "cancelled jobs are not claimed"
+    );
+
+    let running = new_job("m", 2);
+    s.insert(running.clone()).await.unwrap();
+    let job = s
+        .claim(claim_request(&["m"], 1, 10))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        s.cancel(running.id, 11, None).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    let token = job.lease.as_ref().unwrap().token;
+    assert!(
+        s.heartbeat(job.id, token, 12, 30_000)
+            .await
+            .unwrap()
+            .cancel_requested
+    );
+    assert!(s.get(job.id).await.unwrap().unwrap().cancel_requested);
+    let mut stop = finish(&job, 13);
+    stop.change = None;
+    stop.status = JobState::Cancelled;
+    let record = s.commit(stop).await.unwrap();
+    assert_eq!(record.status, JobState::Cancelled);
+    assert!(!record.cancel_requested);
+    assert_eq!(
+        s.cancel(running.id, 14, None).await.unwrap(),
+        CancelOutcome::AlreadyFinished(JobState::Cancelled)
+    );
+    let err = s.cancel(crate::JobId::new(), 1, None).await.unwrap_err();
+    assert!(matches!(err, StorageError::NotFound(_)), "{err}");
+}

@@ -1,0 +1,99 @@
+//! The backend conformance suite: one call runs every check against a
+//! backend, and every built-in backend runs it.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! use runekernel_storage::{testing, InMemoryStorage};
+//!
+//! // Each check gets a fresh, empty store from the factory.
+//! testing::conformance(|| async { InMemoryStorage::new() }).await;
+//! # });
+//! ```
+//!
+//! Each check is also a public function (see [`CHECKS`]) for running one at a
+//! time. A failed check panics with its name and what went wrong, as test
+//! assertions do.
+
+mod claim;
+mod commit;
+mod insert;
+mod lease;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+mod read;
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::Storage;
+
+pub use support::{finish, new_job};
+
+/// One conformance check: takes a fresh, empty store.
+pub type Check = fn(Arc<dyn Storage>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! checks {
+    ($($module:ident::$name:ident),* $(,)?) => {
+        /// Every check, by name.
+        pub const CHECKS: &[(&str, Check)] = &[
+            $((stringify!($name), |s| Box::pin($module::$name(s))),)*
+        ];
+    };
+}
+
+checks![
+    insert::insert_then_get,
+    insert::duplicate_id_is_rejected,
+    insert::idempotency_key_returns_the_first_job,
+    insert::batch_insert_is_atomic,
+    insert::batch_insert_honours_keys_within_the_batch,
+    insert::large_and_unicode_payloads_round_trip,
+    read::list_filters_and_paginates,
+    read::counts_group_by_machine_state_and_status,
+    read::history_is_gap_free,
+    read::prune_deletes_only_old_finished_jobs,
+    read::events_announce_inserts_and_commits,
+    claim::claim_orders_by_priority_run_at_and_id,
+    claim::claim_skips_future_and_foreign_jobs,
+    claim::claim_issues_increasing_tokens_and_counts_attempts,
+    claim::concurrent_claimers_never_share_a_job,
+    commit::commit_is_compare_and_set,
+    commit::commit_moves_state_and_appends_history,
+    commit::commit_can_keep_the_lease,
+    commit::lease_less_commit_of_running_job_is_rejected,
+    commit::commit_batch_applies_each_on_its_own_terms,
+    lease::expired_lease_is_reclaimed_and_fenced,
+    lease::heartbeat_extends_the_lease,
+    lease::release_hands_the_job_back,
+    lease::cancel_pending_running_and_finished,
+];
+
+/// Runs every check, each on a fresh store from `make`.
+///
+/// # Panics
+/// When a check fails, naming it.
+pub async fn conformance<S, F, Fut>(make: F)
+where
+    S: Storage,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    for (name, check) in CHECKS {
+        let storage: Arc<dyn Storage> = Arc::new(make().await);
+        let run = tokio::spawn(check(storage));
+        if let Err(error) = run.await {
+            let reason = error
+                .try_into_panic()
+                .ok()
+                .and_then(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                })
+                .unwrap_or_else(|| "cancelled".to_owned());
+            panic!("storage conformance check `{name}` failed: {reason}");
+        }
+    }
+}
