@@ -2,10 +2,9 @@
 //! schema), plus what only Postgres does: several stores on one database,
 //! notifications across them, schema isolation.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use runekernel_storage::testing::postgres::{database_url, drop_schema, unique_schema};
+use runekernel_storage::testing::postgres::{database_url, TestSchemas};
 use runekernel_storage::testing::{self, new_job};
 use runekernel_storage::{PostgresOptions, PostgresStorage, Storage, StorageEvent};
 
@@ -18,23 +17,20 @@ async fn connect(url: &str, schema: &str) -> PostgresStorage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_passes_the_conformance_suite() {
     let Some(url) = database_url() else { return };
-    let schemas = Mutex::new(Vec::new());
+    let schemas = TestSchemas::new(&url);
     testing::conformance(|| {
-        let schema = unique_schema("rk_conformance");
-        schemas.lock().unwrap().push(schema.clone());
+        let schema = schemas.fresh("rk_conformance");
         let url = url.clone();
         async move { connect(&url, &schema).await }
     })
     .await;
-    for schema in schemas.into_inner().unwrap() {
-        drop_schema(&url, &schema).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_stores_share_jobs_and_notifications() {
     let Some(url) = database_url() else { return };
-    let schema = unique_schema("rk_shared");
+    let schemas = TestSchemas::new(&url);
+    let schema = schemas.fresh("rk_shared");
     let a = connect(&url, &schema).await;
     let b = connect(&url, &schema).await;
     let mut events = b.subscribe();
@@ -46,21 +42,19 @@ async fn two_stores_share_jobs_and_notifications() {
         "{event:?}"
     );
     assert_eq!(b.get(job.id).await.unwrap().unwrap().id, job.id);
-    drop_schema(&url, &schema).await;
 }
 
 #[tokio::test]
 async fn schemas_isolate_applications() {
     let Some(url) = database_url() else { return };
-    let (one, two) = (unique_schema("rk_app_one"), unique_schema("rk_app_two"));
+    let schemas = TestSchemas::new(&url);
+    let (one, two) = (schemas.fresh("rk_app_one"), schemas.fresh("rk_app_two"));
     let a = connect(&url, &one).await;
     let b = connect(&url, &two).await;
     let job = new_job("m", 1);
     a.insert(job.clone()).await.unwrap();
     assert!(b.get(job.id).await.unwrap().is_none());
     assert_eq!(a.schema(), one);
-    drop_schema(&url, &one).await;
-    drop_schema(&url, &two).await;
 }
 
 #[tokio::test]

@@ -46,13 +46,13 @@ static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
 static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
     let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("j.{c}")).collect();
     format!(
-        "WITH candidates AS ( \
-           (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'pending' AND run_at <= $1 \
-              AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-           UNION ALL \
-           (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= $1 \
-              AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         ), picked AS (SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $3) \
+        "WITH ready AS (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'pending' AND run_at <= $1 \
+              AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         expired AS (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'running' \
+              AND lease_expires_at <= $1 AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 \
+              FOR UPDATE SKIP LOCKED), \
+         candidates AS (SELECT * FROM ready UNION ALL SELECT * FROM expired), \
+         picked AS (SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $3) \
          UPDATE rk_jobs AS j SET status = 'running', attempts = j.attempts + 1, lease_owner = $4, \
            lease_token = nextval('rk_lease_tokens'), lease_expires_at = $1 + $5, updated_at = $1 \
          FROM picked WHERE j.id = picked.id RETURNING {}",
@@ -261,7 +261,7 @@ impl PostgresStorage {
             c.push(r);
         }
         sqlx::query(
-            "UPDATE rk_jobs AS j SET fingerprint = u.fingerprint, state = u.state, payload = u.payload::jsonb, \
+            "UPDATE rk_jobs AS j SET fingerprint = u.fingerprint, state = u.state, payload = u.payload::json, \
              status = u.status, run_at = u.run_at, attempts = u.attempts, lease_owner = u.lease_owner, \
              lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, version = u.version, \
              cancel_requested = u.cancel_requested, updated_at = u.updated_at, last_error = u.last_error \
@@ -299,7 +299,7 @@ impl PostgresStorage {
         }
         sqlx::query(
             "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
-             SELECT job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload::jsonb \
+             SELECT job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload::json \
              FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], \
              $8::int4[], $9::text[], $10::text[]) \
              AS h(job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload)",
@@ -385,7 +385,7 @@ impl PostgresStorage {
             let inserted = sqlx::query(
                 "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
                  max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
-                 SELECT id, machine, fingerprint, state, payload::jsonb, 'pending', priority, run_at, 0, max_attempts, \
+                 SELECT id, machine, fingerprint, state, payload::json, 'pending', priority, run_at, 0, max_attempts, \
                  timeout_ms, 0, idempotency_key, false, created_at, created_at \
                  FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int4[], $7::int8[], \
                  $8::int4[], $9::int8[], $10::text[], $11::int8[]) \

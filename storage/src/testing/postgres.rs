@@ -36,6 +36,61 @@ pub fn unique_schema(prefix: &str) -> String {
     )
 }
 
+/// Throwaway schemas that are dropped when this guard is, even if the test
+/// panicked.
+pub struct TestSchemas {
+    url: String,
+    names: std::sync::Mutex<Vec<String>>,
+}
+
+impl TestSchemas {
+    /// A guard for schemas in the database at `url`.
+    pub fn new(url: &str) -> Self {
+        TestSchemas {
+            url: url.to_owned(),
+            names: std::sync::Mutex::default(),
+        }
+    }
+
+    /// A new unique schema name, dropped with the guard.
+    pub fn fresh(&self, prefix: &str) -> String {
+        let name = unique_schema(prefix);
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(name.clone());
+        name
+    }
+}
+
+impl Drop for TestSchemas {
+    fn drop(&mut self) {
+        let names = std::mem::take(
+            self.names
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let url = self.url.clone();
+        // A thread of its own: the guard may be dropped inside a runtime.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                for name in names {
+                    drop_schema(&url, &name).await;
+                }
+            });
+        });
+        if cleanup.join().is_err() {
+            eprintln!("could not drop the test schemas");
+        }
+    }
+}
+
 /// Drops a test schema and everything in it.
 ///
 /// # Panics

@@ -5,7 +5,7 @@ CREATE TABLE rk_jobs (
     machine          text    NOT NULL,
     fingerprint      bigint  NOT NULL,
     state            text    NOT NULL,
-    payload          jsonb   NOT NULL,
+    payload          json    NOT NULL, -- json, not jsonb: keeps any string (jsonb rejects \u0000)
     status           text    NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
     priority         integer NOT NULL,
     run_at           bigint  NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE rk_history (
     at         bigint  NOT NULL,
     attempt    integer NOT NULL,
     worker     text,
-    payload    jsonb   NOT NULL,
+    payload    json    NOT NULL,
     PRIMARY KEY (job_id, seq)
 );
 
