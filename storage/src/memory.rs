@@ -289,6 +289,24 @@ impl Storage for InMemoryStorage {
         Ok(claimed)
     }
 
+    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError> {
+        let mut shard = lock(self.inner.shard(id));
+        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        let r = &mut slot.record;
+        let claimable = r.status == JobState::Pending || r.is_claimable(now);
+        if !claimable {
+            return Ok(None);
+        }
+        let token = LeaseToken(self.inner.next_token.fetch_add(1, Ordering::Relaxed));
+        r.claim(worker, token, now, lease_ms);
+        let record = r.clone();
+        drop(shard);
+        if let Some(lease) = &record.lease {
+            self.inner.track_lease(lease.expires_at, id);
+        }
+        Ok(Some(record))
+    }
+
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
         let mut shard = lock(self.inner.shard(commit.id));
         let slot = shard

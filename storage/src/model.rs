@@ -86,7 +86,8 @@ pub struct JobRecord {
     pub priority: i32,
     /// When it may next be claimed.
     pub run_at: Millis,
-    /// Steps started for the current state (a claim adds one).
+    /// Attempts of the current state's step so far (a claim adds one; a
+    /// state change resets it).
     pub attempts: u32,
     /// Attempts allowed per step.
     pub max_attempts: u32,
@@ -165,7 +166,9 @@ pub struct Commit {
     pub status: JobState,
     /// When it may next be claimed (for `Pending`).
     pub run_at: Millis,
-    /// The attempts counter to store.
+    /// The attempt of the step being committed, recorded in history and
+    /// stored as the job's counter; a state change (`change: Some`) resets
+    /// the stored counter to 0 for the new state's step.
     pub attempts: u32,
     /// When a kept lease expires (`status == Running`).
     pub lease_until: Option<Millis>,
@@ -340,7 +343,9 @@ impl JobRecord {
         }
         self.status = commit.status;
         self.run_at = commit.run_at;
-        self.attempts = commit.attempts;
+        // Attempts count per step: a new state starts afresh. The history
+        // entry still records which attempt produced it.
+        self.attempts = if commit.change.is_some() { 0 } else { commit.attempts };
         self.version += 1;
         self.updated_at = commit.now;
         if commit.error.is_some() {

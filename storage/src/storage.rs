@@ -55,6 +55,14 @@ pub trait Storage: Send + Sync + 'static {
     /// claimers whose leases overlap in time.
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError>;
 
+    /// Claims one job by id, whatever its `run_at` (to run it now): as
+    /// [`claim`](Self::claim) does, if it is pending or its lease expired.
+    /// Returns `None` when it is running under a live lease or finished.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`].
+    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError>;
+
     /// Applies one commit: compare-and-set on the version, lease fencing (see
     /// [`Commit::lease`]), the new state and lifecycle, a version bump and
     /// one history entry (seq = new version), all in one atomic write.

@@ -555,6 +555,24 @@ impl Storage for PostgresStorage {
         Ok(jobs)
     }
 
+    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError> {
+        let mut tx = self.begin().await?;
+        let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
+        let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        if record.status != JobState::Pending && !record.is_claimable(now) {
+            return Ok(None);
+        }
+        let token: i64 = sqlx::query_scalar("SELECT nextval('rk_lease_tokens')")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        record.claim(worker, LeaseToken(token as u64), now, lease_ms);
+        Self::write_jobs(&mut tx, &[record]).await?;
+        let claimed = record.clone();
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(claimed))
+    }
+
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
         let mut results = self.commit_batch(vec![commit]).await?;
         results

@@ -353,6 +353,22 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError> {
+        let worker = worker.to_owned();
+        self.writer
+            .call(move |conn| {
+                let mut record = rows::get_job(conn, id)?.ok_or(StorageError::NotFound(id))?;
+                if record.status != JobState::Pending && !record.is_claimable(now) {
+                    return Ok(None);
+                }
+                let token = rows::reserve_tokens(conn, 1)?;
+                record.claim(&worker, LeaseToken(token), now, lease_ms);
+                rows::update_lifecycle(conn, &record)?;
+                Ok(Some(record))
+            })
+            .await
+    }
+
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
         let record = self
             .writer

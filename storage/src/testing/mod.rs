@@ -59,6 +59,7 @@ checks![
     claim::claim_skips_future_and_foreign_jobs,
     claim::claim_issues_increasing_tokens_and_counts_attempts,
     claim::concurrent_claimers_never_share_a_job,
+    claim::claim_job_takes_one_job_whenever_it_is_due,
     commit::commit_is_compare_and_set,
     commit::commit_moves_state_and_appends_history,
     commit::commit_can_keep_the_lease,
