@@ -289,7 +289,13 @@ impl Storage for InMemoryStorage {
         Ok(claimed)
     }
 
-    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError> {
+    async fn claim_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Option<JobRecord>, StorageError> {
         let mut shard = lock(self.inner.shard(id));
         let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
         let r = &mut slot.record;

@@ -345,7 +345,11 @@ impl JobRecord {
         self.run_at = commit.run_at;
         // Attempts count per step: a new state starts afresh. The history
         // entry still records which attempt produced it.
-        self.attempts = if commit.change.is_some() { 0 } else { commit.attempts };
+        self.attempts = if commit.change.is_some() {
+            0
+        } else {
+            commit.attempts
+        };
         self.version += 1;
         self.updated_at = commit.now;
         if commit.error.is_some() {

@@ -61,7 +61,13 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StorageError::NotFound`].
-    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError>;
+    async fn claim_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Option<JobRecord>, StorageError>;
 
     /// Applies one commit: compare-and-set on the version, lease fencing (see
     /// [`Commit::lease`]), the new state and lifecycle, a version bump and

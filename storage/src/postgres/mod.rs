@@ -555,7 +555,13 @@ impl Storage for PostgresStorage {
         Ok(jobs)
     }
 
-    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError> {
+    async fn claim_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Option<JobRecord>, StorageError> {
         let mut tx = self.begin().await?;
         let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
         let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;

@@ -353,7 +353,13 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn claim_job(&self, id: JobId, worker: &str, now: Millis, lease_ms: u64) -> Result<Option<JobRecord>, StorageError> {
+    async fn claim_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Option<JobRecord>, StorageError> {
         let worker = worker.to_owned();
         self.writer
             .call(move |conn| {

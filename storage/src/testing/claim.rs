@@ -149,14 +149,37 @@ pub async fn claim_job_takes_one_job_whenever_it_is_due(s: Arc<dyn Storage>) {
     let mut later = new_job("m", 1);
     later.run_at = 10_000;
     s.insert(later.clone()).await.unwrap();
-    let job = s.claim_job(later.id, "w", 5, 30_000).await.unwrap().expect("a pending job is claimable by id");
+    let job = s
+        .claim_job(later.id, "w", 5, 30_000)
+        .await
+        .unwrap()
+        .expect("a pending job is claimable by id");
     assert_eq!((job.status, job.attempts), (JobState::Running, 1));
     assert_eq!(job.lease.as_ref().unwrap().expires_at, 30_005);
-    assert!(s.claim_job(later.id, "w2", 6, 30_000).await.unwrap().is_none(), "not while leased");
-    let again = s.claim_job(later.id, "w2", 30_005, 30_000).await.unwrap().expect("after the lease expired");
+    assert!(
+        s.claim_job(later.id, "w2", 6, 30_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "not while leased"
+    );
+    let again = s
+        .claim_job(later.id, "w2", 30_005, 30_000)
+        .await
+        .unwrap()
+        .expect("after the lease expired");
     assert!(again.lease.as_ref().unwrap().token > job.lease.as_ref().unwrap().token);
     s.commit(finish(&again, 30_006)).await.unwrap();
-    assert!(s.claim_job(later.id, "w", 30_007, 30_000).await.unwrap().is_none(), "not once finished");
-    let err = s.claim_job(crate::JobId::new(), "w", 0, 1).await.unwrap_err();
+    assert!(
+        s.claim_job(later.id, "w", 30_007, 30_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "not once finished"
+    );
+    let err = s
+        .claim_job(crate::JobId::new(), "w", 0, 1)
+        .await
+        .unwrap_err();
     assert!(matches!(err, crate::StorageError::NotFound(_)), "{err}");
 }

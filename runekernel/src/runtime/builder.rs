@@ -1,0 +1,252 @@
+//! [`RuntimeBuilder`]: storage, workers, machines, resources, policies, and
+//! deterministic mode.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::context::Resources;
+use crate::job::lifecycle_machine;
+use crate::storage::{InMemoryStorage, Storage};
+
+use super::clock::Clock;
+use super::ids::IdSource;
+use super::lease::{heartbeat_loop, ActiveJobs};
+use super::policy::{Backoff, Policies};
+use super::producer::produce;
+use super::registry::{Registration, Registry};
+use super::{Inner, Result, Runtime, RuntimeError};
+
+/// Configures a [`Runtime`]. Start with [`Runtime::builder`].
+#[must_use]
+pub struct RuntimeBuilder {
+    storage: Option<Arc<dyn Storage>>,
+    workers: usize,
+    registry: Registry,
+    policies: Policies,
+    resources: Resources,
+    deterministic: Option<u64>,
+    worker_id: Option<String>,
+    shutdown_timeout: Duration,
+}
+
+impl RuntimeBuilder {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::default();
+        registry.add(lifecycle_machine().into());
+        RuntimeBuilder {
+            storage: None,
+            workers: 8,
+            registry,
+            policies: Policies::default(),
+            resources: Resources::default(),
+            deterministic: None,
+            worker_id: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Where jobs are stored. Default: a new [`InMemoryStorage`].
+    pub fn storage(self, storage: impl Storage) -> Self {
+        self.shared_storage(Arc::new(storage))
+    }
+
+    /// Where jobs are stored, as a shared handle (to keep using it, or share
+    /// it between runtimes).
+    pub fn shared_storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// How many steps run at once. Default: 8.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Registers a machine: a typed handler (`Order::handler(shop)`) or a
+    /// dynamic machine. This runtime claims only jobs of registered machines.
+    pub fn register(mut self, machine: impl Into<Registration>) -> Self {
+        self.registry.add(machine.into());
+        self
+    }
+
+    /// A shared value every step can reach with `ctx.resource::<T>()`.
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
+    /// Deterministic mode: a manual clock (moved by `Runtime::advance`), job
+    /// ids and backoff jitter from `seed`, and no background workers: steps run
+    /// when `Runtime::run_until_idle` is called, one at a time in (priority,
+    /// run_at, id) order. The same inputs give the same history.
+    pub fn deterministic(mut self, seed: u64) -> Self {
+        self.deterministic = Some(seed);
+        self
+    }
+
+    /// All policies at once.
+    pub fn policies(mut self, policies: Policies) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    /// How long a lease lasts without a heartbeat. Default: 30 s.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.policies.lease = lease;
+        self
+    }
+
+    /// How often leases are extended. Default: 10 s; must be shorter than
+    /// the lease.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.policies.heartbeat = every;
+        self
+    }
+
+    /// The default step timeout. Default: 5 min.
+    pub fn step_timeout(mut self, timeout: Duration) -> Self {
+        self.policies.step_timeout = timeout;
+        self
+    }
+
+    /// The default attempts per step. Default: 5.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.policies.max_attempts = attempts;
+        self
+    }
+
+    /// The retry backoff.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.policies.backoff = backoff;
+        self
+    }
+
+    /// How long a cancelled step may run on. Default: 5 s.
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.policies.cancel_grace = grace;
+        self
+    }
+
+    /// How long `shutdown` lets running steps finish. Default: 30 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The name this runtime's worker records in leases and history.
+    /// Default: `worker-<pid>-<random>`.
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// Builds the runtime and, unless deterministic, starts its workers.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Config`] for settings that cannot work, or when called
+    /// outside a tokio runtime.
+    pub async fn build(self) -> Result<Runtime> {
+        self.start()
+    }
+
+    fn check(&self) -> Result<()> {
+        let p = &self.policies;
+        let problem = if self.workers == 0 {
+            Some("workers must be at least 1".to_owned())
+        } else if p.lease.is_zero() {
+            Some("the lease must be longer than zero".to_owned())
+        } else if p.heartbeat >= p.lease {
+            Some(format!(
+                "the heartbeat ({:?}) must be shorter than the lease ({:?}), or leases run out while jobs run",
+                p.heartbeat, p.lease
+            ))
+        } else if p.max_attempts == 0 {
+            Some("max_attempts must be at least 1".to_owned())
+        } else if p.claim_batch == 0 || p.max_steps_per_claim == 0 {
+            Some("claim_batch and max_steps_per_claim must be at least 1".to_owned())
+        } else {
+            None
+        };
+        problem.map_or(Ok(()), |p| Err(RuntimeError::Config(p)))
+    }
+
+    pub(crate) fn start(self) -> Result<Runtime> {
+        self.check()?;
+        let deterministic = self.deterministic.is_some();
+        let handle = if deterministic {
+            None
+        } else {
+            Some(tokio::runtime::Handle::try_current().map_err(|_| {
+                RuntimeError::Config(
+                    "a runtime must be built inside a tokio runtime (#[tokio::main])".to_owned(),
+                )
+            })?)
+        };
+        let (clock, ids, rng, worker_id) = match self.deterministic {
+            Some(seed) => (
+                Clock::manual(),
+                IdSource::seeded(seed),
+                StdRng::seed_from_u64(seed.wrapping_add(1)),
+                self.worker_id.unwrap_or_else(|| "deterministic".to_owned()),
+            ),
+            None => {
+                let mut rng = StdRng::from_os_rng();
+                let id = self.worker_id.unwrap_or_else(|| {
+                    format!("worker-{}-{:04x}", std::process::id(), rng.random::<u16>())
+                });
+                (Clock::System, IdSource::Random, rng, id)
+            }
+        };
+        let inner = Arc::new(Inner {
+            storage: self
+                .storage
+                .unwrap_or_else(|| Arc::new(InMemoryStorage::new())),
+            registry: self.registry,
+            policies: self.policies,
+            resources: Arc::new(self.resources),
+            clock,
+            worker_id,
+            active: ActiveJobs::default(),
+            stopping: CancellationToken::new(),
+            closed: CancellationToken::new(),
+            ids,
+            rng: Mutex::new(rng),
+            deterministic,
+            tasks: TaskTracker::new(),
+            shutdown_timeout: self.shutdown_timeout,
+        });
+        if let Some(handle) = handle {
+            let _guard = handle.enter();
+            inner.tasks.spawn(produce(
+                Arc::clone(&inner),
+                self.workers,
+                inner.tasks.clone(),
+            ));
+            tokio::spawn(heartbeat_loop(Arc::clone(&inner)));
+        }
+        tracing::info!(
+            worker = %inner.worker_id,
+            machines = ?inner.registry.names(),
+            deterministic,
+            "runtime started"
+        );
+        Ok(Runtime { inner })
+    }
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("workers", &self.workers)
+            .field("machines", &self.registry.names())
+            .field("policies", &self.policies)
+            .field("deterministic", &self.deterministic)
+            .finish()
+    }
+}

@@ -1,0 +1,311 @@
+//! Runs the steps of one claimed job and classifies each outcome into the
+//! commit that records it (River's job executor).
+//!
+//! One step: call the handler method of the current state under a timeout,
+//! catching panics, watching for cancellation and for a lost lease; then one
+//! compare-and-set commit. A non-terminal next state is committed as still
+//! `Running` and the next step starts at once, under the same lease.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use crate::context::JobContext;
+use crate::step_error::{StepError, StepErrorKind};
+use crate::storage::{Commit, JobRecord, JobState, StateChange};
+
+use super::clock::{millis, system_time};
+use super::lease::ActiveJob;
+use super::registry::{ErasedMachine, Stored};
+use super::Inner;
+
+/// How one step ended.
+enum Outcome {
+    /// The handler returned a legal next state.
+    Moved(Stored),
+    /// The handler returned an error.
+    Failed(StepError),
+    /// The handler panicked.
+    Panicked(String),
+    /// The step ran out of time.
+    TimedOut(Duration),
+    /// The job was cancelled while the step ran.
+    Cancelled,
+    /// The lease was lost: another worker may hold the job now.
+    LeaseLost,
+    /// The stored state cannot be decoded by the registered machine.
+    Undecodable(String),
+}
+
+/// Runs the claimed job's steps while this worker holds it. Returns the job
+/// as last committed (or as claimed, if nothing was committed).
+pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecord {
+    let Some(lease) = job.lease.as_ref().map(|l| l.token) else {
+        return job;
+    };
+    let Some(machine) = rt.registry.get(&job.machine).cloned() else {
+        // Claims only ask for registered machines; hand it back regardless.
+        let _ = rt.storage.release(job.id, lease, rt.clock.now()).await;
+        return job;
+    };
+    let active = rt.active.insert(job.id, lease);
+    let span = tracing::debug_span!("job", id = %job.id, machine = %job.machine);
+    let mut steps = 0u32;
+    loop {
+        let outcome = {
+            let _entered = span.enter();
+            tracing::trace!(state = %job.state, attempt = job.attempts, "step");
+            precheck(rt, machine.as_ref(), &job, &active)
+        };
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => run_step(rt, machine.as_ref(), &job, &active).await,
+        };
+        steps += 1;
+        let Some(commit) = classify(rt, machine.as_ref(), &job, outcome, steps, &active) else {
+            break;
+        };
+        match rt.storage.commit(commit).await {
+            Ok(record) => {
+                let keep_going = record.status == JobState::Running;
+                job = record;
+                if !keep_going {
+                    break;
+                }
+                // The next step is the new state's first attempt.
+                job.attempts = 1;
+            }
+            Err(error) if error.is_conflict() => {
+                tracing::warn!(job = %job.id, %error, "commit lost a race; another worker has the job");
+                break;
+            }
+            Err(error) => {
+                // The lease runs out and the job is reclaimed and retried.
+                tracing::error!(job = %job.id, %error, "commit failed; the job will be reclaimed");
+                break;
+            }
+        }
+    }
+    rt.active.remove(job.id);
+    job
+}
+
+/// What to do without running the handler: give up on a job that keeps
+/// crashing its workers, or honour a cancellation that came first.
+fn precheck(
+    rt: &Inner,
+    machine: &dyn ErasedMachine,
+    job: &JobRecord,
+    active: &ActiveJob,
+) -> Option<Outcome> {
+    if job.cancel_requested || active.cancel.is_cancelled() {
+        return Some(Outcome::Cancelled);
+    }
+    let max = max_attempts(rt, machine, job);
+    if job.attempts > max {
+        return Some(Outcome::Failed(StepError::fatal(format!(
+            "the step was started {} times without finishing (its worker stopped or its lease expired); \
+             giving up after {max} attempts",
+            job.attempts
+        ))));
+    }
+    None
+}
+
+fn max_attempts(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord) -> u32 {
+    machine
+        .definition()
+        .state(&job.state)
+        .and_then(|s| s.max_attempts)
+        .unwrap_or(if job.max_attempts == 0 {
+            rt.policies.max_attempts
+        } else {
+            job.max_attempts
+        })
+}
+
+fn step_timeout(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord) -> Duration {
+    machine
+        .definition()
+        .state(&job.state)
+        .and_then(|s| s.timeout)
+        .or(job.timeout_ms.map(Duration::from_millis))
+        .unwrap_or(rt.policies.step_timeout)
+}
+
+/// Calls the handler under its timeout, catching panics and watching the
+/// cancel and lost signals.
+async fn run_step(
+    rt: &Inner,
+    machine: &dyn ErasedMachine,
+    job: &JobRecord,
+    active: &ActiveJob,
+) -> Outcome {
+    let ctx = JobContext::new(
+        job.id,
+        job.attempts,
+        system_time(rt.clock.now()),
+        active.cancel.clone(),
+        Arc::clone(&rt.resources),
+    );
+    let step: BoxFuture<'static, _> = match machine.step(&job.state, job.payload.clone(), ctx) {
+        Ok(step) => step,
+        Err(error) => {
+            let def = machine.definition();
+            return Outcome::Undecodable(format!(
+                "job {} of the `{}` machine cannot be read by the registered definition (stored with fingerprint \
+                 {:016x}, registered definition has {}): {error}",
+                job.id,
+                def.name(),
+                job.fingerprint,
+                def.fingerprint()
+            ));
+        }
+    };
+    let timeout = step_timeout(rt, machine, job);
+    let mut step = std::pin::pin!(AssertUnwindSafe(step).catch_unwind());
+    tokio::select! {
+        result = &mut step => settle(result),
+        () = rt.clock.sleep(timeout) => Outcome::TimedOut(timeout),
+        () = active.lost.cancelled() => Outcome::LeaseLost,
+        () = active.cancel.cancelled() => {
+            // Give the step its grace period to wind down, then drop it.
+            tokio::select! {
+                _ = &mut step => {}
+                () = rt.clock.sleep(rt.policies.cancel_grace) => {}
+            }
+            Outcome::Cancelled
+        }
+    }
+}
+
+fn settle(result: std::thread::Result<Result<Stored, StepError>>) -> Outcome {
+    match result {
+        Ok(Ok(next)) => Outcome::Moved(next),
+        Ok(Err(error)) => Outcome::Failed(error),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_owned());
+            Outcome::Panicked(message)
+        }
+    }
+}
+
+/// The commit that records an outcome, or `None` when nothing may be
+/// committed (the lease is lost).
+fn classify(
+    rt: &Inner,
+    machine: &dyn ErasedMachine,
+    job: &JobRecord,
+    outcome: Outcome,
+    steps: u32,
+    active: &ActiveJob,
+) -> Option<Commit> {
+    let now = rt.clock.now();
+    let base = Commit {
+        id: job.id,
+        expected_version: job.version,
+        lease: Some(active.lease),
+        change: None,
+        status: JobState::Pending,
+        run_at: now,
+        attempts: job.attempts,
+        lease_until: None,
+        error: None,
+        now,
+        worker: Some(rt.worker_id.clone()),
+    };
+    let retry = |reason: String| {
+        let max = max_attempts(rt, machine, job);
+        if job.attempts >= max {
+            Commit {
+                status: JobState::Failed,
+                error: Some(format!(
+                    "{reason} (gave up after {} of {max} attempts)",
+                    job.attempts
+                )),
+                ..base.clone()
+            }
+        } else {
+            let delay = rt.backoff_delay(job.attempts);
+            Commit {
+                run_at: now.saturating_add(millis(delay)),
+                error: Some(reason),
+                ..base.clone()
+            }
+        }
+    };
+    let commit = match outcome {
+        Outcome::LeaseLost => return None,
+        Outcome::Moved((state, payload)) => {
+            let terminal = machine
+                .definition()
+                .state(&state)
+                .is_some_and(|s| s.terminal);
+            let go_on = !terminal
+                && steps < rt.policies.max_steps_per_claim
+                && !rt.stopping.is_cancelled()
+                && !active.cancel.is_cancelled();
+            let status = if terminal {
+                JobState::Completed
+            } else if go_on {
+                JobState::Running
+            } else {
+                JobState::Pending
+            };
+            Commit {
+                change: Some(StateChange {
+                    state,
+                    payload,
+                    fingerprint: machine.definition().fingerprint().0,
+                }),
+                status,
+                lease_until: go_on.then(|| now.saturating_add(millis(rt.policies.lease))),
+                ..base
+            }
+        }
+        Outcome::Failed(error) => match error.kind() {
+            StepErrorKind::Retry => retry(error.to_string()),
+            StepErrorKind::Fatal => Commit {
+                status: JobState::Failed,
+                error: Some(error.to_string()),
+                ..base
+            },
+            StepErrorKind::Snooze(delay) => Commit {
+                run_at: now.saturating_add(millis(delay)),
+                attempts: job.attempts.saturating_sub(1),
+                error: None,
+                ..base
+            },
+        },
+        Outcome::Panicked(message) => retry(format!("the handler panicked: {message}")),
+        Outcome::TimedOut(timeout) => retry(format!(
+            "the step timed out after {} ms",
+            timeout.as_millis()
+        )),
+        Outcome::Cancelled => Commit {
+            status: JobState::Cancelled,
+            error: Some("cancelled".to_owned()),
+            ..base
+        },
+        Outcome::Undecodable(reason) => Commit {
+            status: JobState::Failed,
+            error: Some(reason),
+            ..base
+        },
+    };
+    match (commit.status, &commit.error) {
+        (JobState::Failed, Some(error)) => tracing::warn!(job = %job.id, %error, "job failed"),
+        (JobState::Pending, Some(error)) => {
+            tracing::info!(job = %job.id, %error, "step failed; will retry")
+        }
+        _ => {}
+    }
+    Some(commit)
+}

@@ -1,0 +1,585 @@
+//! [`Runtime`]: submits jobs, runs them on tokio one committed transition at
+//! a time, and answers questions about them.
+//!
+//! The pieces, one file each: `builder` (configuration), `producer` (claims
+//! ready jobs), `executor` (runs a job's steps and classifies outcomes),
+//! `lease` (heartbeats), `clock` and `ids` (real or deterministic),
+//! `registry` (the machines), `verify` (history replay), `policy`
+//! (defaults).
+
+mod builder;
+pub(crate) mod clock;
+mod error;
+mod executor;
+mod ids;
+mod lease;
+mod policy;
+mod producer;
+pub(crate) mod registry;
+mod verify;
+mod view;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::context::Resources;
+use crate::job::Job;
+use crate::machine::{MachineDef, StateMachine};
+use crate::storage::{
+    CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, Millis, NewJob,
+    Storage, StorageEvent,
+};
+
+pub use builder::RuntimeBuilder;
+pub use error::RuntimeError;
+pub use policy::{Backoff, Policies};
+pub use registry::Registration;
+pub use view::{JobView, SubmitOptions};
+
+use clock::{millis, Clock};
+use ids::IdSource;
+use lease::ActiveJobs;
+use registry::Registry;
+
+/// A `Result` with a [`RuntimeError`].
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// The job runtime. Cheap to clone; clones share everything.
+///
+/// ```
+/// use runekernel::prelude::*;
+///
+/// #[derive(StateMachine, Debug, Clone, PartialEq)]
+/// enum Greeting {
+///     #[state(initial)]
+///     #[transition(to = Sent)]
+///     Draft { to: String },
+///     #[state(terminal)]
+///     Sent { text: String },
+/// }
+///
+/// struct Mailer;
+///
+/// impl GreetingHandler for Mailer {
+///     async fn draft(&self, _ctx: &JobContext, to: String) -> Result<GreetingDraftNext, StepError> {
+///         Ok(GreetingDraftNext::Sent { text: format!("hello, {to}") })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runekernel::RuntimeError> {
+/// let rt = Runtime::builder().register(Greeting::handler(Mailer)).build().await?;
+/// let id = rt.submit(Greeting::Draft { to: "rune".into() }).await?;
+/// let done = rt.wait::<Greeting>(id).await?;
+/// assert_eq!(done.status, JobState::Completed);
+/// assert_eq!(done.state, Greeting::Sent { text: "hello, rune".into() });
+/// assert_eq!(rt.history(id).await?.len(), 2);
+/// rt.shutdown().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+/// What every part of a runtime shares.
+pub(crate) struct Inner {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) registry: Registry,
+    pub(crate) policies: Policies,
+    pub(crate) resources: Arc<Resources>,
+    pub(crate) clock: Clock,
+    pub(crate) worker_id: String,
+    pub(crate) active: ActiveJobs,
+    /// Raised by `shutdown`: stop claiming, hand jobs back after this step.
+    pub(crate) stopping: CancellationToken,
+    /// Raised when shutdown has finished: background tasks end.
+    pub(crate) closed: CancellationToken,
+    ids: IdSource,
+    rng: Mutex<StdRng>,
+    deterministic: bool,
+    tasks: TaskTracker,
+    shutdown_timeout: Duration,
+}
+
+impl Inner {
+    /// The backoff before the next attempt, with jitter from the runtime's
+    /// (seeded, in deterministic mode) generator.
+    pub(crate) fn backoff_delay(&self, attempt: u32) -> Duration {
+        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        self.policies.backoff.delay(attempt, &mut *rng)
+    }
+
+    fn machine_def(&self, name: &str) -> Result<&MachineDef> {
+        self.registry
+            .get(name)
+            .map(|m| m.definition())
+            .ok_or_else(|| RuntimeError::UnknownMachine(name.to_owned()))
+    }
+}
+
+impl Runtime {
+    /// Starts configuring a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::new()
+    }
+
+    /// A runtime with in-memory storage, default workers and policies, and
+    /// only the lifecycle machine of untyped jobs registered. Must be called
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Config`] outside a tokio runtime.
+    pub fn new() -> Result<Self> {
+        RuntimeBuilder::new().start()
+    }
+
+    /// The storage this runtime uses.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The definitions of the registered machines, in registration order.
+    pub fn machines(&self) -> Vec<&MachineDef> {
+        self.inner.registry.definitions().collect()
+    }
+
+    /// The registered machine called `name`.
+    pub fn machine(&self, name: &str) -> Option<&MachineDef> {
+        self.inner.registry.get(name).map(|m| m.definition())
+    }
+
+    /// The runtime's current time (the manual clock in deterministic mode).
+    pub fn now(&self) -> SystemTime {
+        clock::system_time(self.inner.clock.now())
+    }
+
+    // ----- submitting -----
+
+    /// Submits a job that starts in `state`, with default options.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotInitial`] when `state` is not the machine's initial
+    /// state; storage errors.
+    pub async fn submit<M: StateMachine>(&self, state: M) -> Result<JobId> {
+        self.submit_with(state, SubmitOptions::default()).await
+    }
+
+    /// Submits a job with options (priority, delay, limits, idempotency key).
+    /// With an idempotency key that an existing job already has, nothing is
+    /// submitted and that job's id is returned.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit).
+    pub async fn submit_with<M: StateMachine>(
+        &self,
+        state: M,
+        options: SubmitOptions,
+    ) -> Result<JobId> {
+        let job = self.new_typed(&state, &options)?;
+        Ok(self.inner.storage.insert(job).await?.id)
+    }
+
+    /// Submits many jobs in one batched write. Returns their ids in order.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit); on error nothing is submitted.
+    pub async fn submit_many<M: StateMachine>(
+        &self,
+        states: impl IntoIterator<Item = M>,
+    ) -> Result<Vec<JobId>> {
+        let options = SubmitOptions::default();
+        let jobs = states
+            .into_iter()
+            .map(|state| self.new_typed(&state, &options))
+            .collect::<Result<Vec<_>>>()?;
+        let inserted = self.inner.storage.insert_batch(jobs).await?;
+        Ok(inserted.into_iter().map(|i| i.id).collect())
+    }
+
+    /// Submits an untyped [`Job`] to its dynamic machine, starting in that
+    /// machine's initial state.
+    ///
+    /// # Errors
+    /// [`RuntimeError::UnknownMachine`] when its machine is not registered.
+    pub async fn submit_job(&self, job: Job) -> Result<JobId> {
+        let def = self.inner.machine_def(&job.machine)?;
+        let new = self.new_job(
+            def,
+            def.initial().name.clone(),
+            serde_json::Value::Object(job.data),
+            &job.options,
+        );
+        Ok(self.inner.storage.insert(new).await?.id)
+    }
+
+    /// Submits a stored state (name and JSON payload) to a registered machine:
+    /// the untyped form of [`submit_with`](Self::submit_with), used by the
+    /// admin API.
+    ///
+    /// # Errors
+    /// [`RuntimeError::UnknownMachine`], [`RuntimeError::NotInitial`], or a
+    /// decode error when the payload does not fit the state.
+    pub async fn submit_stored(
+        &self,
+        machine: &str,
+        state: &str,
+        payload: serde_json::Value,
+        options: SubmitOptions,
+    ) -> Result<JobId> {
+        let erased = self
+            .inner
+            .registry
+            .get(machine)
+            .ok_or_else(|| RuntimeError::UnknownMachine(machine.to_owned()))?;
+        let def = erased.definition();
+        if def.initial().name != state {
+            return Err(RuntimeError::NotInitial {
+                machine: machine.to_owned(),
+                state: state.to_owned(),
+                initial: def.initial().name.clone(),
+            });
+        }
+        erased
+            .check_stored(state, &payload)
+            .map_err(|e| RuntimeError::Encode(Box::new(e)))?;
+        let job = self.new_job(def, state.to_owned(), payload, &options);
+        Ok(self.inner.storage.insert(job).await?.id)
+    }
+
+    fn new_typed<M: StateMachine>(&self, state: &M, options: &SubmitOptions) -> Result<NewJob> {
+        let def = M::definition();
+        if !state.is_initial() {
+            return Err(RuntimeError::NotInitial {
+                machine: M::NAME.to_owned(),
+                state: state.state_name().to_owned(),
+                initial: def.initial().name.clone(),
+            });
+        }
+        let encoded = state
+            .encode()
+            .map_err(|e| RuntimeError::Encode(Box::new(e)))?;
+        Ok(self.new_job(def, encoded.state.to_owned(), encoded.payload, options))
+    }
+
+    fn new_job(
+        &self,
+        def: &MachineDef,
+        state: String,
+        payload: serde_json::Value,
+        options: &SubmitOptions,
+    ) -> NewJob {
+        let now = self.inner.clock.now();
+        let run_at = match (options.run_at, options.delay) {
+            (Some(at), _) => at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            (None, Some(delay)) => now.saturating_add(millis(delay)),
+            (None, None) => now,
+        };
+        NewJob {
+            id: self.inner.ids.next(),
+            machine: def.name().to_owned(),
+            fingerprint: def.fingerprint().0,
+            state,
+            payload,
+            priority: options.priority,
+            run_at,
+            max_attempts: options
+                .max_attempts
+                .unwrap_or(self.inner.policies.max_attempts)
+                .max(1),
+            timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
+            idempotency_key: options.idempotency_key.clone(),
+            created_at: now,
+        }
+    }
+
+    // ----- reading -----
+
+    /// The job, typed; `None` if there is no such job.
+    ///
+    /// # Errors
+    /// [`RuntimeError::WrongMachine`] for another machine's job;
+    /// [`RuntimeError::Decode`] when the stored state no longer fits `M`.
+    pub async fn get<M: StateMachine>(&self, id: JobId) -> Result<Option<JobView<M>>> {
+        match self.inner.storage.get(id).await? {
+            None => Ok(None),
+            Some(record) => view(&record).map(Some),
+        }
+    }
+
+    /// The job as stored (state name and JSON payload), whatever its machine.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn get_record(&self, id: JobId) -> Result<Option<JobRecord>> {
+        Ok(self.inner.storage.get(id).await?)
+    }
+
+    /// Waits until the job is completed, failed or cancelled, and returns it.
+    /// Woken by storage notifications, not by polling. In deterministic mode
+    /// it first runs every ready step ([`run_until_idle`](Self::run_until_idle)).
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; in deterministic mode
+    /// [`RuntimeError::Stalled`] when the job cannot finish without the clock
+    /// moving; as [`get`](Self::get).
+    pub async fn wait<M: StateMachine>(&self, id: JobId) -> Result<JobView<M>> {
+        let record = self.wait_record(id).await?;
+        view(&record)
+    }
+
+    /// [`wait`](Self::wait), untyped.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    pub async fn wait_record(&self, id: JobId) -> Result<JobRecord> {
+        if self.inner.deterministic {
+            self.run_until_idle().await?;
+            let record = self
+                .inner
+                .storage
+                .get(id)
+                .await?
+                .ok_or(RuntimeError::NotFound(id))?;
+            return if record.status.is_finished() {
+                Ok(record)
+            } else {
+                Err(RuntimeError::Stalled {
+                    id,
+                    status: record.status,
+                })
+            };
+        }
+        let mut events = self.inner.storage.subscribe();
+        loop {
+            let record = self
+                .inner
+                .storage
+                .get(id)
+                .await?
+                .ok_or(RuntimeError::NotFound(id))?;
+            if record.status.is_finished() {
+                return Ok(record);
+            }
+            // Wait for this job to change. The timeout is only a safety net
+            // for backends that cannot announce other processes' changes.
+            let changed = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    match events.recv().await {
+                        Ok(StorageEvent::JobChanged(changed)) if changed == id => return,
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) => return,
+                        Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            });
+            let _ = changed.await;
+        }
+    }
+
+    /// The job's history, oldest first: the submission, then one entry per
+    /// transition or lifecycle change.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>> {
+        Ok(self.inner.storage.history(id).await?)
+    }
+
+    /// Jobs matching `filter`, in id order, `limit` per page after the
+    /// cursor `after`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn list(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+    ) -> Result<JobPage> {
+        Ok(self.inner.storage.list(filter, after, limit).await?)
+    }
+
+    /// Replays the job's history through its machine's transitions (guards
+    /// included) and checks that it reproduces the stored job.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Replay`] naming the first history entry that does not
+    /// fit, and why.
+    pub async fn verify(&self, id: JobId) -> Result<()> {
+        verify::verify(&self.inner, id).await
+    }
+
+    // ----- acting -----
+
+    /// Cancels a job: a pending job at once; a running one is signalled
+    /// (`ctx.cancelled()`), and its step is dropped after the grace period;
+    /// either way it ends `Cancelled`, never half-committed.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; storage errors.
+    pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome> {
+        let outcome = self
+            .inner
+            .storage
+            .cancel(id, self.inner.clock.now(), None)
+            .await
+            .map_err(|e| match e {
+                crate::storage::StorageError::NotFound(id) => RuntimeError::NotFound(id),
+                other => RuntimeError::Storage(other),
+            })?;
+        if let (CancelOutcome::Requested, Some(active)) = (&outcome, self.inner.active.get(id)) {
+            active.cancel.cancel();
+        }
+        Ok(outcome)
+    }
+
+    /// Runs a pending job now, whatever its `run_at`, in the calling task,
+    /// until it finishes or has to wait (a retry, a snooze). Returns its
+    /// lifecycle state afterwards. A job that another worker holds, or that
+    /// has finished, is left alone and its current state returned.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; [`RuntimeError::UnknownMachine`] when its
+    /// machine is not registered here.
+    pub async fn run_job(&self, id: &JobId) -> Result<JobState> {
+        let record = self
+            .inner
+            .storage
+            .get(*id)
+            .await?
+            .ok_or(RuntimeError::NotFound(*id))?;
+        self.inner.machine_def(&record.machine)?;
+        let claimed = self
+            .inner
+            .storage
+            .claim_job(
+                *id,
+                &self.inner.worker_id,
+                self.inner.clock.now(),
+                self.lease_ms(),
+            )
+            .await?;
+        match claimed {
+            Some(job) => Ok(executor::run_claimed(&self.inner, job).await.status),
+            None => Ok(record.status),
+        }
+    }
+
+    fn lease_ms(&self) -> u64 {
+        self.inner.policies.lease.as_millis() as u64
+    }
+
+    // ----- deterministic mode -----
+
+    /// Runs every step that is ready now, one job at a time in (priority,
+    /// run_at, id) order, in the calling task, and returns how many jobs it
+    /// ran. Meant for deterministic mode, where no background worker runs.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn run_until_idle(&self) -> Result<usize> {
+        let mut ran = 0;
+        loop {
+            let request = crate::storage::ClaimRequest {
+                worker: self.inner.worker_id.clone(),
+                machines: self.inner.registry.names().to_vec(),
+                limit: 1,
+                now: self.inner.clock.now(),
+                lease_ms: self.lease_ms(),
+            };
+            let Some(job) = self.inner.storage.claim(request).await?.pop() else {
+                return Ok(ran);
+            };
+            executor::run_claimed(&self.inner, job).await;
+            ran += 1;
+        }
+    }
+
+    /// Moves the manual clock forward (deterministic mode), waking whatever
+    /// sleeps on it: delayed jobs, backoffs, snoozes, timeouts and leases
+    /// come due. Has no effect on a runtime that uses the system clock.
+    pub async fn advance(&self, by: Duration) {
+        self.inner.clock.advance(by);
+        tokio::task::yield_now().await;
+    }
+
+    /// The runtime's time in milliseconds since the Unix epoch.
+    pub fn now_millis(&self) -> Millis {
+        self.inner.clock.now()
+    }
+
+    // ----- stopping -----
+
+    /// Stops gracefully: no new claims; running steps may finish (and commit)
+    /// until the shutdown timeout, then they are dropped and their jobs handed
+    /// back to the queue. No job is lost and none is half-committed.
+    ///
+    /// # Errors
+    /// None today; reserved for storage errors while handing jobs back.
+    pub async fn shutdown(&self) -> Result<()> {
+        let inner = &self.inner;
+        inner.stopping.cancel();
+        inner.tasks.close();
+        if tokio::time::timeout(inner.shutdown_timeout, inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown timeout reached; handing the remaining jobs back");
+            for (id, active) in inner.active.snapshot() {
+                active.lost.cancel();
+                if let Err(error) = inner
+                    .storage
+                    .release(id, active.lease, inner.clock.now())
+                    .await
+                {
+                    tracing::warn!(job = %id, %error, "could not hand a job back; its lease will expire");
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), inner.tasks.wait()).await;
+        }
+        inner.closed.cancel();
+        tracing::info!("runtime shut down");
+        Ok(())
+    }
+}
+
+/// A stored job decoded as `M`.
+fn view<M: StateMachine>(record: &JobRecord) -> Result<JobView<M>> {
+    if record.machine != M::NAME {
+        return Err(RuntimeError::WrongMachine {
+            id: record.id,
+            expected: M::NAME.to_owned(),
+            actual: record.machine.clone(),
+        });
+    }
+    let state = M::decode(&record.state, record.payload.clone()).map_err(|source| {
+        RuntimeError::Decode {
+            id: record.id,
+            machine: record.machine.clone(),
+            state: record.state.clone(),
+            stored: crate::machine::Fingerprint(record.fingerprint),
+            current: M::definition().fingerprint(),
+            source: Box::new(source),
+        }
+    })?;
+    Ok(JobView::new(record, state))
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("worker", &self.inner.worker_id)
+            .field("machines", &self.inner.registry.names())
+            .field("deterministic", &self.inner.deterministic)
+            .finish()
+    }
+}

@@ -1,0 +1,113 @@
+//! Default policies of a runtime: leases, heartbeats, timeouts, attempts,
+//! backoff.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// Exponential backoff between attempts of a failing step:
+/// `base * 2^(attempt - 1)`, capped at `max`, then spread by ±`jitter`
+/// (a fraction) so that failing jobs do not retry in lockstep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// The delay after the first failed attempt. Default: 1 s.
+    pub base: Duration,
+    /// The longest delay. Default: 1 h.
+    pub max: Duration,
+    /// How much to spread each delay, from 0.0 (none) to 1.0. Default: 0.25.
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(3600),
+            jitter: 0.25,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after failed attempt number `attempt` (from 1).
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(40);
+        let raw = self
+            .base
+            .saturating_mul(1u32 << exponent.min(31))
+            .min(self.max);
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        if jitter == 0.0 {
+            return raw;
+        }
+        let factor = 1.0 + rng.random_range(-jitter..=jitter);
+        raw.mul_f64(factor).min(self.max)
+    }
+}
+
+/// The limits a runtime applies where a job or state sets none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policies {
+    /// How long a claimed job stays leased without a heartbeat before another
+    /// worker may take it over. Default: 30 s.
+    pub lease: Duration,
+    /// How often running jobs' leases are extended. Default: 10 s.
+    pub heartbeat: Duration,
+    /// How long one step may run. Default: 5 min.
+    pub step_timeout: Duration,
+    /// Attempts per step before a job fails. Default: 5.
+    pub max_attempts: u32,
+    /// Delay between attempts.
+    pub backoff: Backoff,
+    /// How long a cancelled step may still run before it is dropped.
+    /// Default: 5 s.
+    pub cancel_grace: Duration,
+    /// How many jobs one claim asks for. Default: 64.
+    pub claim_batch: usize,
+    /// How long an idle worker waits before looking for due jobs when no
+    /// notification arrives (scheduled jobs, other processes). Default: 1 s.
+    pub poll_interval: Duration,
+    /// How many steps a worker runs for one job before handing it back to
+    /// the queue, so long chains do not starve other jobs. Default: 100.
+    pub max_steps_per_claim: u32,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            step_timeout: Duration::from_secs(300),
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            cancel_grace: Duration::from_secs(5),
+            claim_batch: 64,
+            poll_interval: Duration::from_secs(1),
+            max_steps_per_claim: 100,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let b = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+            jitter: 0.0,
+        };
+        let delays: Vec<u64> = (1..=6).map(|a| b.delay(a, &mut rng).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+        let j = Backoff { jitter: 0.25, ..b };
+        for _ in 0..100 {
+            let d = j.delay(2, &mut rng).as_millis();
+            assert!((1500..=2500).contains(&d), "{d}");
+        }
+        assert_eq!(b.delay(u32::MAX, &mut rng), Duration::from_secs(10));
+    }
+}

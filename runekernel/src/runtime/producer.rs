@@ -1,0 +1,78 @@
+//! The background loop that claims ready jobs and starts an executor for
+//! each, never more at once than the runtime's worker count (River's
+//! producer). It sleeps until storage announces new work, a worker frees up,
+//! or the poll interval passes (for delayed jobs and leases that expire).
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use crate::storage::{ClaimRequest, StorageEvent};
+
+use super::executor::run_claimed;
+use super::Inner;
+
+pub(crate) async fn produce(rt: Arc<Inner>, workers: usize, tracker: TaskTracker) {
+    let slots = Arc::new(Semaphore::new(workers));
+    let mut events = rt.storage.subscribe();
+    loop {
+        if rt.stopping.is_cancelled() {
+            return;
+        }
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                () = rt.stopping.cancelled() => return,
+                permit = Arc::clone(&slots).acquire_owned() => drop(permit),
+            }
+            continue;
+        }
+        let request = ClaimRequest {
+            worker: rt.worker_id.clone(),
+            machines: rt.registry.names().to_vec(),
+            limit: free.min(rt.policies.claim_batch),
+            now: rt.clock.now(),
+            lease_ms: rt.policies.lease.as_millis() as u64,
+        };
+        match rt.storage.claim(request).await {
+            Ok(jobs) if !jobs.is_empty() => {
+                for job in jobs {
+                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                        return;
+                    };
+                    let rt = Arc::clone(&rt);
+                    tracker.spawn(async move {
+                        run_claimed(&rt, job).await;
+                        drop(permit);
+                    });
+                }
+            }
+            Ok(_) => wait_for_work(&rt, &mut events).await,
+            Err(error) => {
+                tracing::error!(%error, "claiming jobs failed; retrying");
+                tokio::select! {
+                    () = rt.stopping.cancelled() => return,
+                    () = tokio::time::sleep(rt.policies.poll_interval) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a sign that a claim may find work.
+async fn wait_for_work(rt: &Inner, events: &mut broadcast::Receiver<StorageEvent>) {
+    let poll = tokio::time::sleep(rt.policies.poll_interval);
+    tokio::pin!(poll);
+    loop {
+        tokio::select! {
+            () = rt.stopping.cancelled() => return,
+            () = &mut poll => return,
+            event = events.recv() => match event {
+                Ok(StorageEvent::JobChanged(_)) => continue,
+                // New work, missed events, or a closed channel: look again.
+                Ok(StorageEvent::JobsReady) | Err(_) => return,
+            },
+        }
+    }
+}
