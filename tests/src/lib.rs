@@ -1,4 +1,5 @@
 //! Shared fixtures of RuneKernel's integration tests: the machines the tests
-//! run and helpers to reach the test databases.
+//! run, and the storage backends they run on.
 
+pub mod backends;
 pub mod machines;

@@ -67,3 +67,166 @@ pub enum Shapes {
         note: Option<String>,
     },
 }
+
+/// The test shop: pays `100 * qty` cents, then ships orders under 5 000
+/// cents and refunds the rest (a refund of 100 000 cents or more is refused
+/// by the `refund_allowed` guard).
+pub struct Shop;
+
+impl OrderHandler for Shop {
+    async fn created(&self, _ctx: &JobContext, _sku: String, qty: u32) -> Result<OrderCreatedNext, StepError> {
+        if qty == 0 {
+            return Ok(OrderCreatedNext::Cancelled);
+        }
+        Ok(OrderCreatedNext::Paid { amount_cents: 100 * u64::from(qty) })
+    }
+
+    async fn paid(&self, _ctx: &JobContext, amount_cents: u64) -> Result<OrderPaidNext, StepError> {
+        if amount_cents >= 5_000 {
+            return Ok(OrderPaidNext::Refunded);
+        }
+        Ok(OrderPaidNext::Shipped { tracking: format!("TRACK-{amount_cents}") })
+    }
+}
+
+/// A one-step job whose `mode` scripts what its handler does; see
+/// [`Scripted`].
+#[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Task {
+    /// To do, the way `mode` says.
+    #[state(initial)]
+    #[transition(to = Done)]
+    Todo {
+        /// What the handler does.
+        mode: String,
+    },
+    /// Done, at this attempt after this many calls.
+    #[state(terminal)]
+    Done {
+        /// `ctx.attempt()` of the successful call.
+        attempt: u32,
+        /// How many times the handler was called for this job.
+        calls: u32,
+    },
+}
+
+/// How many times the `Task` handler ran for each job.
+#[derive(Default)]
+pub struct Calls(std::sync::Mutex<std::collections::HashMap<JobId, u32>>);
+
+impl Calls {
+    /// Counts one call and returns the count.
+    pub fn count(&self, id: JobId) -> u32 {
+        let mut calls = self.0.lock().unwrap();
+        let n = calls.entry(id).or_default();
+        *n += 1;
+        *n
+    }
+}
+
+/// The `Task` handler. Modes: `ok`; `retry-N` (retryable error on the first N
+/// calls); `always-retry`; `fatal`; `panic-once`; `snooze-once` (snooze 50 ms
+/// on the first call); `sleep-MS`; `wait-cancel` (return once cancelled);
+/// `ignore-cancel` (sleep an hour); `pending` (never return); `resource`
+/// (needs a registered `String` resource, and puts its length in `attempt`).
+pub struct Scripted;
+
+impl TaskHandler for Scripted {
+    async fn todo(&self, ctx: &JobContext, mode: String) -> Result<TaskTodoNext, StepError> {
+        let calls = ctx.resource::<Calls>()?.count(ctx.job_id());
+        let done = Ok(TaskTodoNext::Done { attempt: ctx.attempt(), calls });
+        let failures = mode.strip_prefix("retry-").and_then(|n| n.parse::<u32>().ok());
+        let sleep = mode.strip_prefix("sleep-").and_then(|n| n.parse::<u64>().ok());
+        match mode.as_str() {
+            "ok" => done,
+            _ if failures.is_some_and(|n| calls <= n) => Err(StepError::retry(format!("failure {calls}"))),
+            _ if failures.is_some() => done,
+            "always-retry" => Err(StepError::retry("always failing")),
+            "fatal" => Err(StepError::fatal("cannot ever work")),
+            "panic-once" if calls == 1 => panic!("handler blew up"),
+            "panic-once" => done,
+            "snooze-once" if calls == 1 => Err(StepError::snooze(std::time::Duration::from_millis(50))),
+            "snooze-once" => done,
+            _ if sleep.is_some() => {
+                tokio::time::sleep(std::time::Duration::from_millis(sleep.unwrap_or(0))).await;
+                done
+            }
+            "wait-cancel" => {
+                ctx.cancelled().await;
+                Err(StepError::retry("stopped because cancelled"))
+            }
+            "ignore-cancel" => {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                done
+            }
+            "pending" => std::future::pending().await,
+            "resource" => {
+                let text = ctx.resource::<String>()?;
+                Ok(TaskTodoNext::Done { attempt: text.len() as u32, calls })
+            }
+            other => Err(StepError::fatal(format!("unknown mode {other}"))),
+        }
+    }
+}
+
+/// A three-step pipeline, for crash and multi-process tests.
+#[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Pipeline {
+    /// Received.
+    #[state(initial)]
+    #[transition(to = Parsed)]
+    Received {
+        /// The job's number.
+        n: u64,
+    },
+    /// Parsed.
+    #[transition(to = Stored)]
+    Parsed {
+        /// The job's number.
+        n: u64,
+        /// Its square.
+        square: u64,
+    },
+    /// Stored.
+    #[transition(to = Done)]
+    Stored {
+        /// The job's number.
+        n: u64,
+    },
+    /// Done.
+    #[state(terminal)]
+    Done {
+        /// The job's number.
+        n: u64,
+    },
+}
+
+/// The pipeline's handler: each step sleeps `step_ms` (to give a crash test
+/// something to interrupt).
+pub struct PipelineWorker {
+    /// How long each step takes.
+    pub step_ms: u64,
+}
+
+impl PipelineWorker {
+    async fn pause(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(self.step_ms)).await;
+    }
+}
+
+impl PipelineHandler for PipelineWorker {
+    async fn received(&self, _ctx: &JobContext, n: u64) -> Result<PipelineReceivedNext, StepError> {
+        self.pause().await;
+        Ok(PipelineReceivedNext::Parsed { n, square: n * n })
+    }
+
+    async fn parsed(&self, _ctx: &JobContext, n: u64, _square: u64) -> Result<PipelineParsedNext, StepError> {
+        self.pause().await;
+        Ok(PipelineParsedNext::Stored { n })
+    }
+
+    async fn stored(&self, _ctx: &JobContext, n: u64) -> Result<PipelineStoredNext, StepError> {
+        self.pause().await;
+        Ok(PipelineStoredNext::Done { n })
+    }
+}

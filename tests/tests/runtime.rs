@@ -1,0 +1,307 @@
+//! The runtime with real workers, on every backend: typed pipelines, retries,
+//! failures, panics, guards, timeouts, snoozes, cancellation, idempotency,
+//! batches, definition changes, and machines a runtime does not run.
+
+use std::time::Duration;
+
+use runekernel::prelude::*;
+use runekernel::storage::{JobFilter, NewJob};
+use runekernel::{Backoff, CancelOutcome, RuntimeError};
+use runekernel_tests::backends::TestStorage;
+use runekernel_tests::machines::{Calls, Order, Scripted, Shop, Task};
+use runekernel_tests::on_every_backend;
+
+on_every_backend![
+    an_order_runs_to_completion,
+    retries_back_off_then_succeed,
+    spent_attempts_fail_the_job,
+    a_fatal_error_fails_at_once,
+    a_panic_fails_the_step_not_the_worker,
+    a_rejected_guard_fails_the_step,
+    a_step_that_runs_too_long_times_out,
+    a_snooze_spends_no_attempt,
+    cancelling_a_pending_job,
+    cancelling_a_running_job_it_cooperates,
+    cancelling_a_running_job_that_ignores_it,
+    idempotency_keys_submit_once,
+    submit_many_and_list,
+    a_state_the_definition_lost_fails_that_job_only,
+    jobs_of_other_machines_are_left_alone,
+    run_job_runs_a_delayed_job_now,
+];
+
+/// A runtime over `storage` running `Order` and `Task`, with fast retries.
+async fn runtime(storage: &TestStorage) -> Runtime {
+    Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Order::handler(Shop))
+        .register(Task::handler(Scripted))
+        .resource(Calls::default())
+        .resource(String::from("four"))
+        .max_attempts(3)
+        .backoff(Backoff { base: Duration::from_millis(10), max: Duration::from_millis(50), jitter: 0.2 })
+        .cancel_grace(Duration::from_millis(100))
+        .build()
+        .await
+        .expect("build the runtime")
+}
+
+async fn run_task(rt: &Runtime, mode: &str) -> (JobId, JobView<Task>) {
+    let id = rt.submit(Task::Todo { mode: mode.into() }).await.unwrap();
+    let view = tokio::time::timeout(Duration::from_secs(20), rt.wait::<Task>(id))
+        .await
+        .expect("the job finishes in time")
+        .unwrap();
+    (id, view)
+}
+
+async fn an_order_runs_to_completion(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let id = rt.submit(Order::Created { sku: "rune-1".into(), qty: 2 }).await.unwrap();
+    let done = rt.wait::<Order>(id).await.unwrap();
+    assert_eq!(done.status, JobState::Completed);
+    assert_eq!(done.state, Order::Shipped { tracking: "TRACK-200".into() });
+    let history = rt.history(id).await.unwrap();
+    let path: Vec<(Option<&str>, &str, JobState)> =
+        history.iter().map(|h| (h.from.as_deref(), h.to.as_str(), h.status)).collect();
+    assert_eq!(
+        path,
+        [
+            (None, "Created", JobState::Pending),
+            (Some("Created"), "Paid", JobState::Running),
+            (Some("Paid"), "Shipped", JobState::Completed),
+        ]
+    );
+    assert_eq!(history.iter().map(|h| h.seq).collect::<Vec<_>>(), [0, 1, 2]);
+    rt.verify(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn retries_back_off_then_succeed(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let (id, view) = run_task(&rt, "retry-2").await;
+    assert_eq!(view.status, JobState::Completed);
+    assert_eq!(view.state, Task::Done { attempt: 3, calls: 3 });
+    assert_eq!(view.last_error.as_deref(), Some("failure 2"));
+    let history = rt.history(id).await.unwrap();
+    assert_eq!(history.len(), 4, "submission, two retries, the transition");
+    for (entry, n) in history[1..3].iter().zip(1..) {
+        assert_eq!((entry.to.as_str(), entry.status), ("Todo", JobState::Pending));
+        assert_eq!(entry.error.as_deref(), Some(format!("failure {n}").as_str()));
+        assert_eq!(entry.attempt, n);
+    }
+    rt.verify(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn spent_attempts_fail_the_job(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let (id, view) = run_task(&rt, "always-retry").await;
+    assert_eq!(view.status, JobState::Failed);
+    assert_eq!(view.last_error.as_deref(), Some("always failing (gave up after 3 of 3 attempts)"));
+    assert_eq!(rt.history(id).await.unwrap().len(), 4);
+    rt.verify(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn a_fatal_error_fails_at_once(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let (id, view) = run_task(&rt, "fatal").await;
+    assert_eq!((view.status, view.attempts), (JobState::Failed, 1));
+    assert_eq!(view.last_error.as_deref(), Some("cannot ever work"));
+    assert_eq!(rt.history(id).await.unwrap().len(), 2);
+    rt.shutdown().await.unwrap();
+}
+
+async fn a_panic_fails_the_step_not_the_worker(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let (id, view) = run_task(&rt, "panic-once").await;
+    assert_eq!(view.state, Task::Done { attempt: 2, calls: 2 });
+    let history = rt.history(id).await.unwrap();
+    assert_eq!(history[1].error.as_deref(), Some("the handler panicked: handler blew up"));
+    // The worker is still there.
+    let (_, other) = run_task(&rt, "ok").await;
+    assert_eq!(other.status, JobState::Completed);
+    rt.shutdown().await.unwrap();
+}
+
+async fn a_rejected_guard_fails_the_step(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let allowed = rt.submit(Order::Created { sku: "a".into(), qty: 60 }).await.unwrap();
+    assert_eq!(rt.wait::<Order>(allowed).await.unwrap().state, Order::Refunded);
+    let refused = rt.submit(Order::Created { sku: "b".into(), qty: 2_000 }).await.unwrap();
+    let view = rt.wait::<Order>(refused).await.unwrap();
+    assert_eq!(view.status, JobState::Failed);
+    assert_eq!(view.state, Order::Paid { amount_cents: 200_000 });
+    let error = view.last_error.unwrap();
+    assert!(error.contains("the guard `refund_allowed` rejected the transition from `Paid` to `Refunded`"), "{error}");
+    rt.verify(refused).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn a_step_that_runs_too_long_times_out(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let options = SubmitOptions { timeout: Some(Duration::from_millis(50)), max_attempts: Some(2), ..Default::default() };
+    let id = rt.submit_with(Task::Todo { mode: "sleep-5000".into() }, options).await.unwrap();
+    let view = rt.wait::<Task>(id).await.unwrap();
+    assert_eq!(view.status, JobState::Failed);
+    assert_eq!(view.last_error.as_deref(), Some("the step timed out after 50 ms (gave up after 2 of 2 attempts)"));
+    rt.shutdown().await.unwrap();
+}
+
+async fn a_snooze_spends_no_attempt(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let (id, view) = run_task(&rt, "snooze-once").await;
+    assert_eq!(view.state, Task::Done { attempt: 1, calls: 2 });
+    let history = rt.history(id).await.unwrap();
+    assert_eq!((history[1].status, history[1].error.as_deref()), (JobState::Pending, None));
+    assert!(history[2].at - history[1].at >= 50, "the snooze lasts its duration");
+    rt.shutdown().await.unwrap();
+}
+
+async fn cancelling_a_pending_job(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let options = SubmitOptions { delay: Some(Duration::from_secs(3600)), ..Default::default() };
+    let id = rt.submit_with(Task::Todo { mode: "ok".into() }, options).await.unwrap();
+    assert!(matches!(rt.cancel(id).await.unwrap(), CancelOutcome::Cancelled(_)));
+    let view = rt.wait::<Task>(id).await.unwrap();
+    assert_eq!(view.status, JobState::Cancelled);
+    assert_eq!(rt.cancel(id).await.unwrap(), CancelOutcome::AlreadyFinished(JobState::Cancelled));
+    assert!(matches!(rt.cancel(JobId::new()).await, Err(RuntimeError::NotFound(_))));
+    rt.verify(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn wait_until_running(rt: &Runtime, id: JobId) {
+    for _ in 0..500 {
+        if rt.get::<Task>(id).await.unwrap().unwrap().status == JobState::Running {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("job {id} never started");
+}
+
+async fn cancelling_a_running_job_it_cooperates(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let id = rt.submit(Task::Todo { mode: "wait-cancel".into() }).await.unwrap();
+    wait_until_running(&rt, id).await;
+    assert_eq!(rt.cancel(id).await.unwrap(), CancelOutcome::Requested);
+    let view = rt.wait::<Task>(id).await.unwrap();
+    assert_eq!(view.status, JobState::Cancelled);
+    assert_eq!(view.state, Task::Todo { mode: "wait-cancel".into() }, "never half-committed");
+    let history = rt.history(id).await.unwrap();
+    assert_eq!(history.last().unwrap().error.as_deref(), Some("cancelled"));
+    rt.verify(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn cancelling_a_running_job_that_ignores_it(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let id = rt.submit(Task::Todo { mode: "ignore-cancel".into() }).await.unwrap();
+    wait_until_running(&rt, id).await;
+    rt.cancel(id).await.unwrap();
+    let view = tokio::time::timeout(Duration::from_secs(5), rt.wait::<Task>(id)).await.unwrap().unwrap();
+    assert_eq!(view.status, JobState::Cancelled, "dropped after the grace period");
+    rt.shutdown().await.unwrap();
+}
+
+async fn idempotency_keys_submit_once(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let options = SubmitOptions { idempotency_key: Some("task-7".into()), ..Default::default() };
+    let first = rt.submit_with(Task::Todo { mode: "ok".into() }, options.clone()).await.unwrap();
+    let second = rt.submit_with(Task::Todo { mode: "fatal".into() }, options).await.unwrap();
+    assert_eq!(first, second);
+    let view = rt.wait::<Task>(first).await.unwrap();
+    assert_eq!(view.status, JobState::Completed);
+    rt.shutdown().await.unwrap();
+}
+
+async fn submit_many_and_list(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let ids = rt
+        .submit_many((0..50).map(|_| Task::Todo { mode: "ok".into() }))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 50);
+    for id in &ids {
+        rt.wait::<Task>(*id).await.unwrap();
+    }
+    let filter = JobFilter { machine: Some("task".into()), status: Some(JobState::Completed), ..Default::default() };
+    let mut seen = 0;
+    let mut after = None;
+    loop {
+        let page = rt.list(&filter, after, 20).await.unwrap();
+        seen += page.jobs.len();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 50);
+    let err = rt.submit(Task::Done { attempt: 1, calls: 1 }).await.unwrap_err();
+    assert_eq!(err.to_string(), "a `task` job must start in `Todo`, not `Done`");
+    rt.shutdown().await.unwrap();
+}
+
+async fn a_state_the_definition_lost_fails_that_job_only(storage: TestStorage) {
+    // A job stored by an older definition, in a state this one lacks.
+    let old = NewJob {
+        id: JobId::new(),
+        machine: "order".into(),
+        fingerprint: 0xdead_beef,
+        state: "Teleported".into(),
+        payload: serde_json::json!({}),
+        priority: -1,
+        run_at: 0,
+        max_attempts: 3,
+        timeout_ms: None,
+        idempotency_key: None,
+        created_at: 0,
+    };
+    storage.storage.insert(old.clone()).await.unwrap();
+    let rt = runtime(&storage).await;
+    let good = rt.submit(Order::Created { sku: "ok".into(), qty: 1 }).await.unwrap();
+    assert_eq!(rt.wait::<Order>(good).await.unwrap().status, JobState::Completed);
+    let record = rt.wait_record(old.id).await.unwrap();
+    assert_eq!(record.status, JobState::Failed);
+    let error = record.last_error.unwrap();
+    for needed in ["`order`", "Teleported", "00000000deadbeef", &Order::definition().fingerprint().to_string()] {
+        assert!(error.contains(needed), "{error} should name {needed}");
+    }
+    match rt.get::<Order>(old.id).await {
+        Err(RuntimeError::Decode { state, .. }) => assert_eq!(state, "Teleported"),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    rt.shutdown().await.unwrap();
+}
+
+async fn jobs_of_other_machines_are_left_alone(storage: TestStorage) {
+    // This runtime runs only `order`; `task` jobs wait for a runtime that has it.
+    let orders_only = Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Order::handler(Shop))
+        .build()
+        .await
+        .unwrap();
+    let task = orders_only.submit(Task::Todo { mode: "ok".into() }).await.unwrap();
+    let order = orders_only.submit(Order::Created { sku: "x".into(), qty: 1 }).await.unwrap();
+    orders_only.wait::<Order>(order).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(orders_only.get::<Task>(task).await.unwrap().unwrap().status, JobState::Pending);
+    let rt = runtime(&storage).await;
+    assert_eq!(rt.wait::<Task>(task).await.unwrap().status, JobState::Completed);
+    orders_only.shutdown().await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn run_job_runs_a_delayed_job_now(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let options = SubmitOptions { delay: Some(Duration::from_secs(3600)), ..Default::default() };
+    let id = rt.submit_with(Task::Todo { mode: "resource".into() }, options).await.unwrap();
+    assert_eq!(rt.run_job(&id).await.unwrap(), JobState::Completed);
+    let view = rt.get::<Task>(id).await.unwrap().unwrap();
+    assert_eq!(view.state, Task::Done { attempt: 4, calls: 1 }, "the String resource is \"four\"");
+    assert_eq!(rt.run_job(&id).await.unwrap(), JobState::Completed, "a finished job is left alone");
+    rt.shutdown().await.unwrap();
+}
