@@ -363,7 +363,10 @@ impl JobRecord {
             (JobState::Running, Some(lease), None) => Some(lease.clone()),
             _ => None,
         };
-        if commit.status != JobState::Running {
+        // A cancellation request stands until the job finishes: a worker
+        // that commits a retry without having seen it leaves it for the
+        // next claim.
+        if commit.status.is_finished() {
             self.cancel_requested = false;
         }
         HistoryEntry {

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use runekernel::storage::testing::postgres::{database_url, TestSchemas};
-use runekernel::storage::{InMemoryStorage, PostgresOptions, PostgresStorage, SqliteStorage, Storage};
+use runekernel::storage::{
+    InMemoryStorage, PostgresOptions, PostgresStorage, SqliteStorage, Storage,
+};
 
 /// A storage for one test, and what must live as long as it (a temporary
 /// directory, a schema to drop).
@@ -17,14 +19,22 @@ pub struct TestStorage {
 impl TestStorage {
     /// An in-memory store.
     pub fn memory() -> Self {
-        TestStorage { storage: Arc::new(InMemoryStorage::new()), _dir: None, _schemas: None }
+        TestStorage {
+            storage: Arc::new(InMemoryStorage::new()),
+            _dir: None,
+            _schemas: None,
+        }
     }
 
     /// A SQLite file in a temporary directory.
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let storage = SqliteStorage::open(dir.path().join("jobs.db")).expect("open SQLite");
-        TestStorage { storage: Arc::new(storage), _dir: Some(dir), _schemas: None }
+        TestStorage {
+            storage: Arc::new(storage),
+            _dir: Some(dir),
+            _schemas: None,
+        }
     }
 
     /// A fresh schema in the test Postgres, or `None` (with a notice) when
@@ -33,8 +43,14 @@ impl TestStorage {
         let url = database_url()?;
         let schemas = TestSchemas::new(&url);
         let options = PostgresOptions::default().schema(schemas.fresh("rk_runtime"));
-        let storage = PostgresStorage::connect_with(&url, options).await.expect("connect to Postgres");
-        Some(TestStorage { storage: Arc::new(storage), _dir: None, _schemas: Some(schemas) })
+        let storage = PostgresStorage::connect_with(&url, options)
+            .await
+            .expect("connect to Postgres");
+        Some(TestStorage {
+            storage: Arc::new(storage),
+            _dir: None,
+            _schemas: Some(schemas),
+        })
     }
 }
 

@@ -74,18 +74,27 @@ pub enum Shapes {
 pub struct Shop;
 
 impl OrderHandler for Shop {
-    async fn created(&self, _ctx: &JobContext, _sku: String, qty: u32) -> Result<OrderCreatedNext, StepError> {
+    async fn created(
+        &self,
+        _ctx: &JobContext,
+        _sku: String,
+        qty: u32,
+    ) -> Result<OrderCreatedNext, StepError> {
         if qty == 0 {
             return Ok(OrderCreatedNext::Cancelled);
         }
-        Ok(OrderCreatedNext::Paid { amount_cents: 100 * u64::from(qty) })
+        Ok(OrderCreatedNext::Paid {
+            amount_cents: 100 * u64::from(qty),
+        })
     }
 
     async fn paid(&self, _ctx: &JobContext, amount_cents: u64) -> Result<OrderPaidNext, StepError> {
         if amount_cents >= 5_000 {
             return Ok(OrderPaidNext::Refunded);
         }
-        Ok(OrderPaidNext::Shipped { tracking: format!("TRACK-{amount_cents}") })
+        Ok(OrderPaidNext::Shipped {
+            tracking: format!("TRACK-{amount_cents}"),
+        })
     }
 }
 
@@ -134,18 +143,29 @@ pub struct Scripted;
 impl TaskHandler for Scripted {
     async fn todo(&self, ctx: &JobContext, mode: String) -> Result<TaskTodoNext, StepError> {
         let calls = ctx.resource::<Calls>()?.count(ctx.job_id());
-        let done = Ok(TaskTodoNext::Done { attempt: ctx.attempt(), calls });
-        let failures = mode.strip_prefix("retry-").and_then(|n| n.parse::<u32>().ok());
-        let sleep = mode.strip_prefix("sleep-").and_then(|n| n.parse::<u64>().ok());
+        let done = Ok(TaskTodoNext::Done {
+            attempt: ctx.attempt(),
+            calls,
+        });
+        let failures = mode
+            .strip_prefix("retry-")
+            .and_then(|n| n.parse::<u32>().ok());
+        let sleep = mode
+            .strip_prefix("sleep-")
+            .and_then(|n| n.parse::<u64>().ok());
         match mode.as_str() {
             "ok" => done,
-            _ if failures.is_some_and(|n| calls <= n) => Err(StepError::retry(format!("failure {calls}"))),
+            _ if failures.is_some_and(|n| calls <= n) => {
+                Err(StepError::retry(format!("failure {calls}")))
+            }
             _ if failures.is_some() => done,
             "always-retry" => Err(StepError::retry("always failing")),
             "fatal" => Err(StepError::fatal("cannot ever work")),
             "panic-once" if calls == 1 => panic!("handler blew up"),
             "panic-once" => done,
-            "snooze-once" if calls == 1 => Err(StepError::snooze(std::time::Duration::from_millis(50))),
+            "snooze-once" if calls == 1 => {
+                Err(StepError::snooze(std::time::Duration::from_millis(50)))
+            }
             "snooze-once" => done,
             _ if sleep.is_some() => {
                 tokio::time::sleep(std::time::Duration::from_millis(sleep.unwrap_or(0))).await;
@@ -162,7 +182,10 @@ impl TaskHandler for Scripted {
             "pending" => std::future::pending().await,
             "resource" => {
                 let text = ctx.resource::<String>()?;
-                Ok(TaskTodoNext::Done { attempt: text.len() as u32, calls })
+                Ok(TaskTodoNext::Done {
+                    attempt: text.len() as u32,
+                    calls,
+                })
             }
             other => Err(StepError::fatal(format!("unknown mode {other}"))),
         }
@@ -220,7 +243,12 @@ impl PipelineHandler for PipelineWorker {
         Ok(PipelineReceivedNext::Parsed { n, square: n * n })
     }
 
-    async fn parsed(&self, _ctx: &JobContext, n: u64, _square: u64) -> Result<PipelineParsedNext, StepError> {
+    async fn parsed(
+        &self,
+        _ctx: &JobContext,
+        n: u64,
+        _square: u64,
+    ) -> Result<PipelineParsedNext, StepError> {
         self.pause().await;
         Ok(PipelineParsedNext::Stored { n })
     }

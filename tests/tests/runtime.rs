@@ -39,7 +39,11 @@ async fn runtime(storage: &TestStorage) -> Runtime {
         .resource(Calls::default())
         .resource(String::from("four"))
         .max_attempts(3)
-        .backoff(Backoff { base: Duration::from_millis(10), max: Duration::from_millis(50), jitter: 0.2 })
+        .backoff(Backoff {
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            jitter: 0.2,
+        })
         .cancel_grace(Duration::from_millis(100))
         .build()
         .await
@@ -57,13 +61,26 @@ async fn run_task(rt: &Runtime, mode: &str) -> (JobId, JobView<Task>) {
 
 async fn an_order_runs_to_completion(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let id = rt.submit(Order::Created { sku: "rune-1".into(), qty: 2 }).await.unwrap();
+    let id = rt
+        .submit(Order::Created {
+            sku: "rune-1".into(),
+            qty: 2,
+        })
+        .await
+        .unwrap();
     let done = rt.wait::<Order>(id).await.unwrap();
     assert_eq!(done.status, JobState::Completed);
-    assert_eq!(done.state, Order::Shipped { tracking: "TRACK-200".into() });
+    assert_eq!(
+        done.state,
+        Order::Shipped {
+            tracking: "TRACK-200".into()
+        }
+    );
     let history = rt.history(id).await.unwrap();
-    let path: Vec<(Option<&str>, &str, JobState)> =
-        history.iter().map(|h| (h.from.as_deref(), h.to.as_str(), h.status)).collect();
+    let path: Vec<(Option<&str>, &str, JobState)> = history
+        .iter()
+        .map(|h| (h.from.as_deref(), h.to.as_str(), h.status))
+        .collect();
     assert_eq!(
         path,
         [
@@ -81,13 +98,25 @@ async fn retries_back_off_then_succeed(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let (id, view) = run_task(&rt, "retry-2").await;
     assert_eq!(view.status, JobState::Completed);
-    assert_eq!(view.state, Task::Done { attempt: 3, calls: 3 });
+    assert_eq!(
+        view.state,
+        Task::Done {
+            attempt: 3,
+            calls: 3
+        }
+    );
     assert_eq!(view.last_error.as_deref(), Some("failure 2"));
     let history = rt.history(id).await.unwrap();
     assert_eq!(history.len(), 4, "submission, two retries, the transition");
     for (entry, n) in history[1..3].iter().zip(1..) {
-        assert_eq!((entry.to.as_str(), entry.status), ("Todo", JobState::Pending));
-        assert_eq!(entry.error.as_deref(), Some(format!("failure {n}").as_str()));
+        assert_eq!(
+            (entry.to.as_str(), entry.status),
+            ("Todo", JobState::Pending)
+        );
+        assert_eq!(
+            entry.error.as_deref(),
+            Some(format!("failure {n}").as_str())
+        );
         assert_eq!(entry.attempt, n);
     }
     rt.verify(id).await.unwrap();
@@ -98,7 +127,10 @@ async fn spent_attempts_fail_the_job(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let (id, view) = run_task(&rt, "always-retry").await;
     assert_eq!(view.status, JobState::Failed);
-    assert_eq!(view.last_error.as_deref(), Some("always failing (gave up after 3 of 3 attempts)"));
+    assert_eq!(
+        view.last_error.as_deref(),
+        Some("always failing (gave up after 3 of 3 attempts)")
+    );
     assert_eq!(rt.history(id).await.unwrap().len(), 4);
     rt.verify(id).await.unwrap();
     rt.shutdown().await.unwrap();
@@ -116,9 +148,18 @@ async fn a_fatal_error_fails_at_once(storage: TestStorage) {
 async fn a_panic_fails_the_step_not_the_worker(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let (id, view) = run_task(&rt, "panic-once").await;
-    assert_eq!(view.state, Task::Done { attempt: 2, calls: 2 });
+    assert_eq!(
+        view.state,
+        Task::Done {
+            attempt: 2,
+            calls: 2
+        }
+    );
     let history = rt.history(id).await.unwrap();
-    assert_eq!(history[1].error.as_deref(), Some("the handler panicked: handler blew up"));
+    assert_eq!(
+        history[1].error.as_deref(),
+        Some("the handler panicked: handler blew up")
+    );
     // The worker is still there.
     let (_, other) = run_task(&rt, "ok").await;
     assert_eq!(other.status, JobState::Completed);
@@ -127,47 +168,114 @@ async fn a_panic_fails_the_step_not_the_worker(storage: TestStorage) {
 
 async fn a_rejected_guard_fails_the_step(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let allowed = rt.submit(Order::Created { sku: "a".into(), qty: 60 }).await.unwrap();
-    assert_eq!(rt.wait::<Order>(allowed).await.unwrap().state, Order::Refunded);
-    let refused = rt.submit(Order::Created { sku: "b".into(), qty: 2_000 }).await.unwrap();
+    let allowed = rt
+        .submit(Order::Created {
+            sku: "a".into(),
+            qty: 60,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rt.wait::<Order>(allowed).await.unwrap().state,
+        Order::Refunded
+    );
+    let refused = rt
+        .submit(Order::Created {
+            sku: "b".into(),
+            qty: 2_000,
+        })
+        .await
+        .unwrap();
     let view = rt.wait::<Order>(refused).await.unwrap();
     assert_eq!(view.status, JobState::Failed);
-    assert_eq!(view.state, Order::Paid { amount_cents: 200_000 });
+    assert_eq!(
+        view.state,
+        Order::Paid {
+            amount_cents: 200_000
+        }
+    );
     let error = view.last_error.unwrap();
-    assert!(error.contains("the guard `refund_allowed` rejected the transition from `Paid` to `Refunded`"), "{error}");
+    assert!(
+        error.contains(
+            "the guard `refund_allowed` rejected the transition from `Paid` to `Refunded`"
+        ),
+        "{error}"
+    );
     rt.verify(refused).await.unwrap();
     rt.shutdown().await.unwrap();
 }
 
 async fn a_step_that_runs_too_long_times_out(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let options = SubmitOptions { timeout: Some(Duration::from_millis(50)), max_attempts: Some(2), ..Default::default() };
-    let id = rt.submit_with(Task::Todo { mode: "sleep-5000".into() }, options).await.unwrap();
+    let options = SubmitOptions {
+        timeout: Some(Duration::from_millis(50)),
+        max_attempts: Some(2),
+        ..Default::default()
+    };
+    let id = rt
+        .submit_with(
+            Task::Todo {
+                mode: "sleep-5000".into(),
+            },
+            options,
+        )
+        .await
+        .unwrap();
     let view = rt.wait::<Task>(id).await.unwrap();
     assert_eq!(view.status, JobState::Failed);
-    assert_eq!(view.last_error.as_deref(), Some("the step timed out after 50 ms (gave up after 2 of 2 attempts)"));
+    assert_eq!(
+        view.last_error.as_deref(),
+        Some("the step timed out after 50 ms (gave up after 2 of 2 attempts)")
+    );
     rt.shutdown().await.unwrap();
 }
 
 async fn a_snooze_spends_no_attempt(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let (id, view) = run_task(&rt, "snooze-once").await;
-    assert_eq!(view.state, Task::Done { attempt: 1, calls: 2 });
+    assert_eq!(
+        view.state,
+        Task::Done {
+            attempt: 1,
+            calls: 2
+        }
+    );
     let history = rt.history(id).await.unwrap();
-    assert_eq!((history[1].status, history[1].error.as_deref()), (JobState::Pending, None));
-    assert!(history[2].at - history[1].at >= 50, "the snooze lasts its duration");
+    assert_eq!(
+        (history[1].status, history[1].error.as_deref()),
+        (JobState::Pending, None)
+    );
+    assert!(
+        history[2].at - history[1].at >= 50,
+        "the snooze lasts its duration"
+    );
     rt.shutdown().await.unwrap();
 }
 
 async fn cancelling_a_pending_job(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let options = SubmitOptions { delay: Some(Duration::from_secs(3600)), ..Default::default() };
-    let id = rt.submit_with(Task::Todo { mode: "ok".into() }, options).await.unwrap();
-    assert!(matches!(rt.cancel(id).await.unwrap(), CancelOutcome::Cancelled(_)));
+    let options = SubmitOptions {
+        delay: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let id = rt
+        .submit_with(Task::Todo { mode: "ok".into() }, options)
+        .await
+        .unwrap();
+    assert!(matches!(
+        rt.cancel(id).await.unwrap(),
+        CancelOutcome::Cancelled(_)
+    ));
     let view = rt.wait::<Task>(id).await.unwrap();
     assert_eq!(view.status, JobState::Cancelled);
-    assert_eq!(rt.cancel(id).await.unwrap(), CancelOutcome::AlreadyFinished(JobState::Cancelled));
-    assert!(matches!(rt.cancel(JobId::new()).await, Err(RuntimeError::NotFound(_))));
+    assert_eq!(
+        rt.cancel(id).await.unwrap(),
+        CancelOutcome::AlreadyFinished(JobState::Cancelled)
+    );
+    assert!(matches!(
+        rt.cancel(JobId::new()).await,
+        Err(RuntimeError::NotFound(_))
+    ));
     rt.verify(id).await.unwrap();
     rt.shutdown().await.unwrap();
 }
@@ -184,12 +292,23 @@ async fn wait_until_running(rt: &Runtime, id: JobId) {
 
 async fn cancelling_a_running_job_it_cooperates(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let id = rt.submit(Task::Todo { mode: "wait-cancel".into() }).await.unwrap();
+    let id = rt
+        .submit(Task::Todo {
+            mode: "wait-cancel".into(),
+        })
+        .await
+        .unwrap();
     wait_until_running(&rt, id).await;
     assert_eq!(rt.cancel(id).await.unwrap(), CancelOutcome::Requested);
     let view = rt.wait::<Task>(id).await.unwrap();
     assert_eq!(view.status, JobState::Cancelled);
-    assert_eq!(view.state, Task::Todo { mode: "wait-cancel".into() }, "never half-committed");
+    assert_eq!(
+        view.state,
+        Task::Todo {
+            mode: "wait-cancel".into()
+        },
+        "never half-committed"
+    );
     let history = rt.history(id).await.unwrap();
     assert_eq!(history.last().unwrap().error.as_deref(), Some("cancelled"));
     rt.verify(id).await.unwrap();
@@ -198,19 +317,45 @@ async fn cancelling_a_running_job_it_cooperates(storage: TestStorage) {
 
 async fn cancelling_a_running_job_that_ignores_it(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let id = rt.submit(Task::Todo { mode: "ignore-cancel".into() }).await.unwrap();
+    let id = rt
+        .submit(Task::Todo {
+            mode: "ignore-cancel".into(),
+        })
+        .await
+        .unwrap();
     wait_until_running(&rt, id).await;
     rt.cancel(id).await.unwrap();
-    let view = tokio::time::timeout(Duration::from_secs(5), rt.wait::<Task>(id)).await.unwrap().unwrap();
-    assert_eq!(view.status, JobState::Cancelled, "dropped after the grace period");
+    let view = tokio::time::timeout(Duration::from_secs(5), rt.wait::<Task>(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        view.status,
+        JobState::Cancelled,
+        "dropped after the grace period"
+    );
     rt.shutdown().await.unwrap();
 }
 
 async fn idempotency_keys_submit_once(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let options = SubmitOptions { idempotency_key: Some("task-7".into()), ..Default::default() };
-    let first = rt.submit_with(Task::Todo { mode: "ok".into() }, options.clone()).await.unwrap();
-    let second = rt.submit_with(Task::Todo { mode: "fatal".into() }, options).await.unwrap();
+    let options = SubmitOptions {
+        idempotency_key: Some("task-7".into()),
+        ..Default::default()
+    };
+    let first = rt
+        .submit_with(Task::Todo { mode: "ok".into() }, options.clone())
+        .await
+        .unwrap();
+    let second = rt
+        .submit_with(
+            Task::Todo {
+                mode: "fatal".into(),
+            },
+            options,
+        )
+        .await
+        .unwrap();
     assert_eq!(first, second);
     let view = rt.wait::<Task>(first).await.unwrap();
     assert_eq!(view.status, JobState::Completed);
@@ -227,7 +372,11 @@ async fn submit_many_and_list(storage: TestStorage) {
     for id in &ids {
         rt.wait::<Task>(*id).await.unwrap();
     }
-    let filter = JobFilter { machine: Some("task".into()), status: Some(JobState::Completed), ..Default::default() };
+    let filter = JobFilter {
+        machine: Some("task".into()),
+        status: Some(JobState::Completed),
+        ..Default::default()
+    };
     let mut seen = 0;
     let mut after = None;
     loop {
@@ -239,8 +388,17 @@ async fn submit_many_and_list(storage: TestStorage) {
         }
     }
     assert_eq!(seen, 50);
-    let err = rt.submit(Task::Done { attempt: 1, calls: 1 }).await.unwrap_err();
-    assert_eq!(err.to_string(), "a `task` job must start in `Todo`, not `Done`");
+    let err = rt
+        .submit(Task::Done {
+            attempt: 1,
+            calls: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a `task` job must start in `Todo`, not `Done`"
+    );
     rt.shutdown().await.unwrap();
 }
 
@@ -261,12 +419,26 @@ async fn a_state_the_definition_lost_fails_that_job_only(storage: TestStorage) {
     };
     storage.storage.insert(old.clone()).await.unwrap();
     let rt = runtime(&storage).await;
-    let good = rt.submit(Order::Created { sku: "ok".into(), qty: 1 }).await.unwrap();
-    assert_eq!(rt.wait::<Order>(good).await.unwrap().status, JobState::Completed);
+    let good = rt
+        .submit(Order::Created {
+            sku: "ok".into(),
+            qty: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rt.wait::<Order>(good).await.unwrap().status,
+        JobState::Completed
+    );
     let record = rt.wait_record(old.id).await.unwrap();
     assert_eq!(record.status, JobState::Failed);
     let error = record.last_error.unwrap();
-    for needed in ["`order`", "Teleported", "00000000deadbeef", &Order::definition().fingerprint().to_string()] {
+    for needed in [
+        "`order`",
+        "Teleported",
+        "00000000deadbeef",
+        &Order::definition().fingerprint().to_string(),
+    ] {
         assert!(error.contains(needed), "{error} should name {needed}");
     }
     match rt.get::<Order>(old.id).await {
@@ -284,24 +456,61 @@ async fn jobs_of_other_machines_are_left_alone(storage: TestStorage) {
         .build()
         .await
         .unwrap();
-    let task = orders_only.submit(Task::Todo { mode: "ok".into() }).await.unwrap();
-    let order = orders_only.submit(Order::Created { sku: "x".into(), qty: 1 }).await.unwrap();
+    let task = orders_only
+        .submit(Task::Todo { mode: "ok".into() })
+        .await
+        .unwrap();
+    let order = orders_only
+        .submit(Order::Created {
+            sku: "x".into(),
+            qty: 1,
+        })
+        .await
+        .unwrap();
     orders_only.wait::<Order>(order).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(orders_only.get::<Task>(task).await.unwrap().unwrap().status, JobState::Pending);
+    assert_eq!(
+        orders_only.get::<Task>(task).await.unwrap().unwrap().status,
+        JobState::Pending
+    );
     let rt = runtime(&storage).await;
-    assert_eq!(rt.wait::<Task>(task).await.unwrap().status, JobState::Completed);
+    assert_eq!(
+        rt.wait::<Task>(task).await.unwrap().status,
+        JobState::Completed
+    );
     orders_only.shutdown().await.unwrap();
     rt.shutdown().await.unwrap();
 }
 
 async fn run_job_runs_a_delayed_job_now(storage: TestStorage) {
     let rt = runtime(&storage).await;
-    let options = SubmitOptions { delay: Some(Duration::from_secs(3600)), ..Default::default() };
-    let id = rt.submit_with(Task::Todo { mode: "resource".into() }, options).await.unwrap();
+    let options = SubmitOptions {
+        delay: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let id = rt
+        .submit_with(
+            Task::Todo {
+                mode: "resource".into(),
+            },
+            options,
+        )
+        .await
+        .unwrap();
     assert_eq!(rt.run_job(&id).await.unwrap(), JobState::Completed);
     let view = rt.get::<Task>(id).await.unwrap().unwrap();
-    assert_eq!(view.state, Task::Done { attempt: 4, calls: 1 }, "the String resource is \"four\"");
-    assert_eq!(rt.run_job(&id).await.unwrap(), JobState::Completed, "a finished job is left alone");
+    assert_eq!(
+        view.state,
+        Task::Done {
+            attempt: 4,
+            calls: 1
+        },
+        "the String resource is \"four\""
+    );
+    assert_eq!(
+        rt.run_job(&id).await.unwrap(),
+        JobState::Completed,
+        "a finished job is left alone"
+    );
     rt.shutdown().await.unwrap();
 }

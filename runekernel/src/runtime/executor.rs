@@ -241,6 +241,13 @@ fn classify(
             }
         }
     };
+    // Once cancellation is signalled the job ends cancelled, whatever the
+    // step did meanwhile (it may well have stopped *because* of it).
+    let outcome = match outcome {
+        Outcome::LeaseLost => return None,
+        _ if active.cancel.is_cancelled() => Outcome::Cancelled,
+        other => other,
+    };
     let commit = match outcome {
         Outcome::LeaseLost => return None,
         Outcome::Moved((state, payload)) => {

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -22,11 +23,22 @@ pub(crate) struct ActiveJob {
     pub(crate) lost: CancellationToken,
 }
 
-/// The running jobs of this runtime, by id.
+/// The running jobs of this runtime, by id, and cancellations that arrived
+/// between a job's claim and the start of its executor.
 #[derive(Default)]
 pub(crate) struct ActiveJobs {
-    jobs: Mutex<HashMap<JobId, ActiveJob>>,
+    jobs: Mutex<Jobs>,
 }
+
+#[derive(Default)]
+struct Jobs {
+    running: HashMap<JobId, ActiveJob>,
+    early_cancels: HashMap<JobId, Instant>,
+}
+
+/// How long an early cancellation is remembered: far longer than the gap
+/// between a claim and its executor, short enough not to accumulate.
+const EARLY_CANCEL_MEMORY: Duration = Duration::from_secs(60);
 
 impl ActiveJobs {
     pub(crate) fn insert(&self, id: JobId, lease: LeaseToken) -> ActiveJob {
@@ -35,23 +47,41 @@ impl ActiveJobs {
             cancel: CancellationToken::new(),
             lost: CancellationToken::new(),
         };
-        self.lock().insert(id, active.clone());
+        let mut jobs = self.lock();
+        jobs.early_cancels
+            .retain(|_, at| at.elapsed() < EARLY_CANCEL_MEMORY);
+        if jobs.early_cancels.remove(&id).is_some() {
+            active.cancel.cancel();
+        }
+        jobs.running.insert(id, active.clone());
         active
     }
 
-    pub(crate) fn remove(&self, id: JobId) {
-        self.lock().remove(&id);
+    /// Signals a running job's cancellation, or remembers it for an
+    /// executor about to start.
+    pub(crate) fn cancel(&self, id: JobId) {
+        let mut jobs = self.lock();
+        match jobs.running.get(&id) {
+            Some(active) => active.cancel.cancel(),
+            None => {
+                jobs.early_cancels.insert(id, Instant::now());
+            }
+        }
     }
 
-    pub(crate) fn get(&self, id: JobId) -> Option<ActiveJob> {
-        self.lock().get(&id).cloned()
+    pub(crate) fn remove(&self, id: JobId) {
+        self.lock().running.remove(&id);
     }
 
     pub(crate) fn snapshot(&self) -> Vec<(JobId, ActiveJob)> {
-        self.lock().iter().map(|(id, a)| (*id, a.clone())).collect()
+        self.lock()
+            .running
+            .iter()
+            .map(|(id, a)| (*id, a.clone()))
+            .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, ActiveJob>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -436,8 +436,8 @@ impl Runtime {
                 crate::storage::StorageError::NotFound(id) => RuntimeError::NotFound(id),
                 other => RuntimeError::Storage(other),
             })?;
-        if let (CancelOutcome::Requested, Some(active)) = (&outcome, self.inner.active.get(id)) {
-            active.cancel.cancel();
+        if outcome == CancelOutcome::Requested {
+            self.inner.active.cancel(id);
         }
         Ok(outcome)
     }
