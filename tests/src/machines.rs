@@ -119,17 +119,26 @@ pub enum Task {
     },
 }
 
-/// How many times the `Task` handler ran for each job.
-#[derive(Default)]
-pub struct Calls(std::sync::Mutex<std::collections::HashMap<JobId, u32>>);
+/// How many times the `Task` handler ran for each job, and in what order.
+/// Clones share the counts, so a test can keep one and register another.
+#[derive(Clone, Default)]
+pub struct Calls(
+    std::sync::Arc<std::sync::Mutex<(std::collections::HashMap<JobId, u32>, Vec<JobId>)>>,
+);
 
 impl Calls {
     /// Counts one call and returns the count.
     pub fn count(&self, id: JobId) -> u32 {
         let mut calls = self.0.lock().unwrap();
-        let n = calls.entry(id).or_default();
+        calls.1.push(id);
+        let n = calls.0.entry(id).or_default();
         *n += 1;
         *n
+    }
+
+    /// Every call so far, in order.
+    pub fn order(&self) -> Vec<JobId> {
+        self.0.lock().unwrap().1.clone()
     }
 }
 

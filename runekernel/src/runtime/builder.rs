@@ -215,6 +215,7 @@ impl RuntimeBuilder {
             active: ActiveJobs::default(),
             stopping: CancellationToken::new(),
             closed: CancellationToken::new(),
+            wake: tokio::sync::Notify::new(),
             ids,
             rng: Mutex::new(rng),
             deterministic,
@@ -223,10 +224,12 @@ impl RuntimeBuilder {
         });
         if let Some(handle) = handle {
             let _guard = handle.enter();
+            let events = inner.storage.subscribe();
             inner.tasks.spawn(produce(
                 Arc::clone(&inner),
                 self.workers,
                 inner.tasks.clone(),
+                events,
             ));
             tokio::spawn(heartbeat_loop(Arc::clone(&inner)));
         }

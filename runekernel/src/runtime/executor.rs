@@ -70,6 +70,9 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecor
         };
         match rt.storage.commit(commit).await {
             Ok(record) => {
+                if record.status == JobState::Pending {
+                    rt.wake_at(record.run_at);
+                }
                 let keep_going = record.status == JobState::Running;
                 job = record;
                 if !keep_going {

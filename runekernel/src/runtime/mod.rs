@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     pub(crate) stopping: CancellationToken,
     /// Raised when shutdown has finished: background tasks end.
     pub(crate) closed: CancellationToken,
+    /// Wakes the producer when a job this runtime put back comes due.
+    pub(crate) wake: tokio::sync::Notify,
     ids: IdSource,
     rng: Mutex<StdRng>,
     deterministic: bool,
@@ -114,6 +116,21 @@ impl Inner {
     pub(crate) fn backoff_delay(&self, attempt: u32) -> Duration {
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         self.policies.backoff.delay(attempt, &mut *rng)
+    }
+
+    /// Wakes the producer at `run_at`, when a job put back for later comes
+    /// due (no background producer runs in deterministic mode).
+    pub(crate) fn wake_at(self: &Arc<Self>, run_at: Millis) {
+        if self.deterministic || run_at <= self.clock.now() {
+            return;
+        }
+        let rt = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = rt.clock.sleep_until(run_at) => rt.wake.notify_one(),
+                () = rt.closed.cancelled() => {}
+            }
+        });
     }
 
     fn machine_def(&self, name: &str) -> Result<&MachineDef> {

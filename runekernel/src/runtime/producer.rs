@@ -1,7 +1,8 @@
 //! The background loop that claims ready jobs and starts an executor for
 //! each, never more at once than the runtime's worker count (River's
-//! producer). It sleeps until storage announces new work, a worker frees up,
-//! or the poll interval passes (for delayed jobs and leases that expire).
+//! producer). It sleeps until storage announces new work, a job this runtime
+//! put back comes due, a worker frees up, or the poll interval passes (for
+//! other processes' delayed jobs and expiring leases).
 
 use std::sync::Arc;
 
@@ -13,9 +14,15 @@ use crate::storage::{ClaimRequest, StorageEvent};
 use super::executor::run_claimed;
 use super::Inner;
 
-pub(crate) async fn produce(rt: Arc<Inner>, workers: usize, tracker: TaskTracker) {
+/// Claims and dispatches until shutdown. `events` is subscribed before the
+/// loop is spawned, so no announcement made after `build` can be missed.
+pub(crate) async fn produce(
+    rt: Arc<Inner>,
+    workers: usize,
+    tracker: TaskTracker,
+    mut events: broadcast::Receiver<StorageEvent>,
+) {
     let slots = Arc::new(Semaphore::new(workers));
-    let mut events = rt.storage.subscribe();
     loop {
         if rt.stopping.is_cancelled() {
             return;
@@ -68,6 +75,7 @@ async fn wait_for_work(rt: &Inner, events: &mut broadcast::Receiver<StorageEvent
         tokio::select! {
             () = rt.stopping.cancelled() => return,
             () = &mut poll => return,
+            () = rt.wake.notified() => return,
             event = events.recv() => match event {
                 Ok(StorageEvent::JobChanged(_)) => continue,
                 // New work, missed events, or a closed channel: look again.
