@@ -48,12 +48,7 @@ pub fn machine_attrs(attrs: &[Attribute], errors: &mut Errors) -> MachineAttrs {
         let result = attr.parse_nested_meta(|meta| {
             let key = key_of(&meta, MACHINE_KEYS, "machine")?;
             match key.as_str() {
-                "name" => set(
-                    &mut out.name,
-                    value(&meta, "name = \"order\"")?,
-                    &meta,
-                    errors,
-                ),
+                "name" => set(&mut out.name, value(&meta, "name = \"order\"")?, &meta, errors),
                 "version" => {
                     let lit: LitInt = value(&meta, "version = 2")?;
                     lit.base10_parse::<u32>()?;
@@ -94,10 +89,7 @@ pub fn state_attrs(attrs: &[Attribute], errors: &mut Errors) -> StateAttrs {
                 "name" => {
                     let lit: LitStr = value(&meta, "name = \"created\"")?;
                     if lit.value().trim().is_empty() {
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            "a stored state name cannot be empty",
-                        ));
+                        return Err(syn::Error::new(lit.span(), "a stored state name cannot be empty"));
                     }
                     set(&mut out.name, lit, &meta, errors);
                 }
@@ -143,18 +135,8 @@ pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Transit
                     }
                     set(&mut targets, parsed, &meta, errors);
                 }
-                "guard" => set(
-                    &mut guard,
-                    value(&meta, "guard = my_guard_fn")?,
-                    &meta,
-                    errors,
-                ),
-                _ => set(
-                    &mut label,
-                    value(&meta, "label = \"approve\"")?,
-                    &meta,
-                    errors,
-                ),
+                "guard" => set(&mut guard, value(&meta, "guard = my_guard_fn")?, &meta, errors),
+                _ => set(&mut label, value(&meta, "label = \"approve\"")?, &meta, errors),
             }
             Ok(())
         });
@@ -180,11 +162,7 @@ pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Transit
 /// The key of one nested meta item, checked against the known keys with a
 /// "did you mean" for near misses.
 fn key_of(meta: &ParseNestedMeta, known: &[&str], attribute: &str) -> syn::Result<String> {
-    let key = meta
-        .path
-        .get_ident()
-        .map(|ident| ident.to_string())
-        .unwrap_or_default();
+    let key = meta.path.get_ident().map(|ident| ident.to_string()).unwrap_or_default();
     if known.contains(&key.as_str()) {
         return Ok(key);
     }
@@ -206,17 +184,10 @@ fn key_of(meta: &ParseNestedMeta, known: &[&str], attribute: &str) -> syn::Resul
 
 /// The value after `key =`, with an error that shows the expected form.
 fn value<T: syn::parse::Parse>(meta: &ParseNestedMeta, example: &str) -> syn::Result<T> {
-    let key = meta
-        .path
-        .get_ident()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    meta.value()?.parse::<T>().map_err(|e| {
-        syn::Error::new(
-            e.span(),
-            format!("`{key}` expects a value written like `{example}`"),
-        )
-    })
+    let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+    meta.value()?
+        .parse::<T>()
+        .map_err(|e| syn::Error::new(e.span(), format!("`{key}` expects a value written like `{example}`")))
 }
 
 /// A positive integer value that fits in `u32`.
@@ -234,11 +205,7 @@ fn positive_int(meta: &ParseNestedMeta, key: &str) -> syn::Result<LitInt> {
 /// Stores a value, or records a "given twice" error if one is already there.
 fn set<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta, errors: &mut Errors) {
     if slot.is_some() {
-        let key = meta
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
         errors.push(meta.error(format!("`{key}` is given twice; keep one")));
     } else {
         *slot = Some(value);

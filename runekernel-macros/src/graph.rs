@@ -91,15 +91,10 @@ pub fn check<'a>(spec: &GraphSpec<'a>) -> Vec<Problem<'a>> {
         }
     }
 
-    let initials: Vec<usize> = (0..spec.states.len())
-        .filter(|&i| spec.states[i].initial)
-        .collect();
+    let initials: Vec<usize> = (0..spec.states.len()).filter(|&i| spec.states[i].initial).collect();
     match initials.split_first() {
         None => problems.push(Problem::NoInitial),
-        Some((&first, rest)) => problems.extend(
-            rest.iter()
-                .map(|&state| Problem::ExtraInitial { state, first }),
-        ),
+        Some((&first, rest)) => problems.extend(rest.iter().map(|&state| Problem::ExtraInitial { state, first })),
     }
 
     // Edges between known states, without duplicates.
@@ -107,10 +102,7 @@ pub fn check<'a>(spec: &GraphSpec<'a>) -> Vec<Problem<'a>> {
     let mut edge_origin: Vec<usize> = Vec::new();
     let mut guessed: Vec<(usize, usize)> = Vec::new();
     for (t, transition) in spec.transitions.iter().enumerate() {
-        let from_terminal = spec
-            .states
-            .get(transition.from)
-            .is_some_and(|state| state.terminal);
+        let from_terminal = spec.states.get(transition.from).is_some_and(|state| state.terminal);
         if from_terminal {
             problems.push(Problem::TerminalWithTransition { transition: t });
         }
@@ -159,9 +151,7 @@ pub fn check<'a>(spec: &GraphSpec<'a>) -> Vec<Problem<'a>> {
     );
 
     if !spec.allow_cycles {
-        let terminals: Vec<usize> = (0..spec.states.len())
-            .filter(|&i| spec.states[i].terminal)
-            .collect();
+        let terminals: Vec<usize> = (0..spec.states.len()).filter(|&i| spec.states[i].terminal).collect();
         let finishes = reach(spec.states.len(), &edges, &terminals, true);
         problems.extend(
             (0..spec.states.len())
@@ -242,8 +232,7 @@ pub fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for (i, &c) in chars.iter().enumerate() {
         if c.is_uppercase() {
-            let prev_lower =
-                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_uppercase();
             if i > 0 && (prev_lower || (prev_upper && next_lower)) && !out.ends_with('_') {
@@ -270,12 +259,7 @@ mod tests {
     }
 
     fn order() -> GraphSpec<'static> {
-        let mut states = vec![
-            state("Created"),
-            state("Paid"),
-            state("Shipped"),
-            state("Cancelled"),
-        ];
+        let mut states = vec![state("Created"), state("Paid"), state("Shipped"), state("Cancelled")];
         states[0].initial = true;
         states[2].terminal = true;
         states[3].terminal = true;
@@ -304,10 +288,7 @@ mod tests {
         assert_eq!(check(&spec), vec![Problem::NoInitial]);
         spec.states[0].initial = true;
         spec.states[1].initial = true;
-        assert_eq!(
-            check(&spec),
-            vec![Problem::ExtraInitial { state: 1, first: 0 }]
-        );
+        assert_eq!(check(&spec), vec![Problem::ExtraInitial { state: 1, first: 0 }]);
     }
 
     #[test]
@@ -326,14 +307,8 @@ mod tests {
     #[test]
     fn duplicate_and_terminal_transitions() {
         let mut spec = order();
-        spec.transitions.push(TransitionSpec {
-            from: 0,
-            to: "Paid",
-        });
-        spec.transitions.push(TransitionSpec {
-            from: 2,
-            to: "Created",
-        });
+        spec.transitions.push(TransitionSpec { from: 0, to: "Paid" });
+        spec.transitions.push(TransitionSpec { from: 2, to: "Created" });
         assert_eq!(
             check(&spec),
             vec![
@@ -351,18 +326,9 @@ mod tests {
         let mut spec = order();
         spec.states.push(state("Orphan"));
         spec.states.push(state("Loop"));
-        spec.transitions.push(TransitionSpec {
-            from: 4,
-            to: "Shipped",
-        });
-        spec.transitions.push(TransitionSpec {
-            from: 1,
-            to: "Loop",
-        });
-        spec.transitions.push(TransitionSpec {
-            from: 5,
-            to: "Loop",
-        });
+        spec.transitions.push(TransitionSpec { from: 4, to: "Shipped" });
+        spec.transitions.push(TransitionSpec { from: 1, to: "Loop" });
+        spec.transitions.push(TransitionSpec { from: 5, to: "Loop" });
         assert_eq!(
             check(&spec),
             vec![

@@ -26,11 +26,7 @@ pub fn check(machine: &Machine, errors: &mut Errors) {
 
     // Transitions name variants; the graph is checked over variant names,
     // while duplicate stored names are checked separately below.
-    let variant_names: Vec<String> = machine
-        .states
-        .iter()
-        .map(|s| s.ident().to_string())
-        .collect();
+    let variant_names: Vec<String> = machine.states.iter().map(|s| s.ident().to_string()).collect();
     let spec = GraphSpec {
         states: machine
             .states
@@ -72,9 +68,7 @@ fn follows_from_attribute_error(machine: &Machine, problem: &Problem) -> bool {
             s.attrs_broken || s.transitions_broken
         }
         Problem::Unreachable { .. } => any_transition,
-        Problem::NoTerminalReachable { .. } => {
-            machine.attrs_broken || any_state_attr || any_transition
-        }
+        Problem::NoTerminalReachable { .. } => machine.attrs_broken || any_state_attr || any_transition,
         _ => false,
     }
 }

@@ -21,7 +21,5 @@ pub fn checked_definition(builder: MachineDefBuilder) -> MachineDef {
 /// The error of a handler called on a terminal state (the runtime never
 /// does this; a hand-driven call might).
 pub fn terminal_state(state: &str) -> StepError {
-    StepError::fatal(format!(
-        "`{state}` is a terminal state; it has no handler step"
-    ))
+    StepError::fatal(format!("`{state}` is a terminal state; it has no handler step"))
 }

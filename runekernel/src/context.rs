@@ -32,9 +32,7 @@ impl Resources {
 
 impl fmt::Debug for Resources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Resources")
-            .field("count", &self.map.len())
-            .finish()
+        f.debug_struct("Resources").field("count", &self.map.len()).finish()
     }
 }
 
@@ -78,13 +76,7 @@ impl JobContext {
     /// in unit tests: attempt 1, the system clock, never cancelled, no
     /// resources.
     pub fn detached(job_id: JobId) -> Self {
-        Self::new(
-            job_id,
-            1,
-            SystemTime::now(),
-            CancellationToken::new(),
-            Arc::default(),
-        )
+        Self::new(job_id, 1, SystemTime::now(), CancellationToken::new(), Arc::default())
     }
 
     /// The job this step runs for.

@@ -46,11 +46,7 @@ use crate::step_error::StepError;
 /// would move with, may it take this transition?
 pub type Condition = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
 
-type StepFn = Arc<
-    dyn Fn(JobContext, DynamicStep) -> BoxFuture<'static, Result<DynamicNext, StepError>>
-        + Send
-        + Sync,
->;
+type StepFn = Arc<dyn Fn(JobContext, DynamicStep) -> BoxFuture<'static, Result<DynamicNext, StepError>> + Send + Sync>;
 
 /// A machine described at run time. Add states and transitions, then
 /// [`build`](Self::build) it.
@@ -113,10 +109,8 @@ impl SimpleStateMachine {
         condition: impl Fn(&Value) -> bool + Send + Sync + 'static,
     ) -> Self {
         let transition = Transition::new(from, to).with_guard(name);
-        self.conditions.insert(
-            (transition.from.clone(), transition.to.clone()),
-            Arc::new(condition),
-        );
+        self.conditions
+            .insert((transition.from.clone(), transition.to.clone()), Arc::new(condition));
         self.transitions.push(transition);
         self
     }

@@ -51,8 +51,6 @@ impl<M> Clone for Handler<M> {
 
 impl<M: StateMachine> fmt::Debug for Handler<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handler")
-            .field("machine", &M::NAME)
-            .finish()
+        f.debug_struct("Handler").field("machine", &M::NAME).finish()
     }
 }

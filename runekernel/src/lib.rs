@@ -79,12 +79,10 @@ pub use context::{JobContext, Resources};
 pub use dynamic::{Condition, DynamicMachine, DynamicNext, DynamicStep, SimpleStateMachine};
 pub use handler::Handler;
 pub use machine::{
-    CodecError, EncodedState, Fingerprint, GraphError, GraphProblem, MachineDef, MachineDefBuilder,
-    MachineState, StateDef, StateMachine, Transition, TransitionError, UnknownState,
+    CodecError, EncodedState, Fingerprint, GraphError, GraphProblem, MachineDef, MachineDefBuilder, MachineState,
+    StateDef, StateMachine, Transition, TransitionError, UnknownState,
 };
-pub use runtime::{
-    Backoff, JobView, Policies, Registration, Runtime, RuntimeBuilder, RuntimeError, SubmitOptions,
-};
+pub use runtime::{Backoff, JobView, Policies, Registration, Runtime, RuntimeBuilder, RuntimeError, SubmitOptions};
 pub use step_error::{StepError, StepErrorKind};
 pub use storage::{CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState};
 
@@ -97,8 +95,10 @@ pub mod state_machine {
 
 /// Everything a machine declaration, its handler and a runtime need.
 pub mod prelude {
-    pub use crate::{
-        Handler, JobContext, JobId, JobState, JobView, Runtime, StateMachine, StepError,
-        SubmitOptions,
-    };
+    pub use crate::{Handler, JobContext, JobId, JobState, JobView, Runtime, StateMachine, StepError, SubmitOptions};
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

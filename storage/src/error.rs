@@ -69,9 +69,7 @@ impl StorageError {
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            StorageError::VersionConflict { .. }
-                | StorageError::LeaseLost { .. }
-                | StorageError::JobRunning { .. }
+            StorageError::VersionConflict { .. } | StorageError::LeaseLost { .. } | StorageError::JobRunning { .. }
         )
     }
 }

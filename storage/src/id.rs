@@ -60,9 +60,7 @@ impl fmt::Debug for JobId {
 
 /// A string that is not a job id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{input}` is not a job id; a job id is a UUID such as 0192b3c4-d5e6-7f80-9a1b-2c3d4e5f6a7b"
-)]
+#[error("`{input}` is not a job id; a job id is a UUID such as 0192b3c4-d5e6-7f80-9a1b-2c3d4e5f6a7b")]
 pub struct ParseJobIdError {
     /// The rejected input.
     pub input: String,
@@ -74,9 +72,7 @@ impl FromStr for JobId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Uuid::parse_str(s.trim())
             .map(JobId)
-            .map_err(|_| ParseJobIdError {
-                input: s.to_owned(),
-            })
+            .map_err(|_| ParseJobIdError { input: s.to_owned() })
     }
 }
 
@@ -89,11 +85,7 @@ mod tests {
         let id = JobId::new();
         assert_eq!(id.to_string().parse::<JobId>(), Ok(id));
         assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
-        assert!("nope"
-            .parse::<JobId>()
-            .unwrap_err()
-            .to_string()
-            .contains("`nope`"));
+        assert!("nope".parse::<JobId>().unwrap_err().to_string().contains("`nope`"));
     }
 
     #[test]

@@ -48,10 +48,7 @@ impl JobState {
 
     /// Whether the job is done for good (completed, failed or cancelled).
     pub const fn is_finished(self) -> bool {
-        matches!(
-            self,
-            JobState::Completed | JobState::Failed | JobState::Cancelled
-        )
+        matches!(self, JobState::Completed | JobState::Failed | JobState::Cancelled)
     }
 }
 
@@ -63,9 +60,7 @@ impl fmt::Display for JobState {
 
 /// A string that is not a lifecycle state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not a job lifecycle state; expected pending, running, completed, failed or cancelled"
-)]
+#[error("`{0}` is not a job lifecycle state; expected pending, running, completed, failed or cancelled")]
 pub struct ParseJobStateError(pub String);
 
 impl FromStr for JobState {

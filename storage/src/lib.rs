@@ -57,8 +57,8 @@ pub use id::{JobId, ParseJobIdError};
 pub use job_state::{JobState, ParseJobStateError};
 pub use memory::InMemoryStorage;
 pub use model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
-    Inserted, JobFilter, JobPage, JobRecord, Lease, LeaseToken, Millis, NewJob, StateChange,
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, Lease, LeaseToken, Millis, NewJob, StateChange,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStorage};

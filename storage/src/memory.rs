@@ -16,8 +16,8 @@ use tokio::sync::broadcast;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
-    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -72,9 +72,7 @@ impl Default for Inner {
 /// every critical section here leaves the data consistent before anything
 /// that can panic.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl InMemoryStorage {
@@ -108,11 +106,7 @@ impl Inner {
         }
     }
 
-    fn insert_locked(
-        &self,
-        keys: &mut HashMap<String, JobId>,
-        job: &NewJob,
-    ) -> Result<Inserted, StorageError> {
+    fn insert_locked(&self, keys: &mut HashMap<String, JobId>, job: &NewJob) -> Result<Inserted, StorageError> {
         if let Some(existing) = job.idempotency_key.as_ref().and_then(|k| keys.get(k)) {
             return Ok(Inserted {
                 id: *existing,
@@ -164,8 +158,8 @@ impl Inner {
             let shard = lock(self.shard(id));
             if let Some(slot) = shard.get(&id) {
                 let r = &slot.record;
-                let expired = r.status == JobState::Running
-                    && r.lease.as_ref().is_some_and(|l| l.expires_at == expires_at);
+                let expired =
+                    r.status == JobState::Running && r.lease.as_ref().is_some_and(|l| l.expires_at == expires_at);
                 if expired {
                     index
                         .ready
@@ -223,17 +217,10 @@ impl Storage for InMemoryStorage {
     }
 
     async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
-        Ok(lock(self.inner.shard(id))
-            .get(&id)
-            .map(|s| s.record.clone()))
+        Ok(lock(self.inner.shard(id)).get(&id).map(|s| s.record.clone()))
     }
 
-    async fn list(
-        &self,
-        filter: &JobFilter,
-        after: Option<JobId>,
-        limit: usize,
-    ) -> Result<JobPage, StorageError> {
+    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
         let mut matching: Vec<JobRecord> = Vec::new();
         for shard in &self.inner.shards {
             let shard = lock(shard);
@@ -248,15 +235,8 @@ impl Storage for InMemoryStorage {
         matching.sort_by_key(|r| r.id);
         let more = matching.len() > limit;
         matching.truncate(limit);
-        let next = if more {
-            matching.last().map(|r| r.id)
-        } else {
-            None
-        };
-        Ok(JobPage {
-            jobs: matching,
-            next,
-        })
+        let next = if more { matching.last().map(|r| r.id) } else { None };
+        Ok(JobPage { jobs: matching, next })
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
@@ -267,8 +247,7 @@ impl Storage for InMemoryStorage {
         let mut index = lock(&self.inner.index);
         self.inner.promote(&mut index, request.now);
         while claimed.len() < request.limit {
-            let Some((priority, run_at, id)) = Inner::pop_ready(&mut index, &request.machines)
-            else {
+            let Some((priority, run_at, id)) = Inner::pop_ready(&mut index, &request.machines) else {
                 break;
             };
             let mut shard = lock(self.inner.shard(id));
@@ -315,9 +294,7 @@ impl Storage for InMemoryStorage {
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
         let mut shard = lock(self.inner.shard(commit.id));
-        let slot = shard
-            .get_mut(&commit.id)
-            .ok_or(StorageError::NotFound(commit.id))?;
+        let slot = shard.get_mut(&commit.id).ok_or(StorageError::NotFound(commit.id))?;
         slot.record.check_commit(&commit)?;
         let entry = slot.record.apply(&commit);
         slot.history.push(entry);
@@ -365,12 +342,7 @@ impl Storage for InMemoryStorage {
         Ok(())
     }
 
-    async fn cancel(
-        &self,
-        id: JobId,
-        now: Millis,
-        reason: Option<String>,
-    ) -> Result<CancelOutcome, StorageError> {
+    async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
         let mut shard = lock(self.inner.shard(id));
         let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
         let outcome = match slot.record.status {

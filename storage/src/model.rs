@@ -293,11 +293,7 @@ impl JobRecord {
     /// job is not running under that token, or the lease has expired.
     pub fn check_lease(&self, lease: LeaseToken, now: Millis) -> Result<(), crate::StorageError> {
         match &self.lease {
-            Some(current)
-                if self.status == JobState::Running
-                    && current.token == lease
-                    && current.expires_at > now =>
-            {
+            Some(current) if self.status == JobState::Running && current.token == lease && current.expires_at > now => {
                 Ok(())
             }
             _ => Err(crate::StorageError::LeaseLost {
@@ -324,9 +320,7 @@ impl JobRecord {
         }
         match commit.lease {
             Some(token) => self.check_lease(token, commit.now),
-            None if self.status == JobState::Running => {
-                Err(crate::StorageError::JobRunning { id: self.id })
-            }
+            None if self.status == JobState::Running => Err(crate::StorageError::JobRunning { id: self.id }),
             None => Ok(()),
         }
     }
@@ -345,11 +339,7 @@ impl JobRecord {
         self.run_at = commit.run_at;
         // Attempts count per step: a new state starts afresh. The history
         // entry still records which attempt produced it.
-        self.attempts = if commit.change.is_some() {
-            0
-        } else {
-            commit.attempts
-        };
+        self.attempts = if commit.change.is_some() { 0 } else { commit.attempts };
         self.version += 1;
         self.updated_at = commit.now;
         if commit.error.is_some() {

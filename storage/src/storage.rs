@@ -6,8 +6,8 @@ use tokio::sync::broadcast;
 use crate::error::StorageError;
 use crate::events::StorageEvent;
 use crate::model::{
-    CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter, JobPage, JobRecord,
+    LeaseToken, Millis, NewJob,
 };
 use crate::JobId;
 
@@ -40,12 +40,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Jobs matching `filter` with ids greater than `after`, in id order, at
     /// most `limit` of them.
-    async fn list(
-        &self,
-        filter: &JobFilter,
-        after: Option<JobId>,
-        limit: usize,
-    ) -> Result<JobPage, StorageError>;
+    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError>;
 
     /// Claims up to `limit` ready jobs of the requested machines, in
     /// (priority, run_at, id) order: pending jobs whose `run_at` has come, and
@@ -83,10 +78,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies many commits, each on its own terms (one failing does not stop
     /// the others), ideally in one round trip or transaction. Results are in
     /// input order.
-    async fn commit_batch(
-        &self,
-        commits: Vec<Commit>,
-    ) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
         let mut results = Vec::with_capacity(commits.len());
         for commit in commits {
             results.push(self.commit(commit).await);
@@ -124,12 +116,7 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StorageError::NotFound`].
-    async fn cancel(
-        &self,
-        id: JobId,
-        now: Millis,
-        reason: Option<String>,
-    ) -> Result<CancelOutcome, StorageError>;
+    async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError>;
 
     /// How many jobs there are per (machine, state, lifecycle), sorted.
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError>;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use runekernel_storage::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, HistoryEntry, InMemoryStorage, JobFilter,
-    JobId, JobRecord, JobState, LeaseToken, NewJob, StateChange, Storage, StorageError,
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, HistoryEntry, InMemoryStorage, JobFilter, JobId, JobRecord,
+    JobState, LeaseToken, NewJob, StateChange, Storage, StorageError,
 };
 use serde_json::json;
 
@@ -175,10 +175,7 @@ impl Model {
 
 fn kind(error: &StorageError) -> String {
     let text = format!("{error:?}");
-    text.split([' ', '(', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    text.split([' ', '(', '{']).next().unwrap_or_default().to_owned()
 }
 
 /// A record as compared: tokens are left out (they are unique and increasing
@@ -259,18 +256,10 @@ async fn run(storage: Arc<dyn Storage>, ops: Vec<Op>) -> Result<(), TestCaseErro
                         new_job(inserted - 1, machine, priority, now, key)
                     })
                     .collect();
-                let expected: Vec<(JobId, bool)> = jobs
-                    .iter()
-                    .map(|j| model.insert(j))
-                    .collect::<Result<_, _>>()
-                    .unwrap();
+                let expected: Vec<(JobId, bool)> =
+                    jobs.iter().map(|j| model.insert(j)).collect::<Result<_, _>>().unwrap();
                 let got = storage.insert_batch(jobs).await.unwrap();
-                prop_assert_eq!(
-                    got.into_iter()
-                        .map(|i| (i.id, i.created))
-                        .collect::<Vec<_>>(),
-                    expected
-                );
+                prop_assert_eq!(got.into_iter().map(|i| (i.id, i.created)).collect::<Vec<_>>(), expected);
             }
             Op::Claim { machines, limit } => {
                 let request = ClaimRequest {
@@ -294,9 +283,7 @@ async fn run(storage: Arc<dyn Storage>, ops: Vec<Op>) -> Result<(), TestCaseErro
                 held.retain(|(m, _)| !expected.iter().any(|e| e.id == m.id));
                 held.extend(expected.into_iter().zip(got));
             }
-            Op::Finish { pick, .. } | Op::Retry { pick, .. } | Op::Step { pick }
-                if !held.is_empty() =>
-            {
+            Op::Finish { pick, .. } | Op::Retry { pick, .. } | Op::Step { pick } if !held.is_empty() => {
                 let i = pick % held.len();
                 let (m, b) = held[i].clone();
                 let make = |r: &JobRecord| {
@@ -324,10 +311,7 @@ async fn run(storage: Arc<dyn Storage>, ops: Vec<Op>) -> Result<(), TestCaseErro
                 };
                 let expected = model.commit(&make(&m));
                 let got = storage.commit(make(&b)).await.map_err(|e| kind(&e));
-                prop_assert_eq!(
-                    got.clone().map(normalized),
-                    expected.clone().map(normalized)
-                );
+                prop_assert_eq!(got.clone().map(normalized), expected.clone().map(normalized));
                 match (expected, got) {
                     (Ok(m), Ok(b)) if m.status == JobState::Running => held[i] = (m, b),
                     (Ok(_), _) => {
@@ -381,19 +365,9 @@ async fn run(storage: Arc<dyn Storage>, ops: Vec<Op>) -> Result<(), TestCaseErro
         }
     }
     // The whole final state: every job and every history.
-    let all = storage
-        .list(&JobFilter::default(), None, 10_000)
-        .await
-        .unwrap();
-    let expected: Vec<JobRecord> = model
-        .jobs
-        .values()
-        .map(|(r, _)| normalized(r.clone()))
-        .collect();
-    prop_assert_eq!(
-        all.jobs.into_iter().map(normalized).collect::<Vec<_>>(),
-        expected
-    );
+    let all = storage.list(&JobFilter::default(), None, 10_000).await.unwrap();
+    let expected: Vec<JobRecord> = model.jobs.values().map(|(r, _)| normalized(r.clone())).collect();
+    prop_assert_eq!(all.jobs.into_iter().map(normalized).collect::<Vec<_>>(), expected);
     for (id, (_, history)) in &model.jobs {
         prop_assert_eq!(&storage.history(*id).await.unwrap(), history);
     }
@@ -425,9 +399,7 @@ fn in_memory_matches_the_model() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn sqlite_matches_the_model() {
-    check_backend(96, || {
-        runekernel_storage::SqliteStorage::open_in_memory().unwrap()
-    });
+    check_backend(96, || runekernel_storage::SqliteStorage::open_in_memory().unwrap());
 }
 
 #[cfg(feature = "postgres")]
@@ -442,9 +414,7 @@ fn postgres_matches_the_model() {
         let options = runekernel_storage::PostgresOptions::default().schema(schema);
         // Connect on a runtime of its own: the storage's listener task lives there.
         runtime
-            .block_on(runekernel_storage::PostgresStorage::connect_with(
-                &url, options,
-            ))
+            .block_on(runekernel_storage::PostgresStorage::connect_with(&url, options))
             .unwrap()
     });
 }

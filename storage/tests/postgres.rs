@@ -37,10 +37,7 @@ async fn two_stores_share_jobs_and_notifications() {
     let job = new_job("m", 1);
     a.insert(job.clone()).await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
-    assert!(
-        matches!(event, Ok(Ok(StorageEvent::JobsReady))),
-        "{event:?}"
-    );
+    assert!(matches!(event, Ok(Ok(StorageEvent::JobsReady))), "{event:?}");
     assert_eq!(b.get(job.id).await.unwrap().unwrap().id, job.id);
 }
 
@@ -60,13 +57,9 @@ async fn schemas_isolate_applications() {
 #[tokio::test]
 async fn a_bad_schema_name_is_refused() {
     let Some(url) = database_url() else { return };
-    let err =
-        PostgresStorage::connect_with(&url, PostgresOptions::default().schema("Robert'); DROP"))
-            .await
-            .err()
-            .expect("refused");
-    assert!(
-        err.to_string().contains("not a usable schema name"),
-        "{err}"
-    );
+    let err = PostgresStorage::connect_with(&url, PostgresOptions::default().schema("Robert'); DROP"))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("not a usable schema name"), "{err}");
 }

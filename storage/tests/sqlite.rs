@@ -31,11 +31,7 @@ async fn jobs_survive_reopening() {
         storage.insert(job.clone()).await.unwrap();
     }
     let storage = SqliteStorage::open(&path).unwrap();
-    let record = storage
-        .get(job.id)
-        .await
-        .unwrap()
-        .expect("the job is still there");
+    let record = storage.get(job.id).await.unwrap().expect("the job is still there");
     assert_eq!(record.payload, job.payload);
     assert_eq!(storage.history(job.id).await.unwrap().len(), 1);
 }
@@ -81,19 +77,9 @@ async fn a_corrupt_row_fails_that_job_only() {
         })
         .await
         .unwrap();
-    assert_eq!(
-        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
-        vec![good.id]
-    );
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![good.id]);
     let history = storage.history(bad.id).await.unwrap();
     let last = history.last().unwrap();
-    assert_eq!(
-        (last.seq, last.status),
-        (1, runekernel_storage::JobState::Failed)
-    );
-    assert!(last
-        .error
-        .as_deref()
-        .unwrap_or("")
-        .contains("not valid JSON"));
+    assert_eq!((last.seq, last.status), (1, runekernel_storage::JobState::Failed));
+    assert!(last.error.as_deref().unwrap_or("").contains("not valid JSON"));
 }

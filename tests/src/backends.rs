@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use runekernel::storage::testing::postgres::{database_url, TestSchemas};
-use runekernel::storage::{
-    InMemoryStorage, PostgresOptions, PostgresStorage, SqliteStorage, Storage,
-};
+use runekernel::storage::{InMemoryStorage, PostgresOptions, PostgresStorage, SqliteStorage, Storage};
 
 /// A storage for one test, and what must live as long as it (a temporary
 /// directory, a schema to drop).

@@ -74,12 +74,7 @@ pub enum Shapes {
 pub struct Shop;
 
 impl OrderHandler for Shop {
-    async fn created(
-        &self,
-        _ctx: &JobContext,
-        _sku: String,
-        qty: u32,
-    ) -> Result<OrderCreatedNext, StepError> {
+    async fn created(&self, _ctx: &JobContext, _sku: String, qty: u32) -> Result<OrderCreatedNext, StepError> {
         if qty == 0 {
             return Ok(OrderCreatedNext::Cancelled);
         }
@@ -122,9 +117,7 @@ pub enum Task {
 /// How many times the `Task` handler ran for each job, and in what order.
 /// Clones share the counts, so a test can keep one and register another.
 #[derive(Clone, Default)]
-pub struct Calls(
-    std::sync::Arc<std::sync::Mutex<(std::collections::HashMap<JobId, u32>, Vec<JobId>)>>,
-);
+pub struct Calls(std::sync::Arc<std::sync::Mutex<(std::collections::HashMap<JobId, u32>, Vec<JobId>)>>);
 
 impl Calls {
     /// Counts one call and returns the count.
@@ -156,25 +149,17 @@ impl TaskHandler for Scripted {
             attempt: ctx.attempt(),
             calls,
         });
-        let failures = mode
-            .strip_prefix("retry-")
-            .and_then(|n| n.parse::<u32>().ok());
-        let sleep = mode
-            .strip_prefix("sleep-")
-            .and_then(|n| n.parse::<u64>().ok());
+        let failures = mode.strip_prefix("retry-").and_then(|n| n.parse::<u32>().ok());
+        let sleep = mode.strip_prefix("sleep-").and_then(|n| n.parse::<u64>().ok());
         match mode.as_str() {
             "ok" => done,
-            _ if failures.is_some_and(|n| calls <= n) => {
-                Err(StepError::retry(format!("failure {calls}")))
-            }
+            _ if failures.is_some_and(|n| calls <= n) => Err(StepError::retry(format!("failure {calls}"))),
             _ if failures.is_some() => done,
             "always-retry" => Err(StepError::retry("always failing")),
             "fatal" => Err(StepError::fatal("cannot ever work")),
             "panic-once" if calls == 1 => panic!("handler blew up"),
             "panic-once" => done,
-            "snooze-once" if calls == 1 => {
-                Err(StepError::snooze(std::time::Duration::from_millis(50)))
-            }
+            "snooze-once" if calls == 1 => Err(StepError::snooze(std::time::Duration::from_millis(50))),
             "snooze-once" => done,
             _ if sleep.is_some() => {
                 tokio::time::sleep(std::time::Duration::from_millis(sleep.unwrap_or(0))).await;
@@ -252,12 +237,7 @@ impl PipelineHandler for PipelineWorker {
         Ok(PipelineReceivedNext::Parsed { n, square: n * n })
     }
 
-    async fn parsed(
-        &self,
-        _ctx: &JobContext,
-        n: u64,
-        _square: u64,
-    ) -> Result<PipelineParsedNext, StepError> {
+    async fn parsed(&self, _ctx: &JobContext, n: u64, _square: u64) -> Result<PipelineParsedNext, StepError> {
         self.pause().await;
         Ok(PipelineParsedNext::Stored { n })
     }

@@ -54,13 +54,7 @@ async fn check_every_job(storage: Arc<dyn Storage>) {
     let page = rt.list(&JobFilter::default(), None, 10_000).await.unwrap();
     assert_eq!(page.jobs.len() as u64, JOBS);
     for job in page.jobs {
-        assert_eq!(
-            job.status,
-            JobState::Completed,
-            "job {} is {}",
-            job.id,
-            job.status
-        );
+        assert_eq!(job.status, JobState::Completed, "job {} is {}", job.id, job.status);
         let history = rt.history(job.id).await.unwrap();
         let path: Vec<&str> = history.iter().map(|h| h.to.as_str()).collect();
         assert_eq!(
@@ -80,10 +74,7 @@ async fn sqlite_worker_killed_repeatedly_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
     let spec = format!("sqlite:{}", path.display());
-    finish(
-        worker(&spec, &["submit", &JOBS.to_string()]),
-        Duration::from_secs(30),
-    );
+    finish(worker(&spec, &["submit", &JOBS.to_string()]), Duration::from_secs(30));
     let mut orphaned = 0;
     for pause in [300, 500, 400] {
         let child = worker(&spec, &["work"]);
@@ -111,10 +102,7 @@ async fn two_postgres_workers_one_killed_lose_nothing() {
     let schemas = TestSchemas::new(&url);
     let schema = schemas.fresh("rk_crash");
     let spec = format!("postgres:{url}#{schema}");
-    finish(
-        worker(&spec, &["submit", &JOBS.to_string()]),
-        Duration::from_secs(30),
-    );
+    finish(worker(&spec, &["submit", &JOBS.to_string()]), Duration::from_secs(30));
     let survivor = worker(&spec, &["work"]);
     let victim = worker(&spec, &["work"]);
     tokio::time::sleep(Duration::from_millis(400)).await;

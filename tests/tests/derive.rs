@@ -30,10 +30,7 @@ fn state_enum_parses_displays_and_serializes() {
     let err = OrderState::from_str("Payd").unwrap_err();
     assert_eq!(err.suggestion.as_deref(), Some("Paid"));
     assert!(err.to_string().contains("did you mean `Paid`?"), "{err}");
-    assert_eq!(
-        serde_json::to_value(OrderState::Shipped).unwrap(),
-        json!("Shipped")
-    );
+    assert_eq!(serde_json::to_value(OrderState::Shipped).unwrap(), json!("Shipped"));
     let back: ShapesState = serde_json::from_value(json!("start")).unwrap();
     assert_eq!(back, ShapesState::Unit);
     assert!(serde_json::from_value::<ShapesState>(json!("Unit")).is_err());
@@ -48,25 +45,16 @@ fn transitions_are_checked_at_run_time_with_guards() {
     };
     assert!(created.can_transition_to(&Order::Cancelled));
     assert!(!created.can_transition_to(&Order::Refunded));
-    match created.clone().transition(Order::Shipped {
-        tracking: "t".into(),
-    }) {
-        Err(TransitionError::NotAllowed {
-            from, to, allowed, ..
-        }) => {
+    match created.clone().transition(Order::Shipped { tracking: "t".into() }) {
+        Err(TransitionError::NotAllowed { from, to, allowed, .. }) => {
             assert_eq!((from.as_str(), to.as_str()), ("Created", "Shipped"));
             assert_eq!(allowed, ["Paid", "Cancelled"]);
         }
         other => panic!("expected NotAllowed, got {other:?}"),
     }
     let cheap = Order::Paid { amount_cents: 500 };
-    assert_eq!(
-        cheap.clone().transition(Order::Refunded).unwrap(),
-        Order::Refunded
-    );
-    let dear = Order::Paid {
-        amount_cents: 500_000,
-    };
+    assert_eq!(cheap.clone().transition(Order::Refunded).unwrap(), Order::Refunded);
+    let dear = Order::Paid { amount_cents: 500_000 };
     match dear.transition(Order::Refunded) {
         Err(TransitionError::GuardRejected { guard, .. }) => assert_eq!(guard, "refund_allowed"),
         other => panic!("expected GuardRejected, got {other:?}"),
@@ -148,9 +136,7 @@ fn definition_describes_the_graph() {
     assert_eq!(terminals, ["Shipped", "Cancelled", "Refunded"]);
     let refund = def.transition("Paid", "Refunded").unwrap();
     assert_eq!(refund.guard.as_deref(), Some("refund_allowed"));
-    assert!(def
-        .to_mermaid()
-        .contains("Paid --> Refunded: [refund_allowed]"));
+    assert!(def.to_mermaid().contains("Paid --> Refunded: [refund_allowed]"));
     assert!(def.to_dot().contains("\"Created\" -> \"Cancelled\""));
 
     let shapes = Shapes::definition();

@@ -25,11 +25,7 @@ fn runtime(seed: u64) -> RuntimeBuilder {
 /// Submits a mix of jobs, runs them with the clock moving, and returns every
 /// job and history as JSON.
 async fn scenario(seed: u64) -> String {
-    let rt = runtime(seed)
-        .resource(Calls::default())
-        .build()
-        .await
-        .unwrap();
+    let rt = runtime(seed).resource(Calls::default()).build().await.unwrap();
     let mut ids = Vec::new();
     ids.push(
         rt.submit(Order::Created {
@@ -47,13 +43,7 @@ async fn scenario(seed: u64) -> String {
         .await
         .unwrap(),
     );
-    ids.push(
-        rt.submit(Task::Todo {
-            mode: "retry-2".into(),
-        })
-        .await
-        .unwrap(),
-    );
+    ids.push(rt.submit(Task::Todo { mode: "retry-2".into() }).await.unwrap());
     ids.push(
         rt.submit(Task::Todo {
             mode: "snooze-once".into(),
@@ -79,11 +69,7 @@ async fn scenario(seed: u64) -> String {
         delay: Some(Duration::from_secs(30)),
         ..Default::default()
     };
-    ids.push(
-        rt.submit_with(Task::Todo { mode: "ok".into() }, later)
-            .await
-            .unwrap(),
-    );
+    ids.push(rt.submit_with(Task::Todo { mode: "ok".into() }, later).await.unwrap());
     for _ in 0..20 {
         rt.run_until_idle().await.unwrap();
         rt.advance(Duration::from_secs(7)).await;
@@ -114,12 +100,7 @@ async fn the_same_inputs_give_the_same_history_byte_for_byte() {
 #[tokio::test]
 async fn retries_wait_for_their_backoff() {
     let rt = runtime(1).resource(Calls::default()).build().await.unwrap();
-    let id = rt
-        .submit(Task::Todo {
-            mode: "retry-1".into(),
-        })
-        .await
-        .unwrap();
+    let id = rt.submit(Task::Todo { mode: "retry-1".into() }).await.unwrap();
     assert_eq!(rt.run_until_idle().await.unwrap(), 1);
     let view = rt.get::<Task>(id).await.unwrap().unwrap();
     assert_eq!(view.status, JobState::Pending);
@@ -140,13 +121,7 @@ async fn retries_wait_for_their_backoff() {
     ));
     rt.advance(Duration::from_millis(1)).await;
     let done = rt.wait::<Task>(id).await.unwrap();
-    assert_eq!(
-        done.state,
-        Task::Done {
-            attempt: 2,
-            calls: 2
-        }
-    );
+    assert_eq!(done.state, Task::Done { attempt: 2, calls: 2 });
 }
 
 #[tokio::test]
@@ -164,10 +139,7 @@ async fn a_snooze_lasts_exactly_its_duration() {
     rt.advance(Duration::from_millis(1)).await;
     assert_eq!(
         rt.wait::<Task>(id).await.unwrap().state,
-        Task::Done {
-            attempt: 1,
-            calls: 2
-        }
+        Task::Done { attempt: 1, calls: 2 }
     );
 }
 
@@ -180,12 +152,7 @@ async fn a_timeout_fires_when_the_clock_passes_it() {
         ..Default::default()
     };
     let id = rt
-        .submit_with(
-            Task::Todo {
-                mode: "pending".into(),
-            },
-            options,
-        )
+        .submit_with(Task::Todo { mode: "pending".into() }, options)
         .await
         .unwrap();
     let (ran, ()) = tokio::join!(rt.run_until_idle(), async {
@@ -204,11 +171,7 @@ async fn a_timeout_fires_when_the_clock_passes_it() {
 #[tokio::test]
 async fn a_dead_workers_job_is_reclaimed_when_its_lease_runs_out() {
     let storage = std::sync::Arc::new(InMemoryStorage::new());
-    let rt = runtime(4)
-        .shared_storage(storage.clone())
-        .build()
-        .await
-        .unwrap();
+    let rt = runtime(4).shared_storage(storage.clone()).build().await.unwrap();
     let id = rt
         .submit(Order::Created {
             sku: "x".into(),
@@ -228,11 +191,7 @@ async fn a_dead_workers_job_is_reclaimed_when_its_lease_runs_out() {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(
-        rt.run_until_idle().await.unwrap(),
-        0,
-        "the lease still holds"
-    );
+    assert_eq!(rt.run_until_idle().await.unwrap(), 0, "the lease still holds");
     rt.advance(Duration::from_secs(30)).await;
     let done = rt.wait::<Order>(id).await.unwrap();
     assert_eq!(done.status, JobState::Completed);

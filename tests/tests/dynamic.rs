@@ -13,18 +13,12 @@ use serde_json::json;
 async fn the_seed_quick_start_runs_a_job_through_its_lifecycle() {
     let runtime = Runtime::new().unwrap();
     let mut job = Job::new();
-    job.set_data(
-        "name".to_string(),
-        serde_json::Value::String("test-job".to_string()),
-    );
+    job.set_data("name".to_string(), serde_json::Value::String("test-job".to_string()));
     let job_id = runtime.submit_job(job).await.unwrap();
     assert!(!job_id.to_string().is_empty());
     runtime.run_job(&job_id).await.unwrap();
     let record = runtime.wait_record(job_id).await.unwrap();
-    assert_eq!(
-        (record.status, record.state.as_str()),
-        (JobState::Completed, "done")
-    );
+    assert_eq!((record.status, record.state.as_str()), (JobState::Completed, "done"));
     assert_eq!(record.payload, json!({"name": "test-job"}));
     let history = runtime.history(job_id).await.unwrap();
     assert_eq!(
@@ -42,9 +36,7 @@ fn review() -> SimpleStateMachine {
         .terminal_state("published")
         .terminal_state("rejected")
         .transition("draft", "in_review")
-        .transition_if("in_review", "published", "approved", |data| {
-            data["approved"] == true
-        })
+        .transition_if("in_review", "published", "approved", |data| data["approved"] == true)
         .transition("in_review", "rejected")
 }
 
@@ -79,34 +71,28 @@ fn a_broken_graph_is_an_error_listing_every_problem() {
         suggestion: Some("d".into())
     }));
     assert!(err.problems.contains(&GraphProblem::NoOutgoing("c".into())));
-    assert!(err
-        .problems
-        .contains(&GraphProblem::Unreachable("c".into())));
+    assert!(err.problems.contains(&GraphProblem::Unreachable("c".into())));
     assert!(
-        err.to_string()
-            .starts_with("the `broken` machine is not valid: "),
+        err.to_string().starts_with("the `broken` machine is not valid: "),
         "{err}"
     );
 }
 
 async fn review_runtime() -> Runtime {
-    let machine = review()
-        .build()
-        .unwrap()
-        .with_handler(|ctx, step| async move {
-            assert!(ctx.attempt() >= 1);
-            Ok(match step.state.as_str() {
-                "draft" => DynamicNext::to("in_review").with_data(json!({
-                    "approved": step.data["score"].as_u64() > Some(5),
-                    "force": step.data["force"],
-                })),
-                _ if step.data["approved"] == true => DynamicNext::to("published"),
-                // The condition refuses this while `approved` is false, so the
-                // step fails and is retried until its attempts are spent.
-                _ if step.data["force"] == true => DynamicNext::to("published"),
-                _ => "rejected".into(),
-            })
-        });
+    let machine = review().build().unwrap().with_handler(|ctx, step| async move {
+        assert!(ctx.attempt() >= 1);
+        Ok(match step.state.as_str() {
+            "draft" => DynamicNext::to("in_review").with_data(json!({
+                "approved": step.data["score"].as_u64() > Some(5),
+                "force": step.data["force"],
+            })),
+            _ if step.data["approved"] == true => DynamicNext::to("published"),
+            // The condition refuses this while `approved` is false, so the
+            // step fails and is retried until its attempts are spent.
+            _ if step.data["force"] == true => DynamicNext::to("published"),
+            _ => "rejected".into(),
+        })
+    });
     Runtime::builder()
         .register(machine)
         .max_attempts(2)
@@ -150,15 +136,10 @@ async fn a_refused_condition_fails_the_step() {
         .await
         .unwrap();
     let record = rt.wait_record(id).await.unwrap();
-    assert_eq!(
-        (record.status, record.state.as_str()),
-        (JobState::Failed, "in_review")
-    );
+    assert_eq!((record.status, record.state.as_str()), (JobState::Failed, "in_review"));
     let error = record.last_error.unwrap();
     assert!(
-        error.contains(
-            "the guard `approved` rejected the transition from `in_review` to `published`"
-        ),
+        error.contains("the guard `approved` rejected the transition from `in_review` to `published`"),
         "{error}"
     );
     rt.verify(id).await.unwrap();
@@ -179,10 +160,7 @@ async fn a_dynamic_machine_without_a_handler_needs_one_way_out() {
     let id = rt.submit_job(Job::for_machine("fork")).await.unwrap();
     let record = rt.wait_record(id).await.unwrap();
     assert_eq!(record.status, JobState::Failed);
-    assert!(record
-        .last_error
-        .unwrap()
-        .contains("2 ways out and no handler"));
+    assert!(record.last_error.unwrap().contains("2 ways out and no handler"));
     let err = rt.submit_job(Job::for_machine("nope")).await.unwrap_err();
     assert!(
         matches!(err, RuntimeError::UnknownMachine(ref m) if m == "nope"),
@@ -192,9 +170,6 @@ async fn a_dynamic_machine_without_a_handler_needs_one_way_out() {
         .submit_stored("fork", "left", json!(null), SubmitOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "a `fork` job must start in `start`, not `left`"
-    );
+    assert_eq!(err.to_string(), "a `fork` job must start in `start`, not `left`");
     rt.shutdown().await.unwrap();
 }

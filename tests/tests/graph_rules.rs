@@ -160,10 +160,7 @@ fn a_built_machine_lists_its_transitions() {
         .transition(Transition::new("a", "b").with_guard("ok"))
         .build()
         .unwrap();
-    assert_eq!(
-        def.transitions(),
-        &[Transition::new("a", "b").with_guard("ok")]
-    );
+    assert_eq!(def.transitions(), &[Transition::new("a", "b").with_guard("ok")]);
 }
 
 #[test]

@@ -98,25 +98,13 @@ async fn retries_back_off_then_succeed(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let (id, view) = run_task(&rt, "retry-2").await;
     assert_eq!(view.status, JobState::Completed);
-    assert_eq!(
-        view.state,
-        Task::Done {
-            attempt: 3,
-            calls: 3
-        }
-    );
+    assert_eq!(view.state, Task::Done { attempt: 3, calls: 3 });
     assert_eq!(view.last_error.as_deref(), Some("failure 2"));
     let history = rt.history(id).await.unwrap();
     assert_eq!(history.len(), 4, "submission, two retries, the transition");
     for (entry, n) in history[1..3].iter().zip(1..) {
-        assert_eq!(
-            (entry.to.as_str(), entry.status),
-            ("Todo", JobState::Pending)
-        );
-        assert_eq!(
-            entry.error.as_deref(),
-            Some(format!("failure {n}").as_str())
-        );
+        assert_eq!((entry.to.as_str(), entry.status), ("Todo", JobState::Pending));
+        assert_eq!(entry.error.as_deref(), Some(format!("failure {n}").as_str()));
         assert_eq!(entry.attempt, n);
     }
     rt.verify(id).await.unwrap();
@@ -148,13 +136,7 @@ async fn a_fatal_error_fails_at_once(storage: TestStorage) {
 async fn a_panic_fails_the_step_not_the_worker(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let (id, view) = run_task(&rt, "panic-once").await;
-    assert_eq!(
-        view.state,
-        Task::Done {
-            attempt: 2,
-            calls: 2
-        }
-    );
+    assert_eq!(view.state, Task::Done { attempt: 2, calls: 2 });
     let history = rt.history(id).await.unwrap();
     assert_eq!(
         history[1].error.as_deref(),
@@ -175,10 +157,7 @@ async fn a_rejected_guard_fails_the_step(storage: TestStorage) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        rt.wait::<Order>(allowed).await.unwrap().state,
-        Order::Refunded
-    );
+    assert_eq!(rt.wait::<Order>(allowed).await.unwrap().state, Order::Refunded);
     let refused = rt
         .submit(Order::Created {
             sku: "b".into(),
@@ -188,17 +167,10 @@ async fn a_rejected_guard_fails_the_step(storage: TestStorage) {
         .unwrap();
     let view = rt.wait::<Order>(refused).await.unwrap();
     assert_eq!(view.status, JobState::Failed);
-    assert_eq!(
-        view.state,
-        Order::Paid {
-            amount_cents: 200_000
-        }
-    );
+    assert_eq!(view.state, Order::Paid { amount_cents: 200_000 });
     let error = view.last_error.unwrap();
     assert!(
-        error.contains(
-            "the guard `refund_allowed` rejected the transition from `Paid` to `Refunded`"
-        ),
+        error.contains("the guard `refund_allowed` rejected the transition from `Paid` to `Refunded`"),
         "{error}"
     );
     rt.verify(refused).await.unwrap();
@@ -233,22 +205,13 @@ async fn a_step_that_runs_too_long_times_out(storage: TestStorage) {
 async fn a_snooze_spends_no_attempt(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let (id, view) = run_task(&rt, "snooze-once").await;
-    assert_eq!(
-        view.state,
-        Task::Done {
-            attempt: 1,
-            calls: 2
-        }
-    );
+    assert_eq!(view.state, Task::Done { attempt: 1, calls: 2 });
     let history = rt.history(id).await.unwrap();
     assert_eq!(
         (history[1].status, history[1].error.as_deref()),
         (JobState::Pending, None)
     );
-    assert!(
-        history[2].at - history[1].at >= 50,
-        "the snooze lasts its duration"
-    );
+    assert!(history[2].at - history[1].at >= 50, "the snooze lasts its duration");
     rt.shutdown().await.unwrap();
 }
 
@@ -258,24 +221,15 @@ async fn cancelling_a_pending_job(storage: TestStorage) {
         delay: Some(Duration::from_secs(3600)),
         ..Default::default()
     };
-    let id = rt
-        .submit_with(Task::Todo { mode: "ok".into() }, options)
-        .await
-        .unwrap();
-    assert!(matches!(
-        rt.cancel(id).await.unwrap(),
-        CancelOutcome::Cancelled(_)
-    ));
+    let id = rt.submit_with(Task::Todo { mode: "ok".into() }, options).await.unwrap();
+    assert!(matches!(rt.cancel(id).await.unwrap(), CancelOutcome::Cancelled(_)));
     let view = rt.wait::<Task>(id).await.unwrap();
     assert_eq!(view.status, JobState::Cancelled);
     assert_eq!(
         rt.cancel(id).await.unwrap(),
         CancelOutcome::AlreadyFinished(JobState::Cancelled)
     );
-    assert!(matches!(
-        rt.cancel(JobId::new()).await,
-        Err(RuntimeError::NotFound(_))
-    ));
+    assert!(matches!(rt.cancel(JobId::new()).await, Err(RuntimeError::NotFound(_))));
     rt.verify(id).await.unwrap();
     rt.shutdown().await.unwrap();
 }
@@ -329,11 +283,7 @@ async fn cancelling_a_running_job_that_ignores_it(storage: TestStorage) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        view.status,
-        JobState::Cancelled,
-        "dropped after the grace period"
-    );
+    assert_eq!(view.status, JobState::Cancelled, "dropped after the grace period");
     rt.shutdown().await.unwrap();
 }
 
@@ -348,12 +298,7 @@ async fn idempotency_keys_submit_once(storage: TestStorage) {
         .await
         .unwrap();
     let second = rt
-        .submit_with(
-            Task::Todo {
-                mode: "fatal".into(),
-            },
-            options,
-        )
+        .submit_with(Task::Todo { mode: "fatal".into() }, options)
         .await
         .unwrap();
     assert_eq!(first, second);
@@ -388,17 +333,8 @@ async fn submit_many_and_list(storage: TestStorage) {
         }
     }
     assert_eq!(seen, 50);
-    let err = rt
-        .submit(Task::Done {
-            attempt: 1,
-            calls: 1,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "a `task` job must start in `Todo`, not `Done`"
-    );
+    let err = rt.submit(Task::Done { attempt: 1, calls: 1 }).await.unwrap_err();
+    assert_eq!(err.to_string(), "a `task` job must start in `Todo`, not `Done`");
     rt.shutdown().await.unwrap();
 }
 
@@ -426,10 +362,7 @@ async fn a_state_the_definition_lost_fails_that_job_only(storage: TestStorage) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        rt.wait::<Order>(good).await.unwrap().status,
-        JobState::Completed
-    );
+    assert_eq!(rt.wait::<Order>(good).await.unwrap().status, JobState::Completed);
     let record = rt.wait_record(old.id).await.unwrap();
     assert_eq!(record.status, JobState::Failed);
     let error = record.last_error.unwrap();
@@ -456,10 +389,7 @@ async fn jobs_of_other_machines_are_left_alone(storage: TestStorage) {
         .build()
         .await
         .unwrap();
-    let task = orders_only
-        .submit(Task::Todo { mode: "ok".into() })
-        .await
-        .unwrap();
+    let task = orders_only.submit(Task::Todo { mode: "ok".into() }).await.unwrap();
     let order = orders_only
         .submit(Order::Created {
             sku: "x".into(),
@@ -474,10 +404,7 @@ async fn jobs_of_other_machines_are_left_alone(storage: TestStorage) {
         JobState::Pending
     );
     let rt = runtime(&storage).await;
-    assert_eq!(
-        rt.wait::<Task>(task).await.unwrap().status,
-        JobState::Completed
-    );
+    assert_eq!(rt.wait::<Task>(task).await.unwrap().status, JobState::Completed);
     orders_only.shutdown().await.unwrap();
     rt.shutdown().await.unwrap();
 }
@@ -501,10 +428,7 @@ async fn run_job_runs_a_delayed_job_now(storage: TestStorage) {
     let view = rt.get::<Task>(id).await.unwrap().unwrap();
     assert_eq!(
         view.state,
-        Task::Done {
-            attempt: 4,
-            calls: 1
-        },
+        Task::Done { attempt: 4, calls: 1 },
         "the String resource is \"four\""
     );
     assert_eq!(

@@ -9,21 +9,14 @@ use quote::quote;
 use crate::ast::{Machine, Shape, State};
 
 pub fn expand(machine: &Machine) -> TokenStream {
-    machine
-        .non_terminal()
-        .map(|state| next_enum(machine, state))
-        .collect()
+    machine.non_terminal().map(|state| next_enum(machine, state)).collect()
 }
 
 fn next_enum(machine: &Machine, state: &State) -> TokenStream {
     let vis = machine.vis;
     let ident = machine.ident;
     let next = state.next_enum(ident);
-    let targets: Vec<&State> = state
-        .transitions
-        .iter()
-        .filter_map(|t| machine.state(&t.to))
-        .collect();
+    let targets: Vec<&State> = state.transitions.iter().filter_map(|t| machine.state(&t.to)).collect();
     let variants = targets.iter().map(|target| {
         let name = target.ident();
         let doc = format!("Move to [`{ident}::{name}`].");

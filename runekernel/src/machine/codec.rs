@@ -98,11 +98,7 @@ pub fn decode_field<T: DeserializeOwned>(
 }
 
 /// The object payload of a struct variant.
-pub fn struct_fields(
-    machine: &str,
-    state: &str,
-    payload: Value,
-) -> Result<Map<String, Value>, CodecError> {
+pub fn struct_fields(machine: &str, state: &str, payload: Value) -> Result<Map<String, Value>, CodecError> {
     match payload {
         Value::Object(map) => Ok(map),
         other => Err(CodecError::Decode {
@@ -115,12 +111,7 @@ pub fn struct_fields(
 }
 
 /// The array payload of a tuple variant with `len` fields.
-pub fn tuple_fields(
-    machine: &str,
-    state: &str,
-    payload: Value,
-    len: usize,
-) -> Result<Vec<Value>, CodecError> {
+pub fn tuple_fields(machine: &str, state: &str, payload: Value, len: usize) -> Result<Vec<Value>, CodecError> {
     match payload {
         Value::Array(items) if items.len() == len => Ok(items),
         other => Err(CodecError::Decode {

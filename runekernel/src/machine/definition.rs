@@ -209,10 +209,7 @@ impl MachineDef {
     pub fn initial(&self) -> &StateDef {
         // A built definition always has exactly one initial state (the graph
         // rules guarantee it); the first state is a harmless fallback.
-        self.states
-            .iter()
-            .find(|s| s.initial)
-            .unwrap_or(&self.states[0])
+        self.states.iter().find(|s| s.initial).unwrap_or(&self.states[0])
     }
 
     /// The terminal states.
@@ -232,9 +229,7 @@ impl MachineDef {
 
     /// The declared transition from `from` to `to`, if any.
     pub fn transition(&self, from: &str, to: &str) -> Option<&Transition> {
-        self.transitions
-            .iter()
-            .find(|t| t.from == from && t.to == to)
+        self.transitions.iter().find(|t| t.from == from && t.to == to)
     }
 
     /// The graph's fingerprint.
@@ -242,22 +237,11 @@ impl MachineDef {
         self.fingerprint
     }
 
-    fn compute_fingerprint(
-        name: &str,
-        states: &[StateDef],
-        transitions: &[Transition],
-    ) -> Fingerprint {
+    fn compute_fingerprint(name: &str, states: &[StateDef], transitions: &[Transition]) -> Fingerprint {
         // FNV-1a over a canonical text: sorted states and sorted edges.
         let mut lines: Vec<String> = states
             .iter()
-            .map(|s| {
-                format!(
-                    "s {} {} {}",
-                    s.name,
-                    u8::from(s.initial),
-                    u8::from(s.terminal)
-                )
-            })
+            .map(|s| format!("s {} {} {}", s.name, u8::from(s.initial), u8::from(s.terminal)))
             .collect();
         lines.extend(transitions.iter().map(|t| format!("t {} {}", t.from, t.to)));
         lines.sort();
@@ -345,11 +329,7 @@ impl MachineDefBuilder {
                 None => unknown_sources.push(GraphProblem::UnknownSource {
                     from: t.from.clone(),
                     to: t.to.clone(),
-                    suggestion: graph::suggest(
-                        &t.from,
-                        self.states.iter().map(|s| s.name.as_str()),
-                    )
-                    .map(str::to_owned),
+                    suggestion: graph::suggest(&t.from, self.states.iter().map(|s| s.name.as_str())).map(str::to_owned),
                 }),
             }
         }
@@ -365,8 +345,7 @@ impl MachineDefBuilder {
     /// Builds without checking; used by the derive, whose graph was already
     /// checked at compile time by the same rules.
     pub(crate) fn build_unchecked(self) -> MachineDef {
-        let fingerprint =
-            MachineDef::compute_fingerprint(&self.name, &self.states, &self.transitions);
+        let fingerprint = MachineDef::compute_fingerprint(&self.name, &self.states, &self.transitions);
         MachineDef {
             name: self.name,
             version: self.version,

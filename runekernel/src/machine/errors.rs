@@ -10,10 +10,7 @@ use super::graph::{GraphSpec, Problem};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     /// No transition is declared from `from` to `to`.
-    #[error(
-        "{machine}: no transition from `{from}` to `{to}`; {}",
-        allowed_text(from, allowed)
-    )]
+    #[error("{machine}: no transition from `{from}` to `{to}`; {}", allowed_text(from, allowed))]
     NotAllowed {
         /// The machine's name.
         machine: String,
@@ -99,8 +96,7 @@ impl UnknownState {
         UnknownState {
             machine: def.name().to_owned(),
             name: name.to_owned(),
-            suggestion: super::graph::suggest(name, states.iter().map(String::as_str))
-                .map(str::to_owned),
+            suggestion: super::graph::suggest(name, states.iter().map(String::as_str)).map(str::to_owned),
             states,
         }
     }
@@ -117,11 +113,7 @@ pub struct GraphError {
 }
 
 fn join(problems: &[GraphProblem]) -> String {
-    problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// One broken graph rule, by state name.
@@ -184,12 +176,7 @@ pub enum GraphProblem {
 impl GraphProblem {
     pub(crate) fn from_rule(problem: &Problem, spec: &GraphSpec) -> Self {
         let name = |i: usize| spec.states[i].name.to_owned();
-        let edge = |t: usize| {
-            (
-                name(spec.transitions[t].from),
-                spec.transitions[t].to.to_owned(),
-            )
-        };
+        let edge = |t: usize| (name(spec.transitions[t].from), spec.transitions[t].to.to_owned());
         match *problem {
             Problem::NoStates => GraphProblem::NoStates,
             Problem::DuplicateState { state, .. } => GraphProblem::DuplicateState(name(state)),
@@ -198,10 +185,7 @@ impl GraphProblem {
                 state: name(state),
                 first: name(first),
             },
-            Problem::UnknownTarget {
-                transition,
-                suggestion,
-            } => {
+            Problem::UnknownTarget { transition, suggestion } => {
                 let (from, to) = edge(transition);
                 GraphProblem::UnknownTarget {
                     from,
@@ -219,9 +203,7 @@ impl GraphProblem {
             }
             Problem::NoOutgoing { state } => GraphProblem::NoOutgoing(name(state)),
             Problem::Unreachable { state } => GraphProblem::Unreachable(name(state)),
-            Problem::NoTerminalReachable { state } => {
-                GraphProblem::NoTerminalReachable(name(state))
-            }
+            Problem::NoTerminalReachable { state } => GraphProblem::NoTerminalReachable(name(state)),
         }
     }
 }

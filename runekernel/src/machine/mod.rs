@@ -104,9 +104,7 @@ pub trait StateMachine: Sized + Send + Sync + 'static {
 
     /// Whether the current state is terminal.
     fn is_terminal(&self) -> bool {
-        Self::definition()
-            .state(self.state_name())
-            .is_some_and(|s| s.terminal)
+        Self::definition().state(self.state_name()).is_some_and(|s| s.terminal)
     }
 
     /// Whether the current state is the initial state.

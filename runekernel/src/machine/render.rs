@@ -38,12 +38,7 @@ impl MachineDef {
             } else {
                 format!(": {}", label.replace(':', "#58;"))
             };
-            let _ = writeln!(
-                out,
-                "    {} --> {}{suffix}",
-                mermaid_id(&t.from),
-                mermaid_id(&t.to)
-            );
+            let _ = writeln!(out, "    {} --> {}{suffix}", mermaid_id(&t.from), mermaid_id(&t.to));
         }
         for s in self.terminals() {
             let _ = writeln!(out, "    {} --> [*]", mermaid_id(&s.name));
@@ -75,13 +70,7 @@ fn quote(s: &str) -> String {
 /// Mermaid state ids cannot hold spaces or punctuation.
 fn mermaid_id(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' })
         .collect()
 }
 

@@ -183,9 +183,7 @@ impl RuntimeBuilder {
             None
         } else {
             Some(tokio::runtime::Handle::try_current().map_err(|_| {
-                RuntimeError::Config(
-                    "a runtime must be built inside a tokio runtime (#[tokio::main])".to_owned(),
-                )
+                RuntimeError::Config("a runtime must be built inside a tokio runtime (#[tokio::main])".to_owned())
             })?)
         };
         let (clock, ids, rng, worker_id) = match self.deterministic {
@@ -197,16 +195,14 @@ impl RuntimeBuilder {
             ),
             None => {
                 let mut rng = StdRng::from_os_rng();
-                let id = self.worker_id.unwrap_or_else(|| {
-                    format!("worker-{}-{:04x}", std::process::id(), rng.random::<u16>())
-                });
+                let id = self
+                    .worker_id
+                    .unwrap_or_else(|| format!("worker-{}-{:04x}", std::process::id(), rng.random::<u16>()));
                 (Clock::System, IdSource::Random, rng, id)
             }
         };
         let inner = Arc::new(Inner {
-            storage: self
-                .storage
-                .unwrap_or_else(|| Arc::new(InMemoryStorage::new())),
+            storage: self.storage.unwrap_or_else(|| Arc::new(InMemoryStorage::new())),
             registry: self.registry,
             policies: self.policies,
             resources: Arc::new(self.resources),
@@ -225,12 +221,9 @@ impl RuntimeBuilder {
         if let Some(handle) = handle {
             let _guard = handle.enter();
             let events = inner.storage.subscribe();
-            inner.tasks.spawn(produce(
-                Arc::clone(&inner),
-                self.workers,
-                inner.tasks.clone(),
-                events,
-            ));
+            inner
+                .tasks
+                .spawn(produce(Arc::clone(&inner), self.workers, inner.tasks.clone(), events));
             tokio::spawn(heartbeat_loop(Arc::clone(&inner)));
         }
         tracing::info!(

@@ -70,8 +70,7 @@ impl Clock {
 
     /// Completes after `duration` on this clock.
     pub(crate) async fn sleep(&self, duration: Duration) {
-        self.sleep_until(self.now().saturating_add(millis(duration)))
-            .await;
+        self.sleep_until(self.now().saturating_add(millis(duration))).await;
     }
 }
 

@@ -98,12 +98,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecor
 
 /// What to do without running the handler: give up on a job that keeps
 /// crashing its workers, or honour a cancellation that came first.
-fn precheck(
-    rt: &Inner,
-    machine: &dyn ErasedMachine,
-    job: &JobRecord,
-    active: &ActiveJob,
-) -> Option<Outcome> {
+fn precheck(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &ActiveJob) -> Option<Outcome> {
     if job.cancel_requested || active.cancel.is_cancelled() {
         return Some(Outcome::Cancelled);
     }
@@ -141,12 +136,7 @@ fn step_timeout(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord) -> Dur
 
 /// Calls the handler under its timeout, catching panics and watching the
 /// cancel and lost signals.
-async fn run_step(
-    rt: &Inner,
-    machine: &dyn ErasedMachine,
-    job: &JobRecord,
-    active: &ActiveJob,
-) -> Outcome {
+async fn run_step(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &ActiveJob) -> Outcome {
     let ctx = JobContext::new(
         job.id,
         job.attempts,
@@ -229,10 +219,7 @@ fn classify(
         if job.attempts >= max {
             Commit {
                 status: JobState::Failed,
-                error: Some(format!(
-                    "{reason} (gave up after {} of {max} attempts)",
-                    job.attempts
-                )),
+                error: Some(format!("{reason} (gave up after {} of {max} attempts)", job.attempts)),
                 ..base.clone()
             }
         } else {
@@ -254,10 +241,7 @@ fn classify(
     let commit = match outcome {
         Outcome::LeaseLost => return None,
         Outcome::Moved((state, payload)) => {
-            let terminal = machine
-                .definition()
-                .state(&state)
-                .is_some_and(|s| s.terminal);
+            let terminal = machine.definition().state(&state).is_some_and(|s| s.terminal);
             let go_on = !terminal
                 && steps < rt.policies.max_steps_per_claim
                 && !rt.stopping.is_cancelled()
@@ -295,10 +279,7 @@ fn classify(
             },
         },
         Outcome::Panicked(message) => retry(format!("the handler panicked: {message}")),
-        Outcome::TimedOut(timeout) => retry(format!(
-            "the step timed out after {} ms",
-            timeout.as_millis()
-        )),
+        Outcome::TimedOut(timeout) => retry(format!("the step timed out after {} ms", timeout.as_millis())),
         Outcome::Cancelled => Commit {
             status: JobState::Cancelled,
             error: Some("cancelled".to_owned()),

@@ -21,9 +21,7 @@ impl IdSource {
         match self {
             IdSource::Random => JobId::new(),
             IdSource::Seeded(rng) => {
-                let mut rng = rng
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut rng = rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 // A version-4 UUID drawn from the seeded generator.
                 let bits: u128 = rng.random();
                 let bits = (bits & !(0xF << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);

@@ -48,8 +48,7 @@ impl ActiveJobs {
             lost: CancellationToken::new(),
         };
         let mut jobs = self.lock();
-        jobs.early_cancels
-            .retain(|_, at| at.elapsed() < EARLY_CANCEL_MEMORY);
+        jobs.early_cancels.retain(|_, at| at.elapsed() < EARLY_CANCEL_MEMORY);
         if jobs.early_cancels.remove(&id).is_some() {
             active.cancel.cancel();
         }
@@ -74,11 +73,7 @@ impl ActiveJobs {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<(JobId, ActiveJob)> {
-        self.lock()
-            .running
-            .iter()
-            .map(|(id, a)| (*id, a.clone()))
-            .collect()
+        self.lock().running.iter().map(|(id, a)| (*id, a.clone())).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {

@@ -31,8 +31,7 @@ use crate::context::Resources;
 use crate::job::Job;
 use crate::machine::{MachineDef, StateMachine};
 use crate::storage::{
-    CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, Millis, NewJob,
-    Storage, StorageEvent,
+    CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, Millis, NewJob, Storage, StorageEvent,
 };
 
 pub use builder::RuntimeBuilder;
@@ -194,11 +193,7 @@ impl Runtime {
     ///
     /// # Errors
     /// As [`submit`](Self::submit).
-    pub async fn submit_with<M: StateMachine>(
-        &self,
-        state: M,
-        options: SubmitOptions,
-    ) -> Result<JobId> {
+    pub async fn submit_with<M: StateMachine>(&self, state: M, options: SubmitOptions) -> Result<JobId> {
         let job = self.new_typed(&state, &options)?;
         Ok(self.inner.storage.insert(job).await?.id)
     }
@@ -207,10 +202,7 @@ impl Runtime {
     ///
     /// # Errors
     /// As [`submit`](Self::submit); on error nothing is submitted.
-    pub async fn submit_many<M: StateMachine>(
-        &self,
-        states: impl IntoIterator<Item = M>,
-    ) -> Result<Vec<JobId>> {
+    pub async fn submit_many<M: StateMachine>(&self, states: impl IntoIterator<Item = M>) -> Result<Vec<JobId>> {
         let options = SubmitOptions::default();
         let jobs = states
             .into_iter()
@@ -279,19 +271,11 @@ impl Runtime {
                 initial: def.initial().name.clone(),
             });
         }
-        let encoded = state
-            .encode()
-            .map_err(|e| RuntimeError::Encode(Box::new(e)))?;
+        let encoded = state.encode().map_err(|e| RuntimeError::Encode(Box::new(e)))?;
         Ok(self.new_job(def, encoded.state.to_owned(), encoded.payload, options))
     }
 
-    fn new_job(
-        &self,
-        def: &MachineDef,
-        state: String,
-        payload: serde_json::Value,
-        options: &SubmitOptions,
-    ) -> NewJob {
+    fn new_job(&self, def: &MachineDef, state: String, payload: serde_json::Value, options: &SubmitOptions) -> NewJob {
         let now = self.inner.clock.now();
         let run_at = match (options.run_at, options.delay) {
             (Some(at), _) => at
@@ -308,10 +292,7 @@ impl Runtime {
             payload,
             priority: options.priority,
             run_at,
-            max_attempts: options
-                .max_attempts
-                .unwrap_or(self.inner.policies.max_attempts)
-                .max(1),
+            max_attempts: options.max_attempts.unwrap_or(self.inner.policies.max_attempts).max(1),
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
             idempotency_key: options.idempotency_key.clone(),
             created_at: now,
@@ -360,12 +341,7 @@ impl Runtime {
     pub async fn wait_record(&self, id: JobId) -> Result<JobRecord> {
         if self.inner.deterministic {
             self.run_until_idle().await?;
-            let record = self
-                .inner
-                .storage
-                .get(id)
-                .await?
-                .ok_or(RuntimeError::NotFound(id))?;
+            let record = self.inner.storage.get(id).await?.ok_or(RuntimeError::NotFound(id))?;
             return if record.status.is_finished() {
                 Ok(record)
             } else {
@@ -377,12 +353,7 @@ impl Runtime {
         }
         let mut events = self.inner.storage.subscribe();
         loop {
-            let record = self
-                .inner
-                .storage
-                .get(id)
-                .await?
-                .ok_or(RuntimeError::NotFound(id))?;
+            let record = self.inner.storage.get(id).await?.ok_or(RuntimeError::NotFound(id))?;
             if record.status.is_finished() {
                 return Ok(record);
             }
@@ -416,12 +387,7 @@ impl Runtime {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn list(
-        &self,
-        filter: &JobFilter,
-        after: Option<JobId>,
-        limit: usize,
-    ) -> Result<JobPage> {
+    pub async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage> {
         Ok(self.inner.storage.list(filter, after, limit).await?)
     }
 
@@ -468,22 +434,12 @@ impl Runtime {
     /// [`RuntimeError::NotFound`]; [`RuntimeError::UnknownMachine`] when its
     /// machine is not registered here.
     pub async fn run_job(&self, id: &JobId) -> Result<JobState> {
-        let record = self
-            .inner
-            .storage
-            .get(*id)
-            .await?
-            .ok_or(RuntimeError::NotFound(*id))?;
+        let record = self.inner.storage.get(*id).await?.ok_or(RuntimeError::NotFound(*id))?;
         self.inner.machine_def(&record.machine)?;
         let claimed = self
             .inner
             .storage
-            .claim_job(
-                *id,
-                &self.inner.worker_id,
-                self.inner.clock.now(),
-                self.lease_ms(),
-            )
+            .claim_job(*id, &self.inner.worker_id, self.inner.clock.now(), self.lease_ms())
             .await?;
         match claimed {
             Some(job) => Ok(executor::run_claimed(&self.inner, job).await.status),
@@ -553,11 +509,7 @@ impl Runtime {
             tracing::warn!("shutdown timeout reached; handing the remaining jobs back");
             for (id, active) in inner.active.snapshot() {
                 active.lost.cancel();
-                if let Err(error) = inner
-                    .storage
-                    .release(id, active.lease, inner.clock.now())
-                    .await
-                {
+                if let Err(error) = inner.storage.release(id, active.lease, inner.clock.now()).await {
                     tracing::warn!(job = %id, %error, "could not hand a job back; its lease will expire");
                 }
             }
@@ -578,15 +530,13 @@ fn view<M: StateMachine>(record: &JobRecord) -> Result<JobView<M>> {
             actual: record.machine.clone(),
         });
     }
-    let state = M::decode(&record.state, record.payload.clone()).map_err(|source| {
-        RuntimeError::Decode {
-            id: record.id,
-            machine: record.machine.clone(),
-            state: record.state.clone(),
-            stored: crate::machine::Fingerprint(record.fingerprint),
-            current: M::definition().fingerprint(),
-            source: Box::new(source),
-        }
+    let state = M::decode(&record.state, record.payload.clone()).map_err(|source| RuntimeError::Decode {
+        id: record.id,
+        machine: record.machine.clone(),
+        state: record.state.clone(),
+        stored: crate::machine::Fingerprint(record.fingerprint),
+        current: M::definition().fingerprint(),
+        source: Box::new(source),
     })?;
     Ok(JobView::new(record, state))
 }

@@ -32,10 +32,7 @@ impl Backoff {
     /// The delay after failed attempt number `attempt` (from 1).
     pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
         let exponent = attempt.saturating_sub(1).min(40);
-        let raw = self
-            .base
-            .saturating_mul(1u32 << exponent.min(31))
-            .min(self.max);
+        let raw = self.base.saturating_mul(1u32 << exponent.min(31)).min(self.max);
         let jitter = self.jitter.clamp(0.0, 1.0);
         if jitter == 0.0 {
             return raw;

@@ -109,9 +109,7 @@ impl<M: StateMachine> ErasedMachine for Typed<M> {
             if def.transition(&from, to).is_none() {
                 // Only a hand-written handler can get here: derived handlers
                 // return a `Next` enum of legal targets.
-                return Err(StepError::fatal(TransitionError::not_allowed(
-                    def, &from, to,
-                )));
+                return Err(StepError::fatal(TransitionError::not_allowed(def, &from, to)));
             }
             if let Some(payload) = kept {
                 let current = M::decode(&from, payload).map_err(StepError::fatal)?;
@@ -142,11 +140,7 @@ impl Registry {
     /// Adds a machine; the last registration of a name wins.
     pub(crate) fn add(&mut self, registration: Registration) {
         let name = registration.machine.definition().name().to_owned();
-        if self
-            .machines
-            .insert(name.clone(), registration.machine)
-            .is_some()
-        {
+        if self.machines.insert(name.clone(), registration.machine).is_some() {
             tracing::warn!(machine = %name, "a machine was registered twice; the last registration is used");
         } else {
             self.names.push(name);

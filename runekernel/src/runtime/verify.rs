@@ -6,11 +6,7 @@ use crate::storage::JobId;
 use super::{Inner, Result, RuntimeError};
 
 pub(crate) async fn verify(rt: &Inner, id: JobId) -> Result<()> {
-    let job = rt
-        .storage
-        .get(id)
-        .await?
-        .ok_or(RuntimeError::NotFound(id))?;
+    let job = rt.storage.get(id).await?.ok_or(RuntimeError::NotFound(id))?;
     let machine = rt
         .registry
         .get(&job.machine)
@@ -70,10 +66,7 @@ pub(crate) async fn verify(rt: &Inner, id: JobId) -> Result<()> {
         }
         if entry.to != previous.to || entry.payload != previous.payload {
             machine
-                .check_move(
-                    (&previous.to, &previous.payload),
-                    (&entry.to, &entry.payload),
-                )
+                .check_move((&previous.to, &previous.payload), (&entry.to, &entry.payload))
                 .map_err(|e| fail(entry.seq, e.to_string()))?;
         }
     }

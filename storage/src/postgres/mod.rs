@@ -21,8 +21,8 @@ use tokio::sync::broadcast;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
-    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -32,11 +32,9 @@ use rows::{backend, read_job, HistoryColumns, JobColumns, JOB_COLUMNS};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/postgres/migrations");
 
 /// The statements that name every job column, built once.
-static GET_JOB: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = $1"));
-static LOCK_JOBS: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-});
+static GET_JOB: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = $1"));
+static LOCK_JOBS: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE"));
 static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR machine = $2) \
@@ -116,9 +114,7 @@ impl Drop for ListenerTask {
 
 fn check_schema_name(schema: &str) -> Result<(), StorageError> {
     let mut chars = schema.chars();
-    let valid_start = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let valid_start = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
     let valid_rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if valid_start && valid_rest && schema.len() <= 63 {
         Ok(())
@@ -159,9 +155,7 @@ impl PostgresStorage {
                 .await
                 .map_err(backend)?;
             bootstrap
-                .execute(AssertSqlSafe(format!(
-                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
-                )))
+                .execute(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
                 .await
                 .map_err(backend)?;
             bootstrap.close().await;
@@ -179,9 +173,10 @@ impl PostgresStorage {
             .connect_with(connect)
             .await
             .map_err(backend)?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            StorageError::backend(format!("migrating schema `{schema}` failed: {e}"))
-        })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StorageError::backend(format!("migrating schema `{schema}` failed: {e}")))?;
         let channel = format!("rk_{schema}");
         let events = EventBus::new();
         let mut listener = PgListener::connect_with(&pool).await.map_err(backend)?;
@@ -213,11 +208,7 @@ impl PostgresStorage {
 
     /// Queues notifications for the transaction: delivered at commit to
     /// every listening process (this one included).
-    async fn notify(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        messages: &[String],
-    ) -> Result<(), StorageError> {
+    async fn notify(&self, tx: &mut Transaction<'static, Postgres>, messages: &[String]) -> Result<(), StorageError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -243,16 +234,11 @@ impl PostgresStorage {
             .fetch_all(&mut **tx)
             .await
             .map_err(backend)?;
-        rows.iter()
-            .map(|row| read_job(row).map(|r| (r.id, r)))
-            .collect()
+        rows.iter().map(|row| read_job(row).map(|r| (r.id, r))).collect()
     }
 
     /// Writes the mutable columns of every record in one statement.
-    async fn write_jobs(
-        tx: &mut Transaction<'static, Postgres>,
-        records: &[&JobRecord],
-    ) -> Result<(), StorageError> {
+    async fn write_jobs(tx: &mut Transaction<'static, Postgres>, records: &[&JobRecord]) -> Result<(), StorageError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -290,10 +276,7 @@ impl PostgresStorage {
         Ok(())
     }
 
-    async fn write_history(
-        tx: &mut Transaction<'static, Postgres>,
-        h: &HistoryColumns,
-    ) -> Result<(), StorageError> {
+    async fn write_history(tx: &mut Transaction<'static, Postgres>, h: &HistoryColumns) -> Result<(), StorageError> {
         if h.is_empty() {
             return Ok(());
         }
@@ -340,19 +323,15 @@ impl PostgresStorage {
 
     async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, StorageError> {
         let mut tx = self.begin().await?;
-        let keys: Vec<String> = jobs
-            .iter()
-            .filter_map(|j| j.idempotency_key.clone())
-            .collect();
+        let keys: Vec<String> = jobs.iter().filter_map(|j| j.idempotency_key.clone()).collect();
         let mut known: HashMap<String, JobId> = HashMap::new();
         if !keys.is_empty() {
-            let rows: Vec<(String, uuid::Uuid)> = sqlx::query_as(
-                "SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)",
-            )
-            .bind(&keys)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let rows: Vec<(String, uuid::Uuid)> =
+                sqlx::query_as("SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)")
+                    .bind(&keys)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
             known.extend(rows.into_iter().map(|(k, id)| (k, JobId::from_uuid(id))));
         }
         let mut out = Vec::with_capacity(jobs.len());
@@ -400,7 +379,12 @@ impl PostgresStorage {
             .bind(records.iter().map(|r| r.priority).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.run_at).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.max_attempts as i32).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.timeout_ms.map(|t| t as i64)).collect::<Vec<_>>())
+            .bind(
+                records
+                    .iter()
+                    .map(|r| r.timeout_ms.map(|t| t as i64))
+                    .collect::<Vec<_>>(),
+            )
             .bind(records.iter().map(|r| r.idempotency_key.clone()).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.created_at).collect::<Vec<_>>())
             .execute(&mut *tx)
@@ -511,12 +495,7 @@ impl Storage for PostgresStorage {
         row.as_ref().map(read_job).transpose()
     }
 
-    async fn list(
-        &self,
-        filter: &JobFilter,
-        after: Option<JobId>,
-        limit: usize,
-    ) -> Result<JobPage, StorageError> {
+    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
         let rows = sqlx::query(LIST_JOBS.as_str())
             .bind(after.map(|a| *a.as_uuid()))
             .bind(&filter.machine)
@@ -529,11 +508,7 @@ impl Storage for PostgresStorage {
         let mut jobs = rows.iter().map(read_job).collect::<Result<Vec<_>, _>>()?;
         let more = jobs.len() > limit;
         jobs.truncate(limit);
-        let next = if more {
-            jobs.last().map(|j| j.id)
-        } else {
-            None
-        };
+        let next = if more { jobs.last().map(|j| j.id) } else { None };
         Ok(JobPage { jobs, next })
     }
 
@@ -586,10 +561,7 @@ impl Storage for PostgresStorage {
             .unwrap_or_else(|| Err(StorageError::backend("commit returned no result")))
     }
 
-    async fn commit_batch(
-        &self,
-        commits: Vec<Commit>,
-    ) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
         if commits.is_empty() {
             return Ok(Vec::new());
         }
@@ -651,18 +623,12 @@ impl Storage for PostgresStorage {
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
-        self.with_lease(id, lease, now, |record| record.release(now))
-            .await?;
+        self.with_lease(id, lease, now, |record| record.release(now)).await?;
         self.events.send(StorageEvent::JobsReady);
         Ok(())
     }
 
-    async fn cancel(
-        &self,
-        id: JobId,
-        now: Millis,
-        reason: Option<String>,
-    ) -> Result<CancelOutcome, StorageError> {
+    async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
         let mut tx = self.begin().await?;
         let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
         let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
@@ -689,12 +655,11 @@ impl Storage for PostgresStorage {
     }
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT machine, state, status, COUNT(*) FROM rk_jobs GROUP BY machine, state, status",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows: Vec<(String, String, String, i64)> =
+            sqlx::query_as("SELECT machine, state, status, COUNT(*) FROM rk_jobs GROUP BY machine, state, status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         let mut out = rows
             .into_iter()
             .map(|(machine, state, status, count)| {

@@ -20,12 +20,10 @@ pub(super) fn backend(error: sqlx::Error) -> StorageError {
 pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
     let id = JobId::from_uuid(row.try_get("id").map_err(backend)?);
     let status: String = row.try_get("status").map_err(backend)?;
-    let status = status
-        .parse::<JobState>()
-        .map_err(|e| StorageError::Corrupt {
-            id,
-            message: e.to_string(),
-        })?;
+    let status = status.parse::<JobState>().map_err(|e| StorageError::Corrupt {
+        id,
+        message: e.to_string(),
+    })?;
     let owner: Option<String> = row.try_get("lease_owner").map_err(backend)?;
     let token: Option<i64> = row.try_get("lease_token").map_err(backend)?;
     let expires_at: Option<i64> = row.try_get("lease_expires_at").map_err(backend)?;
@@ -112,12 +110,9 @@ impl JobColumns {
         self.status.push(r.status.as_str().to_owned());
         self.run_at.push(r.run_at);
         self.attempts.push(r.attempts as i32);
-        self.lease_owner
-            .push(r.lease.as_ref().map(|l| l.owner.clone()));
-        self.lease_token
-            .push(r.lease.as_ref().map(|l| l.token.0 as i64));
-        self.lease_expires_at
-            .push(r.lease.as_ref().map(|l| l.expires_at));
+        self.lease_owner.push(r.lease.as_ref().map(|l| l.owner.clone()));
+        self.lease_token.push(r.lease.as_ref().map(|l| l.token.0 as i64));
+        self.lease_expires_at.push(r.lease.as_ref().map(|l| l.expires_at));
         self.version.push(r.version as i64);
         self.cancel_requested.push(r.cancel_requested);
         self.updated_at.push(r.updated_at);

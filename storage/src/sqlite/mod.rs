@@ -14,8 +14,8 @@ use tokio::sync::broadcast;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry,
-    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -119,15 +119,9 @@ impl SqliteStorage {
     /// As [`open`](Self::open).
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StorageError> {
         let path = path.as_ref();
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-            StorageError::backend(format!(
-                "cannot open SQLite database {}: {e}",
-                path.display()
-            ))
-        })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StorageError::backend(format!("cannot open SQLite database {}: {e}", path.display())))?;
         Self::start(conn, &options)
     }
 
@@ -144,12 +138,10 @@ impl SqliteStorage {
 
     fn start(conn: Connection, options: &SqliteOptions) -> Result<Self, StorageError> {
         conn.busy_timeout(options.busy_timeout).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         conn.pragma_update(None, "synchronous", options.synchronous.pragma())
             .map_err(backend)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         migrate(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStorage {
@@ -183,10 +175,7 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
 }
 
 fn placeholders(n: usize, first: usize) -> String {
-    (0..n)
-        .map(|i| format!("?{}", first + i))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (0..n).map(|i| format!("?{}", first + i)).collect::<Vec<_>>().join(", ")
 }
 
 fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError> {
@@ -212,12 +201,7 @@ fn commit_one(conn: &Connection, commit: &Commit) -> Result<JobRecord, StorageEr
 }
 
 /// Reads a job that a lease operation needs, and checks the lease.
-fn leased(
-    conn: &Connection,
-    id: JobId,
-    lease: LeaseToken,
-    now: Millis,
-) -> Result<JobRecord, StorageError> {
+fn leased(conn: &Connection, id: JobId, lease: LeaseToken, now: Millis) -> Result<JobRecord, StorageError> {
     let record = rows::get_job(conn, id)?.ok_or(StorageError::NotFound(id))?;
     record.check_lease(lease, now)?;
     Ok(record)
@@ -261,12 +245,7 @@ impl Storage for SqliteStorage {
         self.writer.call(move |conn| rows::get_job(conn, id)).await
     }
 
-    async fn list(
-        &self,
-        filter: &JobFilter,
-        after: Option<JobId>,
-        limit: usize,
-    ) -> Result<JobPage, StorageError> {
+    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
         let filter = filter.clone();
         self.writer
             .call(move |conn| {
@@ -300,11 +279,7 @@ impl Storage for SqliteStorage {
                     .collect::<Result<Vec<_>, _>>()?;
                 let more = jobs.len() > limit;
                 jobs.truncate(limit);
-                let next = if more {
-                    jobs.last().map(|j| j.id)
-                } else {
-                    None
-                };
+                let next = if more { jobs.last().map(|j| j.id) } else { None };
                 Ok(JobPage { jobs, next })
             })
             .await
@@ -345,7 +320,12 @@ impl Storage for SqliteStorage {
                 jobs.truncate(request.limit);
                 let first = rows::reserve_tokens(conn, jobs.len() as u64)?;
                 for (offset, job) in jobs.iter_mut().enumerate() {
-                    job.claim(&request.worker, LeaseToken(first + offset as u64), request.now, request.lease_ms);
+                    job.claim(
+                        &request.worker,
+                        LeaseToken(first + offset as u64),
+                        request.now,
+                        request.lease_ms,
+                    );
                     rows::update_lifecycle(conn, job)?;
                 }
                 Ok(jobs)
@@ -376,18 +356,12 @@ impl Storage for SqliteStorage {
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let record = self
-            .writer
-            .call(move |conn| commit_one(conn, &commit))
-            .await?;
+        let record = self.writer.call(move |conn| commit_one(conn, &commit)).await?;
         self.announce_commit(&record);
         Ok(record)
     }
 
-    async fn commit_batch(
-        &self,
-        commits: Vec<Commit>,
-    ) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
         let results = self
             .writer
             .call(move |conn| {
@@ -445,12 +419,7 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn cancel(
-        &self,
-        id: JobId,
-        now: Millis,
-        reason: Option<String>,
-    ) -> Result<CancelOutcome, StorageError> {
+    async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
         let outcome = self
             .writer
             .call(move |conn| {
@@ -486,14 +455,26 @@ impl Storage for SqliteStorage {
                     .map_err(backend)?;
                 let rows = stmt
                     .query_map([], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, i64>(3)?,
+                        ))
                     })
                     .map_err(backend)?;
                 let mut out = Vec::new();
                 for row in rows {
                     let (machine, state, status, count) = row.map_err(backend)?;
-                    let status = status.parse::<JobState>().map_err(|e| StorageError::backend(e.to_string()))?;
-                    out.push(CountRow { machine, state, status, count: count as u64 });
+                    let status = status
+                        .parse::<JobState>()
+                        .map_err(|e| StorageError::backend(e.to_string()))?;
+                    out.push(CountRow {
+                        machine,
+                        state,
+                        status,
+                        count: count as u64,
+                    });
                 }
                 out.sort();
                 Ok(out)

@@ -41,8 +41,7 @@ fn parse_status(id: JobId, status: &str) -> Result<JobState, StorageError> {
 }
 
 fn parse_payload(id: JobId, text: &str) -> Result<Value, StorageError> {
-    serde_json::from_str(text)
-        .map_err(|e| corrupt(id, format!("the payload is not valid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| corrupt(id, format!("the payload is not valid JSON: {e}")))
 }
 
 /// A job row as stored, before its text columns are checked.
@@ -117,10 +116,7 @@ pub(super) fn query_jobs(
 pub(super) fn get_job(conn: &Connection, id: JobId) -> Result<Option<JobRecord>, StorageError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1");
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-    let raw = stmt
-        .query_row([id_bytes(id)], read_raw)
-        .optional()
-        .map_err(backend)?;
+    let raw = stmt.query_row([id_bytes(id)], read_raw).optional().map_err(backend)?;
     raw.map(finish_raw).transpose()
 }
 
@@ -129,9 +125,7 @@ pub(super) fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>
     let mut stmt = conn
         .prepare_cached("SELECT id FROM rk_jobs WHERE idempotency_key = ?1")
         .map_err(backend)?;
-    stmt.query_row([key], |row| read_id(row, 0))
-        .optional()
-        .map_err(backend)
+    stmt.query_row([key], |row| read_id(row, 0)).optional().map_err(backend)
 }
 
 /// Inserts a new job row and its submission entry.
@@ -159,9 +153,7 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
     ]);
     match inserted {
         Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             return Err(StorageError::DuplicateId(job.id));
         }
         Err(e) => return Err(backend(e)),
@@ -170,11 +162,7 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
 }
 
 /// Appends one history entry.
-pub(super) fn insert_history(
-    conn: &Connection,
-    id: JobId,
-    entry: &HistoryEntry,
-) -> Result<(), StorageError> {
+pub(super) fn insert_history(conn: &Connection, id: JobId, entry: &HistoryEntry) -> Result<(), StorageError> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
@@ -298,21 +286,14 @@ pub(super) fn reserve_tokens(conn: &Connection, n: u64) -> Result<u64, StorageEr
     let mut stmt = conn
         .prepare_cached("UPDATE rk_meta SET value = value + ?1 WHERE key = 'next_lease_token' RETURNING value - ?1")
         .map_err(backend)?;
-    let first: i64 = stmt
-        .query_row([n as i64], |row| row.get(0))
-        .map_err(backend)?;
+    let first: i64 = stmt.query_row([n as i64], |row| row.get(0)).map_err(backend)?;
     Ok(first as u64)
 }
 
 /// Fails a job whose stored row cannot be read, so it stops being claimed:
 /// `failed`, with the reason and a lifecycle-only history entry. Other jobs
 /// are not affected.
-pub(super) fn fail_corrupt(
-    conn: &Connection,
-    id: JobId,
-    reason: &str,
-    now: i64,
-) -> Result<(), StorageError> {
+pub(super) fn fail_corrupt(conn: &Connection, id: JobId, reason: &str, now: i64) -> Result<(), StorageError> {
     let mut stmt = conn
         .prepare_cached(
             "UPDATE rk_jobs SET status = 'failed', last_error = ?2, version = version + 1, updated_at = ?3, \

@@ -67,12 +67,10 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    conn.execute_batch("SAVEPOINT rk_op")
-        .map_err(StorageError::backend)?;
+    conn.execute_batch("SAVEPOINT rk_op").map_err(StorageError::backend)?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE rk_op")
-                .map_err(StorageError::backend)?;
+            conn.execute_batch("RELEASE rk_op").map_err(StorageError::backend)?;
             Ok(value)
         }
         Err(error) => {

@@ -28,11 +28,7 @@ pub async fn claim_orders_by_priority_run_at_and_id(s: Arc<dyn Storage>) {
         order.push(claimed[0].id);
     }
     assert_eq!(order, expected.iter().map(|j| j.id).collect::<Vec<_>>());
-    assert!(s
-        .claim(claim_request(&["m"], 10, 100))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(s.claim(claim_request(&["m"], 10, 100)).await.unwrap().is_empty());
 }
 
 pub async fn claim_skips_future_and_foreign_jobs(s: Arc<dyn Storage>) {
@@ -41,35 +37,18 @@ pub async fn claim_skips_future_and_foreign_jobs(s: Arc<dyn Storage>) {
     let other = new_job("other", 2);
     s.insert(later.clone()).await.unwrap();
     s.insert(other.clone()).await.unwrap();
-    assert!(s
-        .claim(claim_request(&["m"], 10, 999))
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(s
-        .claim(claim_request(&[], 10, 5_000))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(s.claim(claim_request(&["m"], 10, 999)).await.unwrap().is_empty());
+    assert!(s.claim(claim_request(&[], 10, 5_000)).await.unwrap().is_empty());
     let claimed = s.claim(claim_request(&["m"], 10, 1_000)).await.unwrap();
-    assert_eq!(
-        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
-        vec![later.id]
-    );
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![later.id]);
     let record = s.get(other.id).await.unwrap().unwrap();
     assert_eq!(
         record.status,
         JobState::Pending,
         "jobs of unrequested machines stay put"
     );
-    let both = s
-        .claim(claim_request(&["m", "other"], 10, 1_000))
-        .await
-        .unwrap();
-    assert_eq!(
-        both.iter().map(|j| j.id).collect::<Vec<_>>(),
-        vec![other.id]
-    );
+    let both = s.claim(claim_request(&["m", "other"], 10, 1_000)).await.unwrap();
+    assert_eq!(both.iter().map(|j| j.id).collect::<Vec<_>>(), vec![other.id]);
 }
 
 pub async fn claim_issues_increasing_tokens_and_counts_attempts(s: Arc<dyn Storage>) {
@@ -77,10 +56,7 @@ pub async fn claim_issues_increasing_tokens_and_counts_attempts(s: Arc<dyn Stora
         s.insert(new_job("m", n)).await.unwrap();
     }
     let claimed = s.claim(claim_request(&["m"], 3, 0)).await.unwrap();
-    let mut tokens: Vec<u64> = claimed
-        .iter()
-        .map(|j| j.lease.as_ref().unwrap().token.0)
-        .collect();
+    let mut tokens: Vec<u64> = claimed.iter().map(|j| j.lease.as_ref().unwrap().token.0).collect();
     for j in &claimed {
         assert_eq!(j.status, JobState::Running);
         assert_eq!(j.attempts, 1);
@@ -88,10 +64,7 @@ pub async fn claim_issues_increasing_tokens_and_counts_attempts(s: Arc<dyn Stora
         assert_eq!(lease.owner, "worker-1");
         assert_eq!(lease.expires_at, 30_000);
         let stored = s.get(j.id).await.unwrap().unwrap();
-        assert_eq!(
-            stored.lease, j.lease,
-            "the returned lease is the stored one"
-        );
+        assert_eq!(stored.lease, j.lease, "the returned lease is the stored one");
     }
     let first_max = *tokens.iter().max().unwrap();
     // Let the leases expire and claim again: new, greater tokens, attempt 2.
@@ -157,10 +130,7 @@ pub async fn claim_job_takes_one_job_whenever_it_is_due(s: Arc<dyn Storage>) {
     assert_eq!((job.status, job.attempts), (JobState::Running, 1));
     assert_eq!(job.lease.as_ref().unwrap().expires_at, 30_005);
     assert!(
-        s.claim_job(later.id, "w2", 6, 30_000)
-            .await
-            .unwrap()
-            .is_none(),
+        s.claim_job(later.id, "w2", 6, 30_000).await.unwrap().is_none(),
         "not while leased"
     );
     let again = s
@@ -171,15 +141,9 @@ pub async fn claim_job_takes_one_job_whenever_it_is_due(s: Arc<dyn Storage>) {
     assert!(again.lease.as_ref().unwrap().token > job.lease.as_ref().unwrap().token);
     s.commit(finish(&again, 30_006)).await.unwrap();
     assert!(
-        s.claim_job(later.id, "w", 30_007, 30_000)
-            .await
-            .unwrap()
-            .is_none(),
+        s.claim_job(later.id, "w", 30_007, 30_000).await.unwrap().is_none(),
         "not once finished"
     );
-    let err = s
-        .claim_job(crate::JobId::new(), "w", 0, 1)
-        .await
-        .unwrap_err();
+    let err = s.claim_job(crate::JobId::new(), "w", 0, 1).await.unwrap_err();
     assert!(matches!(err, crate::StorageError::NotFound(_)), "{err}");
 }

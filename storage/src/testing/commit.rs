@@ -9,11 +9,7 @@ use crate::{JobState, StateChange, Storage, StorageError};
 
 pub async fn commit_is_compare_and_set(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
-    let job = s
-        .claim(claim_request(&["m"], 1, 0))
-        .await
-        .unwrap()
-        .remove(0);
+    let job = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
     let mut stale = finish(&job, 1);
     stale.expected_version = 5;
     let err = s.commit(stale).await.unwrap_err();
@@ -43,11 +39,7 @@ pub async fn commit_is_compare_and_set(s: Arc<dyn Storage>) {
 
 pub async fn commit_moves_state_and_appends_history(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
-    let job = s
-        .claim(claim_request(&["m"], 1, 0))
-        .await
-        .unwrap()
-        .remove(0);
+    let job = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
     let mut step = finish(&job, 7);
     step.change = Some(StateChange {
         state: "middle".into(),
@@ -58,15 +50,9 @@ pub async fn commit_moves_state_and_appends_history(s: Arc<dyn Storage>) {
     step.run_at = 9;
     step.attempts = 0;
     let record = s.commit(step).await.unwrap();
-    assert_eq!(
-        (record.state.as_str(), record.status),
-        ("middle", JobState::Pending)
-    );
+    assert_eq!((record.state.as_str(), record.status), ("middle", JobState::Pending));
     assert_eq!(record.payload, json!({"k": "v"}));
-    assert_eq!(
-        (record.fingerprint, record.run_at, record.attempts),
-        (8, 9, 0)
-    );
+    assert_eq!((record.fingerprint, record.run_at, record.attempts), (8, 9, 0));
     assert!(record.lease.is_none());
     assert_eq!(record.updated_at, 7);
     let history = s.history(job.id).await.unwrap();
@@ -83,11 +69,7 @@ pub async fn commit_moves_state_and_appends_history(s: Arc<dyn Storage>) {
 
 pub async fn commit_can_keep_the_lease(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
-    let job = s
-        .claim(claim_request(&["m"], 1, 0))
-        .await
-        .unwrap()
-        .remove(0);
+    let job = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
     let mut step = finish(&job, 5);
     step.change = Some(StateChange {
         state: "middle".into(),
@@ -102,11 +84,7 @@ pub async fn commit_can_keep_the_lease(s: Arc<dyn Storage>) {
     assert_eq!(lease.token, job.lease.as_ref().unwrap().token);
     assert_eq!(lease.expires_at, 40_000);
     // Not claimable while the kept lease runs.
-    assert!(s
-        .claim(claim_request(&["m"], 1, 35_000))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(s.claim(claim_request(&["m"], 1, 35_000)).await.unwrap().is_empty());
     // The same lease commits the next step.
     let done = s.commit(finish(&record, 6)).await.unwrap();
     assert_eq!(done.status, JobState::Completed);
@@ -115,11 +93,7 @@ pub async fn commit_can_keep_the_lease(s: Arc<dyn Storage>) {
 
 pub async fn lease_less_commit_of_running_job_is_rejected(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
-    let job = s
-        .claim(claim_request(&["m"], 1, 0))
-        .await
-        .unwrap()
-        .remove(0);
+    let job = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
     let mut admin = finish(&job, 1);
     admin.lease = None;
     let err = s.commit(admin).await.unwrap_err();
@@ -142,14 +116,7 @@ pub async fn commit_batch_applies_each_on_its_own_terms(s: Arc<dyn Storage>) {
     commits[1].expected_version = 9;
     let results = s.commit_batch(commits).await.unwrap();
     assert!(results[0].is_ok() && results[2].is_ok());
-    assert!(matches!(
-        results[1],
-        Err(StorageError::VersionConflict { .. })
-    ));
+    assert!(matches!(results[1], Err(StorageError::VersionConflict { .. })));
     let middle = s.get(claimed[1].id).await.unwrap().unwrap();
-    assert_eq!(
-        middle.status,
-        JobState::Running,
-        "the failed commit changed nothing"
-    );
+    assert_eq!(middle.status, JobState::Running, "the failed commit changed nothing");
 }

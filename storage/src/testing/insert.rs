@@ -12,11 +12,7 @@ pub async fn insert_then_get(s: Arc<dyn Storage>) {
     let inserted = s.insert(job.clone()).await.unwrap();
     assert!(inserted.created);
     assert_eq!(inserted.id, job.id);
-    let got = s
-        .get(job.id)
-        .await
-        .unwrap()
-        .expect("inserted job is readable");
+    let got = s.get(job.id).await.unwrap().expect("inserted job is readable");
     assert_eq!(got.status, JobState::Pending);
     assert_eq!((got.version, got.attempts), (0, 0));
     assert_eq!(got.state, "start");
@@ -30,10 +26,7 @@ pub async fn duplicate_id_is_rejected(s: Arc<dyn Storage>) {
     let job = new_job("m", 1);
     s.insert(job.clone()).await.unwrap();
     let err = s.insert(job.clone()).await.unwrap_err();
-    assert!(
-        matches!(err, StorageError::DuplicateId(id) if id == job.id),
-        "{err}"
-    );
+    assert!(matches!(err, StorageError::DuplicateId(id) if id == job.id), "{err}");
 }
 
 pub async fn idempotency_key_returns_the_first_job(s: Arc<dyn Storage>) {
@@ -55,10 +48,7 @@ pub async fn batch_insert_is_atomic(s: Arc<dyn Storage>) {
     let existing = new_job("m", 0);
     s.insert(existing.clone()).await.unwrap();
     let fresh = new_job("m", 1);
-    let err = s
-        .insert_batch(vec![fresh.clone(), existing.clone()])
-        .await
-        .unwrap_err();
+    let err = s.insert_batch(vec![fresh.clone(), existing.clone()]).await.unwrap_err();
     assert!(matches!(err, StorageError::DuplicateId(_)), "{err}");
     assert!(
         s.get(fresh.id).await.unwrap().is_none(),

@@ -7,17 +7,9 @@ use crate::{CancelOutcome, JobState, Storage, StorageError};
 
 pub async fn expired_lease_is_reclaimed_and_fenced(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
-    let first = s
-        .claim(claim_request(&["m"], 1, 0))
-        .await
-        .unwrap()
-        .remove(0);
+    let first = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
     // Still leased: nobody else gets it.
-    assert!(s
-        .claim(claim_request(&["m"], 1, 29_999))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(s.claim(claim_request(&["m"], 1, 29_999)).await.unwrap().is_empty());
     // The first worker cannot commit once its lease has run out...
     let err = s.commit(finish(&first, 30_000)).await.unwrap_err();
     assert!(matches!(err, StorageError::LeaseLost { .. }), "{err}");
@@ -43,20 +35,13 @@ pub async fn expired_lease_is_reclaimed_and_fenced(s: Arc<dyn Storage>) {
 
 pub async fn heartbeat_extends_the_lease(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
-    let job = s
-        .claim(claim_request(&["m"], 1, 0))
-        .await
-        .unwrap()
-        .remove(0);
+    let job = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
     let token = job.lease.as_ref().unwrap().token;
     let beat = s.heartbeat(job.id, token, 20_000, 30_000).await.unwrap();
     assert_eq!(beat.expires_at, 50_000);
     assert!(!beat.cancel_requested);
     assert!(
-        s.claim(claim_request(&["m"], 1, 45_000))
-            .await
-            .unwrap()
-            .is_empty(),
+        s.claim(claim_request(&["m"], 1, 45_000)).await.unwrap().is_empty(),
         "extended lease holds"
     );
     let done = s.commit(finish(&job, 45_000)).await.unwrap();
@@ -65,14 +50,8 @@ pub async fn heartbeat_extends_the_lease(s: Arc<dyn Storage>) {
 
 pub async fn release_hands_the_job_back(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
-    let job = s
-        .claim(claim_request(&["m"], 1, 0))
-        .await
-        .unwrap()
-        .remove(0);
-    s.release(job.id, job.lease.as_ref().unwrap().token, 5)
-        .await
-        .unwrap();
+    let job = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
+    s.release(job.id, job.lease.as_ref().unwrap().token, 5).await.unwrap();
     let record = s.get(job.id).await.unwrap().unwrap();
     assert_eq!(
         (record.status, record.attempts, record.run_at),
@@ -93,11 +72,7 @@ pub async fn release_hands_the_job_back(s: Arc<dyn Storage>) {
 pub async fn cancel_pending_running_and_finished(s: Arc<dyn Storage>) {
     let pending = new_job("m", 1);
     s.insert(pending.clone()).await.unwrap();
-    match s
-        .cancel(pending.id, 3, Some("no longer needed".into()))
-        .await
-        .unwrap()
-    {
+    match s.cancel(pending.id, 3, Some("no longer needed".into())).await.unwrap() {
         CancelOutcome::Cancelled(record) => {
             assert_eq!(record.status, JobState::Cancelled);
             assert_eq!(record.version, 1);
@@ -108,31 +83,16 @@ pub async fn cancel_pending_running_and_finished(s: Arc<dyn Storage>) {
     assert_eq!(history[1].status, JobState::Cancelled);
     assert_eq!(history[1].error.as_deref(), Some("no longer needed"));
     assert!(
-        s.claim(claim_request(&["m"], 5, 10))
-            .await
-            .unwrap()
-            .is_empty(),
+        s.claim(claim_request(&["m"], 5, 10)).await.unwrap().is_empty(),
         "cancelled jobs are not claimed"
     );
 
     let running = new_job("m", 2);
     s.insert(running.clone()).await.unwrap();
-    let job = s
-        .claim(claim_request(&["m"], 1, 10))
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(
-        s.cancel(running.id, 11, None).await.unwrap(),
-        CancelOutcome::Requested
-    );
+    let job = s.claim(claim_request(&["m"], 1, 10)).await.unwrap().remove(0);
+    assert_eq!(s.cancel(running.id, 11, None).await.unwrap(), CancelOutcome::Requested);
     let token = job.lease.as_ref().unwrap().token;
-    assert!(
-        s.heartbeat(job.id, token, 12, 30_000)
-            .await
-            .unwrap()
-            .cancel_requested
-    );
+    assert!(s.heartbeat(job.id, token, 12, 30_000).await.unwrap().cancel_requested);
     assert!(s.get(job.id).await.unwrap().unwrap().cancel_requested);
     let mut stop = finish(&job, 13);
     stop.change = None;

@@ -65,18 +65,11 @@ impl TestSchemas {
 
 impl Drop for TestSchemas {
     fn drop(&mut self) {
-        let names = std::mem::take(
-            self.names
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let names = std::mem::take(self.names.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner));
         let url = self.url.clone();
         // A thread of its own: the guard may be dropped inside a runtime.
         let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async {
@@ -101,10 +94,8 @@ pub async fn drop_schema(url: &str, schema: &str) {
         .connect(url)
         .await
         .expect("connect to drop a test schema");
-    pool.execute(AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-    )))
-    .await
-    .expect("drop a test schema");
+    pool.execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
+        .await
+        .expect("drop a test schema");
     pool.close().await;
 }

@@ -51,9 +51,7 @@ pub async fn list_filters_and_paginates(s: Arc<dyn Storage>) {
 
 pub async fn counts_group_by_machine_state_and_status(s: Arc<dyn Storage>) {
     for n in 0..6 {
-        s.insert(new_job(if n < 4 { "a" } else { "b" }, n))
-            .await
-            .unwrap();
+        s.insert(new_job(if n < 4 { "a" } else { "b" }, n)).await.unwrap();
     }
     let claimed = s.claim(claim_request(&["a"], 1, 0)).await.unwrap();
     s.commit(finish(&claimed[0], 1)).await.unwrap();
@@ -119,10 +117,7 @@ pub async fn prune_deletes_only_old_finished_jobs(s: Arc<dyn Storage>) {
     s.commit(finish(&claimed[1], 100)).await.unwrap();
     assert_eq!(s.prune(50).await.unwrap(), 1);
     assert!(s.get(old.id).await.unwrap().is_none());
-    assert!(
-        s.history(old.id).await.unwrap().is_empty(),
-        "history goes with the job"
-    );
+    assert!(s.history(old.id).await.unwrap().is_empty(), "history goes with the job");
     assert!(s.get(recent.id).await.unwrap().is_some());
     assert!(
         s.get(pending.id).await.unwrap().is_some(),
@@ -135,10 +130,7 @@ pub async fn events_announce_inserts_and_commits(s: Arc<dyn Storage>) {
     let job = new_job("m", 1);
     s.insert(job.clone()).await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
-    assert!(
-        matches!(event, Ok(Ok(StorageEvent::JobsReady))),
-        "{event:?}"
-    );
+    assert!(matches!(event, Ok(Ok(StorageEvent::JobsReady))), "{event:?}");
     let claimed = s.claim(claim_request(&["m"], 1, 0)).await.unwrap();
     s.commit(finish(&claimed[0], 1)).await.unwrap();
     let changed = tokio::time::timeout(Duration::from_secs(5), async {

@@ -34,10 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: rk-worker <storage> submit <N> | work".into());
     };
     let storage = open(spec).await?;
-    let step_ms = std::env::var("STEP_MS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let step_ms = std::env::var("STEP_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let rt = Runtime::builder()
         .shared_storage(storage.clone())
         .register(Pipeline::handler(PipelineWorker { step_ms }))
@@ -49,8 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match mode.as_str() {
         "submit" => {
             let n: u64 = args.get(3).ok_or("submit needs a count")?.parse()?;
-            rt.submit_many((0..n).map(|n| Pipeline::Received { n }))
-                .await?;
+            rt.submit_many((0..n).map(|n| Pipeline::Received { n })).await?;
         }
         "work" => loop {
             let unfinished: u64 = storage
