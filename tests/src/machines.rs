@@ -117,7 +117,10 @@ pub enum Task {
 /// How many times the `Task` handler ran for each job, and in what order.
 /// Clones share the counts, so a test can keep one and register another.
 #[derive(Clone, Default)]
-pub struct Calls(std::sync::Arc<std::sync::Mutex<(std::collections::HashMap<JobId, u32>, Vec<JobId>)>>);
+pub struct Calls(std::sync::Arc<std::sync::Mutex<CallLog>>);
+
+/// Calls per job, and every call in order.
+type CallLog = (std::collections::HashMap<JobId, u32>, Vec<JobId>);
 
 impl Calls {
     /// Counts one call and returns the count.
