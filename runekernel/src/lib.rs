@@ -61,6 +61,8 @@
 //! See the README for the attributes, the compile-time checks, retries,
 //! cancellation, deterministic testing and the storage backends.
 
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod context;
 pub mod dynamic;
 pub mod handler;
@@ -80,7 +82,7 @@ pub use dynamic::{Condition, DynamicMachine, DynamicNext, DynamicStep, SimpleSta
 pub use handler::Handler;
 pub use machine::{
     CodecError, EncodedState, Fingerprint, GraphError, GraphProblem, MachineDef, MachineDefBuilder, MachineState,
-    StateDef, StateMachine, Transition, TransitionError, UnknownState,
+    StateDef, StateJsonError, StateMachine, StateShape, Transition, TransitionError, UnknownState,
 };
 pub use runtime::{Backoff, JobView, Policies, Registration, Runtime, RuntimeBuilder, RuntimeError, SubmitOptions};
 pub use step_error::{StepError, StepErrorKind};

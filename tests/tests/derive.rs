@@ -151,3 +151,47 @@ fn definition_describes_the_graph() {
     assert_ne!(def.fingerprint(), shapes.fingerprint());
     assert_eq!(def.fingerprint(), Order::definition().fingerprint());
 }
+
+#[test]
+fn the_json_form_is_the_enums_own_serde_json() {
+    let orders = [
+        Order::Created {
+            sku: "a".into(),
+            qty: 1,
+        },
+        Order::Paid { amount_cents: 5 },
+        Order::Cancelled,
+    ];
+    let shapes = [
+        Shapes::Unit,
+        Shapes::Tuple(3, Some("x".into())),
+        Shapes::Struct {
+            items: vec!["i".into()],
+            note: None,
+        },
+    ];
+    fn check<M: StateMachine + serde::Serialize + PartialEq + std::fmt::Debug>(value: &M) {
+        let def = M::definition();
+        let encoded = value.encode().unwrap();
+        let json = def.state_to_json(encoded.state, &encoded.payload);
+        assert_eq!(json, serde_json::to_value(value).unwrap());
+        let (state, payload) = def.state_from_json(&json).unwrap();
+        assert_eq!(&M::decode(&state, payload).unwrap(), value);
+    }
+    orders.iter().for_each(check);
+    shapes.iter().for_each(check);
+    assert_eq!(
+        Order::definition().state_to_json("Cancelled", &json!(null)),
+        json!("Cancelled")
+    );
+    let def = Order::definition();
+    let err = def.state_from_json(&json!({"Shiped": {}})).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`Shiped` is not a state of the `order` machine"),
+        "{err}"
+    );
+    assert!(def.state_from_json(&json!({"Cancelled": 1})).is_err());
+    assert!(def.state_from_json(&json!({"Paid": [1]})).is_err());
+    assert!(def.state_from_json(&json!([1])).is_err());
+}

@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::ast::Machine;
+use crate::ast::{Machine, Shape};
 
 pub fn expand(machine: &Machine) -> TokenStream {
     let krate = machine.krate();
@@ -17,7 +17,19 @@ pub fn expand(machine: &Machine) -> TokenStream {
     let allow_cycles = machine.attrs.allow_cycles.is_some();
     let states = machine.states.iter().map(|s| {
         let name = s.name();
-        let mut def = quote!(#krate::StateDef::new(#name));
+        let shape = match s.shape {
+            Shape::Unit => quote!(#krate::StateShape::Unit),
+            Shape::Tuple => {
+                let n = s.fields.len();
+                quote!(#krate::StateShape::Tuple(#n))
+            }
+            Shape::Struct => quote!(#krate::StateShape::Struct),
+        };
+        let mut def = quote!(#krate::StateDef::new(#name).with_shape(#shape));
+        let variant = s.ident().to_string();
+        if variant != name {
+            def = quote!(#def.with_variant(#variant));
+        }
         if s.is_initial() {
             def = quote!(#def.initial());
         }

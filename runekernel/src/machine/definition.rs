@@ -10,11 +10,34 @@ use serde::Serialize;
 use super::errors::{GraphError, GraphProblem};
 use super::graph::{self, GraphSpec, StateSpec, TransitionSpec};
 
+/// How a state holds its data, which decides its JSON form in the admin API
+/// (serde's externally tagged enum representation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateShape {
+    /// No data: `"Cancelled"`.
+    Unit,
+    /// A tuple variant with this many fields: `{"Paid": 100}` for one field,
+    /// `{"Moved": [1, 2]}` for more.
+    Tuple(usize),
+    /// A struct variant: `{"Created": {"sku": "a", "qty": 1}}`.
+    Struct,
+    /// Any JSON value (a dynamic machine's data): `{"draft": {...}}`.
+    #[default]
+    Data,
+}
+
 /// One state of a machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateDef {
     /// The stored name.
     pub name: String,
+    /// The Rust variant's name, when it differs from the stored name
+    /// (`#[state(name = "..")]`); the JSON form uses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// How the state holds its data.
+    pub shape: StateShape,
     /// Jobs start here.
     pub initial: bool,
     /// Jobs end here; it has no outgoing transitions and no handler.
@@ -32,6 +55,8 @@ impl StateDef {
     pub fn new(name: impl Into<String>) -> Self {
         StateDef {
             name: name.into(),
+            variant: None,
+            shape: StateShape::Data,
             initial: false,
             terminal: false,
             timeout: None,
@@ -51,6 +76,26 @@ impl StateDef {
     pub fn terminal(mut self) -> Self {
         self.terminal = true;
         self
+    }
+
+    /// Records the Rust variant's name, when it differs from the stored name.
+    #[must_use]
+    pub fn with_variant(mut self, variant: impl Into<String>) -> Self {
+        self.variant = Some(variant.into());
+        self
+    }
+
+    /// Records how the state holds its data.
+    #[must_use]
+    pub fn with_shape(mut self, shape: StateShape) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    /// The name the state has in JSON: its Rust variant's name, or its
+    /// stored name.
+    pub fn json_name(&self) -> &str {
+        self.variant.as_deref().unwrap_or(&self.name)
     }
 
     /// Sets the step timeout for this state.

@@ -6,14 +6,16 @@ pub(crate) mod codec;
 mod definition;
 mod errors;
 pub(crate) mod graph;
+mod json;
 mod render;
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
 
 pub use codec::{CodecError, EncodedState};
-pub use definition::{Fingerprint, MachineDef, MachineDefBuilder, StateDef, Transition};
+pub use definition::{Fingerprint, MachineDef, MachineDefBuilder, StateDef, StateShape, Transition};
 pub use errors::{GraphError, GraphProblem, TransitionError, UnknownState};
+pub use json::StateJsonError;
 
 /// A job's machine: an enum (usually) whose values are the states a job can
 /// be in, with the data each state carries.

@@ -201,6 +201,7 @@ impl RuntimeBuilder {
                 (Clock::System, IdSource::Random, rng, id)
             }
         };
+        let metrics = super::metrics::Metrics::new(self.registry.names());
         let inner = Arc::new(Inner {
             storage: self.storage.unwrap_or_else(|| Arc::new(InMemoryStorage::new())),
             registry: self.registry,
@@ -209,6 +210,7 @@ impl RuntimeBuilder {
             clock,
             worker_id,
             active: ActiveJobs::default(),
+            metrics,
             stopping: CancellationToken::new(),
             closed: CancellationToken::new(),
             wake: tokio::sync::Notify::new(),

@@ -85,6 +85,9 @@ pub enum RuntimeError {
         /// Its lifecycle state.
         status: JobState,
     },
+    /// The job is running; only its worker may change it.
+    #[error("job {0} is running; wait for its step to finish, or cancel it")]
+    JobRunning(JobId),
     /// A configuration that cannot work.
     #[error("invalid runtime configuration: {0}")]
     Config(String),

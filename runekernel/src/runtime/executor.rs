@@ -19,6 +19,7 @@ use crate::storage::{Commit, JobRecord, JobState, StateChange};
 
 use super::clock::{millis, system_time};
 use super::lease::ActiveJob;
+use super::metrics::StepEnd;
 use super::registry::{ErasedMachine, Stored};
 use super::Inner;
 
@@ -60,14 +61,23 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecor
             tracing::trace!(state = %job.state, attempt = job.attempts, "step");
             precheck(rt, machine.as_ref(), &job, &active)
         };
+        let started = std::time::Instant::now();
         let outcome = match outcome {
             Some(outcome) => outcome,
             None => run_step(rt, machine.as_ref(), &job, &active).await,
         };
+        let latency = started.elapsed();
         steps += 1;
         let Some(commit) = classify(rt, machine.as_ref(), &job, outcome, steps, &active) else {
             break;
         };
+        let end = match (commit.status, &commit.error, &commit.change) {
+            (JobState::Failed, _, _) => StepEnd::Failed,
+            (JobState::Pending, Some(_), None) => StepEnd::Retried,
+            (_, _, Some(_)) => StepEnd::Moved,
+            _ => StepEnd::Other,
+        };
+        rt.metrics.record(&job.machine, latency, end);
         match rt.storage.commit(commit).await {
             Ok(record) => {
                 if record.status == JobState::Pending {

@@ -13,6 +13,7 @@ mod error;
 mod executor;
 mod ids;
 mod lease;
+mod metrics;
 mod policy;
 mod producer;
 pub(crate) mod registry;
@@ -36,6 +37,7 @@ use crate::storage::{
 
 pub use builder::RuntimeBuilder;
 pub use error::RuntimeError;
+pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
 pub use policy::{Backoff, Policies};
 pub use registry::Registration;
 pub use view::{JobView, SubmitOptions};
@@ -96,6 +98,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) worker_id: String,
     pub(crate) active: ActiveJobs,
+    pub(crate) metrics: metrics::Metrics,
     /// Raised by `shutdown`: stop claiming, hand jobs back after this step.
     pub(crate) stopping: CancellationToken,
     /// Raised when shutdown has finished: background tasks end.
@@ -401,7 +404,91 @@ impl Runtime {
         verify::verify(&self.inner, id).await
     }
 
+    /// Step counts and latencies per registered machine, since this runtime
+    /// started.
+    pub fn metrics(&self) -> Vec<MachineMetrics> {
+        self.inner.metrics.snapshot()
+    }
+
+    /// How many jobs there are per machine, state and lifecycle state.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn counts(&self) -> Result<Vec<crate::storage::CountRow>> {
+        Ok(self.inner.storage.counts().await?)
+    }
+
     // ----- acting -----
+
+    /// Moves a job to `state` by hand (an operator's decision), only along a
+    /// declared transition and with its guard. The job must not be running.
+    /// A pending job keeps its `run_at`; a failed or cancelled job moved this
+    /// way runs again at once. The history entry records `admin` as its
+    /// worker.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Transition`] for a move the machine does not allow;
+    /// [`RuntimeError::JobRunning`]; [`RuntimeError::NotFound`].
+    pub async fn set_state<M: StateMachine>(&self, id: JobId, state: M) -> Result<JobRecord> {
+        let encoded = state.encode().map_err(|e| RuntimeError::Encode(Box::new(e)))?;
+        self.set_stored_state(id, encoded.state, encoded.payload).await
+    }
+
+    /// [`set_state`](Self::set_state) with a stored state (name and payload).
+    ///
+    /// # Errors
+    /// As [`set_state`](Self::set_state); [`RuntimeError::Encode`] when the
+    /// payload does not fit the state.
+    pub async fn set_stored_state(&self, id: JobId, state: &str, payload: serde_json::Value) -> Result<JobRecord> {
+        let record = self.inner.storage.get(id).await?.ok_or(RuntimeError::NotFound(id))?;
+        let machine = self
+            .inner
+            .registry
+            .get(&record.machine)
+            .ok_or_else(|| RuntimeError::UnknownMachine(record.machine.clone()))?;
+        if record.status == JobState::Running {
+            return Err(RuntimeError::JobRunning(id));
+        }
+        machine
+            .check_move((&record.state, &record.payload), (state, &payload))
+            .map_err(|e| match e {
+                registry::MoveError::Transition(e) => RuntimeError::Transition(e),
+                registry::MoveError::Codec(e) => RuntimeError::Encode(Box::new(e)),
+            })?;
+        let def = machine.definition();
+        let terminal = def.state(state).is_some_and(|s| s.terminal);
+        let now = self.inner.clock.now();
+        let commit = crate::storage::Commit {
+            id,
+            expected_version: record.version,
+            lease: None,
+            change: Some(crate::storage::StateChange {
+                state: state.to_owned(),
+                payload,
+                fingerprint: def.fingerprint().0,
+            }),
+            status: if terminal {
+                JobState::Completed
+            } else {
+                JobState::Pending
+            },
+            // A pending job keeps its schedule; a failed or cancelled one runs again now.
+            run_at: if record.status == JobState::Pending {
+                record.run_at
+            } else {
+                now
+            },
+            attempts: 0,
+            lease_until: None,
+            error: None,
+            now,
+            worker: Some("admin".to_owned()),
+        };
+        self.inner.storage.commit(commit).await.map_err(|e| match e {
+            crate::storage::StorageError::JobRunning { id } => RuntimeError::JobRunning(id),
+            other => RuntimeError::Storage(other),
+        })
+    }
 
     /// Cancels a job: a pending job at once; a running one is signalled
     /// (`ctx.cancelled()`), and its step is dropped after the grace period;

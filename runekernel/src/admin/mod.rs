@@ -1,0 +1,126 @@
+//! The admin HTTP API (feature `admin`): an axum [`Router`] to mount in your
+//! own app, or to serve as is (the demo does).
+//!
+//! | endpoint | what |
+//! |---|---|
+//! | `POST /jobs` | submit `{"machine", "state", "options"}` (201) |
+//! | `GET /jobs` | list, filtered by `machine`, `state`, `status`, paged by `after` and `limit` |
+//! | `GET /jobs/{id}` | one job |
+//! | `PUT /jobs/{id}/state` | move along a declared transition (409 otherwise, with the allowed targets) |
+//! | `POST /jobs/{id}/run` | run a pending job now |
+//! | `POST /jobs/{id}/cancel` | cancel |
+//! | `GET /jobs/{id}/history` | the history |
+//! | `GET /machines`, `GET /machines/{name}` | graphs with live counts per state |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /health`, `GET /openapi.json` | public: no token needed |
+//!
+//! Machine states go in and out as the enum's serde JSON, externally tagged:
+//! `{"Created": {"sku": "a", "qty": 1}}`. Every error is JSON,
+//! `{"code": "...", "message": "..."}`: 400 malformed JSON or a state that
+//! does not decode, 401 a missing or wrong token, 404 an unknown job or
+//! machine, 409 an illegal state change, 413 a body over the limit (1 MiB by
+//! default), 422 a submitted state that is not initial.
+//!
+//! ```no_run
+//! use runekernel::admin::{self, AdminConfig};
+//! use runekernel::Runtime;
+//!
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::builder().build().await?;
+//! let app = admin::router(runtime, AdminConfig::new("a-long-random-token"));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7700").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod auth;
+mod error;
+mod extract;
+mod jobs;
+mod machines;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{middleware, Json, Router};
+
+pub use error::ApiError;
+
+use crate::runtime::Runtime;
+
+/// How the admin API is set up.
+#[derive(Clone)]
+pub struct AdminConfig {
+    token: Arc<str>,
+    body_limit: usize,
+}
+
+impl AdminConfig {
+    /// Requires `Authorization: Bearer <token>` on every endpoint but
+    /// `/health` and `/openapi.json`; bodies up to 1 MiB.
+    pub fn new(token: impl Into<String>) -> Self {
+        AdminConfig {
+            token: Arc::from(token.into()),
+            body_limit: 1024 * 1024,
+        }
+    }
+
+    /// The largest request body accepted, in bytes (413 beyond it).
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &"<redacted>")
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub(crate) struct Admin {
+    pub(crate) runtime: Runtime,
+}
+
+/// The admin API for `runtime`.
+pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
+    let admin = Admin { runtime };
+    let protected = Router::new()
+        .route("/jobs", post(jobs::submit).get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/state", put(jobs::set_state))
+        .route("/jobs/{id}/run", post(jobs::run))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/history", get(jobs::history))
+        .route("/machines", get(machines::list))
+        .route("/machines/{name}", get(machines::get))
+        .route("/metrics", get(machines::metrics))
+        .route_layer(middleware::from_fn_with_state(
+            config.token.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/health", get(machines::health))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .merge(protected)
+        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint; see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .with_state(admin)
+}

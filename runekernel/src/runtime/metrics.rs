@@ -1,0 +1,98 @@
+//! Step metrics per machine: steps, failures, retries, and a latency
+//! histogram. The set of machines is fixed when the runtime is built, so the
+//! hot path only touches atomics.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the step latency buckets, in seconds.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0];
+
+#[derive(Default)]
+pub(crate) struct MachineCounters {
+    steps: AtomicU64,
+    failures: AtomicU64,
+    retries: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_micros: AtomicU64,
+}
+
+/// Counters for every registered machine.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    machines: HashMap<String, MachineCounters>,
+}
+
+/// How a step ended, for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepEnd {
+    Moved,
+    Retried,
+    Failed,
+    Other,
+}
+
+impl Metrics {
+    pub(crate) fn new<'a>(machines: impl IntoIterator<Item = &'a String>) -> Self {
+        Metrics {
+            machines: machines
+                .into_iter()
+                .map(|m| (m.clone(), MachineCounters::default()))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn record(&self, machine: &str, latency: Duration, end: StepEnd) {
+        let Some(c) = self.machines.get(machine) else { return };
+        c.steps.fetch_add(1, Ordering::Relaxed);
+        match end {
+            StepEnd::Retried => c.retries.fetch_add(1, Ordering::Relaxed),
+            StepEnd::Failed => c.failures.fetch_add(1, Ordering::Relaxed),
+            StepEnd::Moved | StepEnd::Other => 0,
+        };
+        let seconds = latency.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
+            c.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        c.latency_micros.fetch_add(
+            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<MachineMetrics> {
+        let mut out: Vec<MachineMetrics> = self
+            .machines
+            .iter()
+            .map(|(name, c)| MachineMetrics {
+                machine: name.clone(),
+                steps: c.steps.load(Ordering::Relaxed),
+                failures: c.failures.load(Ordering::Relaxed),
+                retries: c.retries.load(Ordering::Relaxed),
+                latency_buckets: c.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+                latency_sum: Duration::from_micros(c.latency_micros.load(Ordering::Relaxed)),
+            })
+            .collect();
+        out.sort_by(|a, b| a.machine.cmp(&b.machine));
+        out
+    }
+}
+
+/// A machine's step counts since the runtime started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineMetrics {
+    /// The machine.
+    pub machine: String,
+    /// Steps run (every outcome).
+    pub steps: u64,
+    /// Steps that failed the job.
+    pub failures: u64,
+    /// Steps that failed and will be retried.
+    pub retries: u64,
+    /// How many steps took at most each of [`LATENCY_BUCKETS`] seconds (not
+    /// cumulative; a step slower than the last bound is in none).
+    pub latency_buckets: Vec<u64>,
+    /// The total time of all steps.
+    pub latency_sum: Duration,
+}

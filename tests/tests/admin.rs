@@ -1,0 +1,398 @@
+//! The admin API over real HTTP against a bound server: every endpoint and
+//! every error code, and a property test that random requests never get a
+//! 5xx or hang.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use reqwest::{Client, Method, StatusCode};
+use runekernel::admin::{self, AdminConfig};
+use runekernel::prelude::*;
+use runekernel_tests::machines::{Order, Shop};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "test-token-0123456789";
+
+struct Server {
+    base: String,
+    client: Client,
+    runtime: Runtime,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let runtime = Runtime::builder().register(Order::handler(Shop)).build().await.unwrap();
+        let app = admin::router(runtime.clone(), AdminConfig::new(TOKEN).body_limit(4096));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server {
+            base,
+            client: Client::new(),
+            runtime,
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn submit(&self, state: Value, options: Value) -> Value {
+        let (status, job) = self
+            .call(
+                Method::POST,
+                "/jobs",
+                Some(json!({"machine": "order", "state": state, "options": options})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        job
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
+
+#[tokio::test]
+async fn health_and_openapi_are_public() {
+    let s = Server::start().await;
+    let plain = Client::new();
+    let health = plain.get(format!("{}/health", s.base)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let doc: Value = plain
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    for path in [
+        "/jobs",
+        "/jobs/{id}",
+        "/jobs/{id}/state",
+        "/jobs/{id}/run",
+        "/jobs/{id}/cancel",
+        "/jobs/{id}/history",
+        "/machines",
+        "/machines/{name}",
+        "/health",
+        "/metrics",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+}
+
+#[tokio::test]
+async fn everything_else_needs_the_token() {
+    let s = Server::start().await;
+    for path in ["/jobs", "/machines", "/metrics"] {
+        let response = Client::new().get(format!("{}{path}", s.base)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "unauthorized");
+        let wrong = Client::new()
+            .get(format!("{}{path}", s.base))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn submit_get_and_wait_for_a_job() {
+    let s = Server::start().await;
+    let job = s.submit(json!({"Created": {"sku": "a", "qty": 1}}), json!({})).await;
+    assert_eq!(job["machine"], "order");
+    assert_eq!(job["state"], json!({"Created": {"sku": "a", "qty": 1}}));
+    assert!(job["status"] == "pending" || job["status"] == "running" || job["status"] == "completed");
+    let id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+    s.runtime.wait::<Order>(id).await.unwrap();
+    let (status, got) = s.call(Method::GET, &format!("/jobs/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["status"], "completed");
+    assert_eq!(got["state"], json!({"Shipped": {"tracking": "TRACK-100"}}));
+    let (_, history) = s.call(Method::GET, &format!("/jobs/{id}/history"), None).await;
+    let tos: Vec<&str> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(tos, ["Created", "Paid", "Shipped"]);
+}
+
+#[tokio::test]
+async fn submit_errors() {
+    let s = Server::start().await;
+    let post = |body: Value| s.call(Method::POST, "/jobs", Some(body));
+    let (st, b) = post(json!({"machine": "nope", "state": "X"})).await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "machine_not_found");
+    let (st, b) = post(json!({"machine": "order", "state": {"Paid": {"amount_cents": 5}}})).await;
+    assert_error(st, &b, StatusCode::UNPROCESSABLE_ENTITY, "not_initial_state");
+    let (st, b) = post(json!({"machine": "order", "state": {"Created": {"sku": 1, "qty": 1}}})).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_state");
+    let (st, b) = post(json!({"machine": "order", "state": {"Teleported": {}}})).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_state");
+    let (st, b) = post(json!({"machine": "order"})).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_json");
+    let (st, b) =
+        post(json!({"machine": "order", "state": {"Created": {"sku": "a", "qty": 1}}, "options": {"max_attempts": 0}}))
+            .await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_options");
+    let raw = s
+        .request(Method::POST, "/jobs")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(raw.json::<Value>().await.unwrap()["code"], "invalid_json");
+    let big = json!({"machine": "order", "state": {"Created": {"sku": "x".repeat(10_000), "qty": 1}}});
+    let (st, b) = post(big).await;
+    assert_error(st, &b, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+}
+
+#[tokio::test]
+async fn unknown_jobs_ids_paths_and_methods() {
+    let s = Server::start().await;
+    let (st, b) = s.call(Method::GET, &format!("/jobs/{}", JobId::new()), None).await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "job_not_found");
+    let (st, b) = s.call(Method::GET, "/jobs/not-an-id", None).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_id");
+    let (st, b) = s.call(Method::GET, "/nowhere", None).await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "not_found");
+    let (st, b) = s.call(Method::DELETE, "/jobs", None).await;
+    assert_error(st, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let (st, b) = s.call(Method::GET, "/machines/nope", None).await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "machine_not_found");
+    for path in ["/jobs?status=done", "/jobs?limit=0", "/jobs?colour=red"] {
+        let (st, b) = s.call(Method::GET, path, None).await;
+        assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_query");
+    }
+    let (st, b) = s.call(Method::GET, "/jobs?after=x", None).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_id");
+}
+
+#[tokio::test]
+async fn state_changes_follow_declared_transitions() {
+    let s = Server::start().await;
+    let later = json!({"delay_ms": 3_600_000});
+    let job = s.submit(json!({"Created": {"sku": "a", "qty": 1}}), later).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let path = format!("/jobs/{id}/state");
+    let (st, b) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"state": {"Shipped": {"tracking": "t"}}})),
+        )
+        .await;
+    assert_error(st, &b, StatusCode::CONFLICT, "illegal_transition");
+    assert_eq!(b["allowed"], json!(["Paid", "Cancelled"]));
+    let (st, b) = s.call(Method::PUT, &path, Some(json!({"state": "Nope"}))).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_state");
+    let (st, moved) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"state": {"Paid": {"amount_cents": 250}}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{moved}");
+    assert_eq!(moved["state"], json!({"Paid": {"amount_cents": 250}}));
+    let history = s.runtime.history(id.parse().unwrap()).await.unwrap();
+    assert_eq!(history.last().unwrap().worker.as_deref(), Some("admin"));
+    s.runtime.verify(id.parse().unwrap()).await.unwrap();
+    let (st, b) = s.call(Method::PUT, &path, Some(json!({"state": "Refunded"}))).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "completed");
+    let (st, b) = s.call(Method::PUT, &path, Some(json!({"state": "Cancelled"}))).await;
+    assert_error(st, &b, StatusCode::CONFLICT, "illegal_transition");
+    assert_eq!(b["allowed"], json!([]));
+}
+
+#[tokio::test]
+async fn run_cancel_and_list() {
+    let s = Server::start().await;
+    let later = json!({"delay_ms": 3_600_000});
+    let ran = s
+        .submit(json!({"Created": {"sku": "a", "qty": 2}}), later.clone())
+        .await;
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/jobs/{}/run", ran["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "completed");
+    let cancelled = s.submit(json!({"Created": {"sku": "b", "qty": 1}}), later).await;
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/jobs/{}/cancel", cancelled["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        (b["status"].as_str(), b["cancel"].as_str()),
+        (Some("cancelled"), Some("cancelled"))
+    );
+    for _ in 0..3 {
+        s.submit(json!({"Created": {"sku": "c", "qty": 1}}), json!({"priority": 1}))
+            .await;
+    }
+    let mut seen = 0;
+    let mut path = "/jobs?machine=order&limit=2".to_owned();
+    loop {
+        let (st, page) = s.call(Method::GET, &path, None).await;
+        assert_eq!(st, StatusCode::OK);
+        seen += page["jobs"].as_array().unwrap().len();
+        match page["next"].as_str() {
+            Some(next) => path = format!("/jobs?machine=order&limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 5);
+    let (_, page) = s.call(Method::GET, "/jobs?status=cancelled", None).await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn machines_and_metrics() {
+    let s = Server::start().await;
+    let job = s.submit(json!({"Created": {"sku": "a", "qty": 1}}), json!({})).await;
+    s.runtime
+        .wait::<Order>(job["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap();
+    let (st, list) = s.call(Method::GET, "/machines", None).await;
+    assert_eq!(st, StatusCode::OK);
+    let names: Vec<&str> = list["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["job", "order"]);
+    let (_, order) = s.call(Method::GET, "/machines/order", None).await;
+    assert_eq!(order["counts"]["Shipped"]["completed"], 1);
+    assert_eq!(order["totals"]["completed"], 1);
+    assert!(order["mermaid"].as_str().unwrap().starts_with("stateDiagram-v2"));
+    assert_eq!(order["transitions"].as_array().unwrap().len(), 4);
+    let text = s
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("runekernel_jobs{machine=\"order\",state=\"Shipped\",status=\"completed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("runekernel_steps_total{machine=\"order\"} 2"), "{text}");
+    assert!(
+        text.contains("runekernel_step_duration_seconds_count{machine=\"order\"} 2"),
+        "{text}"
+    );
+}
+
+fn methods() -> impl Strategy<Value = Method> {
+    prop_oneof![
+        Just(Method::GET),
+        Just(Method::POST),
+        Just(Method::PUT),
+        Just(Method::DELETE),
+        Just(Method::PATCH)
+    ]
+}
+
+fn paths() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        Just("jobs".to_owned()),
+        Just("machines".to_owned()),
+        Just("order".to_owned()),
+        Just("state".to_owned()),
+        Just("run".to_owned()),
+        Just("cancel".to_owned()),
+        Just("history".to_owned()),
+        Just(JobId::from_u128(7).to_string()),
+        "[a-zA-Z0-9%._~-]{0,12}",
+    ];
+    (
+        proptest::collection::vec(segment, 0..4),
+        proptest::option::of("[a-z=&0-9%]{0,20}"),
+    )
+        .prop_map(|(segments, query)| {
+            let mut path = format!("/{}", segments.join("/"));
+            if let Some(query) = query {
+                path.push('?');
+                path.push_str(&query);
+            }
+            path
+        })
+}
+
+fn bodies() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200),
+        Just(br#"{"machine":"order","state":{"Created":{"sku":"a","qty":1}}}"#.to_vec()),
+        Just(br#"{"state":{"Paid":{"amount_cents":1}}}"#.to_vec()),
+        Just(br#"{"machine":"order","state":"Cancelled","options":{"delay_ms":-1}}"#.to_vec()),
+        "\\{\"[a-z]{1,6}\":[0-9\\[\\]\"a-z{}:,]{0,30}\\}".prop_map(String::into_bytes),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_requests_never_get_a_5xx_or_hang(method in methods(), path in paths(), body in bodies(), json in any::<bool>()) {
+        use tower::ServiceExt;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let runtime = Runtime::builder().register(Order::handler(Shop)).build().await.unwrap();
+            let app = admin::router(runtime, AdminConfig::new(TOKEN));
+            let mut request = axum::http::Request::builder()
+                .method(method.as_str())
+                .uri(&path)
+                .header("authorization", format!("Bearer {TOKEN}"));
+            if json {
+                request = request.header("content-type", "application/json");
+            }
+            let Ok(request) = request.body(axum::body::Body::from(body)) else { return Ok(()) };
+            let response = tokio::time::timeout(Duration::from_secs(10), app.oneshot(request))
+                .await
+                .expect("the request must not hang")
+                .unwrap();
+            prop_assert!(response.status().as_u16() < 500, "{} {} -> {}", method, path, response.status());
+            Ok(())
+        })?;
+    }
+}
