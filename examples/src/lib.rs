@@ -117,3 +117,130 @@ impl OrderHandler for Shop {
         })
     }
 }
+
+/// An invoice: drafted, sent, reminded while unpaid, then paid or written
+/// off. Reminders loop back to `Sent`, and a terminal state is always
+/// reachable.
+#[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[machine(name = "invoice")]
+pub enum Invoice {
+    /// Written, not yet sent.
+    #[state(initial)]
+    #[transition(to = Sent, label = "send")]
+    Drafted {
+        /// Who pays.
+        customer: String,
+        /// How much.
+        amount_cents: u64,
+    },
+
+    /// Sent; waiting for payment.
+    #[state(timeout_ms = 5_000)]
+    #[transition(to = Paid, label = "payment received")]
+    #[transition(to = Reminded, label = "overdue")]
+    Sent {
+        /// Who pays.
+        customer: String,
+        /// How much.
+        amount_cents: u64,
+        /// Reminders sent so far.
+        reminders: u32,
+    },
+
+    /// A reminder went out.
+    #[transition(to = Sent, label = "wait again")]
+    #[transition(to = WrittenOff, guard = reminders_exhausted, label = "give up")]
+    Reminded {
+        /// Who pays.
+        customer: String,
+        /// How much.
+        amount_cents: u64,
+        /// Reminders sent so far.
+        reminders: u32,
+    },
+
+    /// Paid.
+    #[state(terminal)]
+    Paid {
+        /// The receipt number.
+        receipt: String,
+    },
+
+    /// Never paid.
+    #[state(terminal)]
+    WrittenOff {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An invoice is written off only after three reminders.
+pub fn reminders_exhausted(from: &Invoice, _to: &Invoice) -> bool {
+    matches!(from, Invoice::Reminded { reminders, .. } if *reminders >= 3)
+}
+
+/// Sends invoices and chases them. Whether a customer pays is decided from
+/// the job id, so a demo shows a mix of outcomes; waiting is a snooze.
+#[derive(Debug, Default)]
+pub struct Billing;
+
+fn luck(ctx: &JobContext, salt: u128) -> u128 {
+    (ctx.job_id().as_u128() ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % 100
+}
+
+impl InvoiceHandler for Billing {
+    async fn drafted(
+        &self,
+        _ctx: &JobContext,
+        customer: String,
+        amount_cents: u64,
+    ) -> Result<InvoiceDraftedNext, StepError> {
+        Ok(InvoiceDraftedNext::Sent {
+            customer,
+            amount_cents,
+            reminders: 0,
+        })
+    }
+
+    async fn sent(
+        &self,
+        ctx: &JobContext,
+        customer: String,
+        amount_cents: u64,
+        reminders: u32,
+    ) -> Result<InvoiceSentNext, StepError> {
+        if luck(ctx, u128::from(reminders)) < 40 {
+            return Ok(InvoiceSentNext::Paid {
+                receipt: format!("R-{}-{reminders}", &ctx.job_id().to_string()[..8]),
+            });
+        }
+        if ctx.attempt() == 1 && luck(ctx, 99) < 50 {
+            // Not due yet: look again in a while, without spending an attempt.
+            return Err(StepError::snooze(std::time::Duration::from_secs(2)));
+        }
+        Ok(InvoiceSentNext::Reminded {
+            customer,
+            amount_cents,
+            reminders: reminders + 1,
+        })
+    }
+
+    async fn reminded(
+        &self,
+        _ctx: &JobContext,
+        customer: String,
+        amount_cents: u64,
+        reminders: u32,
+    ) -> Result<InvoiceRemindedNext, StepError> {
+        if reminders >= 3 {
+            return Ok(InvoiceRemindedNext::WrittenOff {
+                reason: format!("{customer} did not pay after {reminders} reminders"),
+            });
+        }
+        Ok(InvoiceRemindedNext::Sent {
+            customer,
+            amount_cents,
+            reminders,
+        })
+    }
+}
