@@ -6,6 +6,7 @@
 //! | [`InMemoryStorage`] | always | the default; nothing survives the process |
 //! | `SqliteStorage` | `sqlite` (default) | one file, WAL, group commit, durable by default |
 //! | `PostgresStorage` | `postgres` | shared by many processes on many machines |
+//! | `RocksDbStorage` | `rocksdb` | an embedded LSM store with column families and atomic write batches |
 //!
 //! A custom backend implements [`Storage`] and runs the conformance suite,
 //! [`testing::conformance`] (feature `testing`), that every built-in backend
@@ -45,6 +46,8 @@ mod memory;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "rocksdb")]
+mod rocks;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod storage;
@@ -62,6 +65,8 @@ pub use model::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStorage};
+#[cfg(feature = "rocksdb")]
+pub use rocks::{RocksDbOptions, RocksDbStorage};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStorage, Synchronous};
 pub use storage::Storage;

@@ -402,6 +402,17 @@ fn sqlite_matches_the_model() {
     check_backend(96, || runekernel_storage::SqliteStorage::open_in_memory().unwrap());
 }
 
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_matches_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    check_backend(64, || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        runekernel_storage::RocksDbStorage::open(dir.path().join(n.to_string())).unwrap()
+    });
+}
+
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_matches_the_model() {

@@ -35,6 +35,18 @@ impl TestStorage {
         }
     }
 
+    /// A RocksDB directory in a temporary directory.
+    #[cfg(feature = "rocksdb")]
+    pub fn rocksdb() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let storage = runekernel::storage::RocksDbStorage::open(dir.path().join("rocks")).expect("open RocksDB");
+        TestStorage {
+            storage: Arc::new(storage),
+            _dir: Some(dir),
+            _schemas: None,
+        }
+    }
+
     /// A fresh schema in the test Postgres, or `None` (with a notice) when
     /// `DATABASE_URL` is unset outside CI.
     pub async fn postgres() -> Option<Self> {
@@ -53,7 +65,8 @@ impl TestStorage {
 }
 
 /// Runs each named scenario, an `async fn(TestStorage)`, as one test per
-/// backend: `memory::name`, `sqlite::name`, `postgres::name`.
+/// backend: `memory::name`, `sqlite::name`, `postgres::name`, and with the
+/// `rocksdb` feature `rocksdb::name`.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -70,6 +83,15 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::backends::TestStorage::sqlite()).await;
+                }
+            )*
+        }
+        #[cfg(feature = "rocksdb")]
+        mod rocksdb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backends::TestStorage::rocksdb()).await;
                 }
             )*
         }

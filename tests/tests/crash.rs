@@ -69,20 +69,18 @@ async fn check_every_job(storage: Arc<dyn Storage>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_worker_killed_repeatedly_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crash.db");
-    let spec = format!("sqlite:{}", path.display());
-    finish(worker(&spec, &["submit", &JOBS.to_string()]), Duration::from_secs(30));
+/// Kills a worker on `spec` three times mid-run, then lets one finish.
+/// `open` opens the store from this process between runs.
+async fn killed_repeatedly(spec: &str, open: impl Fn() -> Arc<dyn Storage>) {
+    finish(worker(spec, &["submit", &JOBS.to_string()]), Duration::from_secs(30));
     let mut orphaned = 0;
     for pause in [300, 500, 400] {
-        let child = worker(&spec, &["work"]);
+        let child = worker(spec, &["work"]);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         kill(child);
         // The kill left jobs running under a dead worker's lease, to be
         // reclaimed once it expires.
-        let counts = SqliteStorage::open(&path).unwrap().counts().await.unwrap();
+        let counts = open().counts().await.unwrap();
         orphaned += counts
             .iter()
             .filter(|r| r.status == JobState::Running)
@@ -90,8 +88,31 @@ async fn sqlite_worker_killed_repeatedly_loses_nothing() {
             .sum::<u64>();
     }
     assert!(orphaned > 0, "the kills must interrupt running steps");
-    finish(worker(&spec, &["work"]), Duration::from_secs(60));
-    check_every_job(Arc::new(SqliteStorage::open(&path).unwrap())).await;
+    finish(worker(spec, &["work"]), Duration::from_secs(60));
+    check_every_job(open()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_worker_killed_repeatedly_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    killed_repeatedly(&format!("sqlite:{}", path.display()), || {
+        Arc::new(SqliteStorage::open(&path).unwrap())
+    })
+    .await;
+}
+
+/// RocksDB admits one process at a time: the test opens the store only
+/// while no worker runs, and drops it before the next worker starts.
+#[cfg(feature = "rocksdb")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocksdb_worker_killed_repeatedly_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash-rocks");
+    killed_repeatedly(&format!("rocksdb:{}", path.display()), || {
+        Arc::new(runekernel::storage::RocksDbStorage::open(&path).unwrap())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,7 @@ on_every_backend![
     a_state_the_definition_lost_fails_that_job_only,
     jobs_of_other_machines_are_left_alone,
     run_job_runs_a_delayed_job_now,
+    an_admin_can_revive_a_failed_job,
 ];
 
 /// A runtime over `storage` running `Order` and `Task`, with fast retries.
@@ -436,5 +437,40 @@ async fn run_job_runs_a_delayed_job_now(storage: TestStorage) {
         JobState::Completed,
         "a finished job is left alone"
     );
+    rt.shutdown().await.unwrap();
+}
+
+async fn an_admin_can_revive_a_failed_job(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let id = rt
+        .submit(Order::Created {
+            sku: "big".into(),
+            qty: 2_000,
+        })
+        .await
+        .unwrap();
+    let failed = rt.wait::<Order>(id).await.unwrap();
+    assert_eq!(
+        (failed.status, failed.state.clone()),
+        (JobState::Failed, Order::Paid { amount_cents: 200_000 })
+    );
+    let err = rt.set_state(id, Order::Refunded).await.unwrap_err();
+    assert!(
+        matches!(err, RuntimeError::Transition(_)),
+        "the guard still refuses: {err}"
+    );
+    let moved = rt
+        .set_state(
+            id,
+            Order::Shipped {
+                tracking: "by hand".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.status, JobState::Completed);
+    let history = rt.history(id).await.unwrap();
+    assert_eq!(history.last().unwrap().worker.as_deref(), Some("admin"));
+    rt.verify(id).await.unwrap();
     rt.shutdown().await.unwrap();
 }

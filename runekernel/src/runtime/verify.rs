@@ -58,11 +58,10 @@ pub(crate) async fn verify(rt: &Inner, id: JobId) -> Result<()> {
                 ),
             ));
         }
-        if previous.status.is_finished() {
-            return Err(fail(
-                entry.seq,
-                format!("the job had already finished ({})", previous.status),
-            ));
+        // A failed or cancelled job may be moved on by an admin; a completed
+        // one sits in a terminal state and never moves again.
+        if previous.status == crate::storage::JobState::Completed {
+            return Err(fail(entry.seq, "the job had already completed".to_owned()));
         }
         if entry.to != previous.to || entry.payload != previous.payload {
             machine

@@ -3,8 +3,8 @@
 //! mid-run and start it again.
 //!
 //! ```text
-//! rk-worker <sqlite:PATH | postgres:URL#SCHEMA> submit <N>
-//! rk-worker <sqlite:PATH | postgres:URL#SCHEMA> work
+//! rk-worker <sqlite:PATH | rocksdb:PATH | postgres:URL#SCHEMA> submit <N>
+//! rk-worker <sqlite:PATH | rocksdb:PATH | postgres:URL#SCHEMA> work
 //! ```
 //! `STEP_MS` sets how long each step takes (default 20).
 
@@ -18,6 +18,10 @@ use runekernel_tests::machines::{Pipeline, PipelineWorker};
 async fn open(spec: &str) -> Result<Arc<dyn Storage>, Box<dyn std::error::Error>> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
         return Ok(Arc::new(SqliteStorage::open(path)?));
+    }
+    #[cfg(feature = "rocksdb")]
+    if let Some(path) = spec.strip_prefix("rocksdb:") {
+        return Ok(Arc::new(runekernel::storage::RocksDbStorage::open(path)?));
     }
     if let Some(rest) = spec.strip_prefix("postgres:") {
         let (url, schema) = rest.rsplit_once('#').ok_or("postgres:URL#SCHEMA")?;

@@ -1,0 +1,144 @@
+//! RuneKernel's side of each workload.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runekernel::prelude::*;
+use runekernel::storage::{InMemoryStorage, JobId, NewJob, Storage};
+use runekernel::Policies;
+
+use crate::machines::{Counter, Noop, Three};
+
+/// Workers (concurrent steps) for the burn-downs.
+pub const WORKERS: usize = 64;
+
+fn policies() -> Policies {
+    Policies { claim_batch: 256, ..Policies::default() }
+}
+
+/// Inserts `n` pending jobs straight into storage, in batches of 1000.
+pub async fn preload(storage: &Arc<dyn Storage>, machine: &str, state: &str, n: u64) {
+    let def_fingerprint = 0;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let jobs = chunk
+            .iter()
+            .map(|&i| NewJob {
+                id: JobId::new(),
+                machine: machine.to_owned(),
+                fingerprint: def_fingerprint,
+                state: state.to_owned(),
+                payload: serde_json::json!({ "n": i }),
+                priority: 0,
+                run_at: 0,
+                max_attempts: 5,
+                timeout_ms: None,
+                idempotency_key: None,
+                created_at: 0,
+            })
+            .collect();
+        storage.insert_batch(jobs).await.expect("preload jobs");
+    }
+}
+
+/// Runs `n` pre-inserted jobs to completion; returns jobs per second.
+pub async fn burn_down(storage: Arc<dyn Storage>, n: u64, three_steps: bool) -> f64 {
+    let (machine, state) = if three_steps { ("three", "A") } else { ("noop", "Start") };
+    preload(&storage, machine, state, n).await;
+    let counter = Counter::default();
+    let builder = Runtime::builder().shared_storage(storage.clone()).workers(WORKERS).policies(policies());
+    let builder = if three_steps {
+        builder.register(Three::handler(counter.clone()))
+    } else {
+        builder.register(Noop::handler(counter.clone()))
+    };
+    let started = Instant::now();
+    let rt = builder.build().await.expect("build the runtime");
+    while counter.get() < n {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The last handlers have returned; wait for their commits.
+    let machine = machine.to_owned();
+    loop {
+        let done: u64 = storage
+            .counts()
+            .await
+            .expect("counts")
+            .iter()
+            .filter(|r| r.machine == machine && r.status == JobState::Completed)
+            .map(|r| r.count)
+            .sum();
+        if done >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let elapsed = started.elapsed();
+    rt.shutdown().await.expect("shutdown");
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// Submits `n` jobs with `submit_many`, 1000 at a time; returns jobs per second.
+pub async fn bulk_submit(storage: Arc<dyn Storage>, n: u64) -> f64 {
+    let rt = Runtime::builder()
+        .shared_storage(storage)
+        .register(Noop::handler(Counter::default()))
+        .deterministic(1) // no workers: only the submission is measured
+        .build()
+        .await
+        .expect("build the runtime");
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let batch = (i..(i + 1000).min(n)).map(|n| Noop::Start { n });
+        rt.submit_many(batch).await.expect("submit");
+        i += 1000;
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Submit-to-start latency on an idle runtime: `samples` single jobs, each
+/// submitted once the previous one started. Returns (p50, p99) in ms.
+pub async fn latency(storage: Arc<dyn Storage>, samples: usize) -> (f64, f64) {
+    let counter = Counter::default();
+    let rt = Runtime::builder()
+        .shared_storage(storage)
+        .register(Noop::handler(counter.clone()))
+        .workers(4)
+        .build()
+        .await
+        .expect("build the runtime");
+    let mut latencies = Vec::with_capacity(samples);
+    for i in 0..samples as u64 {
+        let before = counter.get();
+        let started = Instant::now();
+        rt.submit(Noop::Start { n: i }).await.expect("submit");
+        while counter.get() == before {
+            tokio::task::yield_now().await;
+        }
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    rt.shutdown().await.expect("shutdown");
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (pick(0.50), pick(0.99))
+}
+
+/// Resident memory of this process, in bytes.
+pub fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Bytes of resident memory per pending job in `InMemoryStorage`.
+pub async fn memory_per_job(n: u64) -> f64 {
+    let storage: Arc<dyn Storage> = Arc::new(InMemoryStorage::new());
+    let before = rss();
+    preload(&storage, "noop", "Start", n).await;
+    let after = rss();
+    let per_job = (after.saturating_sub(before)) as f64 / n as f64;
+    drop(storage);
+    per_job
+}

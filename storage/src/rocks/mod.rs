@@ -1,0 +1,632 @@
+//! [`RocksDbStorage`]: jobs in an embedded RocksDB (an LSM tree), for high
+//! write throughput on one machine without SQL.
+//!
+//! Every operation is one *optimistic transaction*: it reads the keys it
+//! depends on with `get_for_update`, writes into the transaction's batch,
+//! and commits atomically, or is retried from scratch when another
+//! transaction changed one of those keys first. Optimistic rather than
+//! pessimistic (per-key locks) because most operations touch one job that
+//! nobody else touches at the same moment, so conflicts are rare and
+//! nothing waits on a lock; and because concurrent commits are written to
+//! the WAL together, so many synced transitions share one fsync.
+//!
+//! Durable by default: the WAL is fsynced at every commit
+//! ([`RocksDbOptions::sync`]), so a committed transition survives a power
+//! loss. Turning that off keeps the data safe across a crash of the process
+//! but may lose the last commits on power loss.
+
+mod keys;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, Direction, ErrorKind, IteratorMode, OptimisticTransactionDB,
+    OptimisticTransactionOptions, Options, Transaction, WriteOptions,
+};
+use tokio::sync::broadcast;
+
+use crate::error::StorageError;
+use crate::events::{EventBus, StorageEvent};
+use crate::model::{
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, LeaseToken, Millis, NewJob,
+};
+use crate::storage::Storage;
+use crate::{JobId, JobState};
+
+type Db = OptimisticTransactionDB;
+
+/// A key and its value, as an iterator yields them.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
+/// How many ready-queue keys a claim reads at a time.
+const SCAN_BATCH: usize = 256;
+
+/// How to open a [`RocksDbStorage`].
+#[derive(Debug, Clone)]
+pub struct RocksDbOptions {
+    /// Fsync the WAL at every commit. Default: true.
+    pub sync: bool,
+    /// How often an operation is retried when it keeps conflicting with
+    /// concurrent ones. Default: 1000.
+    pub max_retries: u32,
+}
+
+impl Default for RocksDbOptions {
+    fn default() -> Self {
+        RocksDbOptions {
+            sync: true,
+            max_retries: 1000,
+        }
+    }
+}
+
+/// Jobs in a RocksDB directory. Clones share the same database.
+#[derive(Clone)]
+pub struct RocksDbStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    options: RocksDbOptions,
+    events: EventBus,
+}
+
+fn backend(error: rocksdb::Error) -> StorageError {
+    StorageError::backend(error)
+}
+
+fn corrupt(id: JobId, what: &str, error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt {
+        id,
+        message: format!("the stored {what} cannot be read: {error}"),
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(value).map_err(StorageError::backend)
+}
+
+impl RocksDbStorage {
+    /// Opens (or creates) the database in the directory `path`, durable by
+    /// default.
+    ///
+    /// # Errors
+    /// When the directory cannot be opened (another process holds it, or
+    /// it is not a RocksDB database).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with(path, RocksDbOptions::default())
+    }
+
+    /// Opens (or creates) the database with `options`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(path: impl AsRef<Path>, options: RocksDbOptions) -> Result<Self, StorageError> {
+        let path = path.as_ref();
+        let mut db_options = Options::default();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        db_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let families = keys::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = Db::open_cf_descriptors(&db_options, path, families)
+            .map_err(|e| StorageError::backend(format!("cannot open RocksDB at {}: {e}", path.display())))?;
+        tracing::info!(path = %path.display(), sync = options.sync, "opened RocksDB storage");
+        Ok(RocksDbStorage {
+            inner: Arc::new(Inner {
+                db,
+                options,
+                events: EventBus::new(),
+            }),
+        })
+    }
+
+    /// Runs a blocking database operation off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Inner) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || op(&inner))
+            .await
+            .map_err(|e| StorageError::backend(format!("a storage task failed: {e}")))?
+    }
+}
+
+/// One optimistic transaction.
+struct Tx<'a> {
+    db: &'a Db,
+    txn: Transaction<'a, Db>,
+}
+
+impl Inner {
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::backend(format!("the column family `{name}` is missing")))
+    }
+
+    /// Runs `op` in a transaction, from scratch again whenever the commit
+    /// finds that a key it read changed meanwhile.
+    fn transact<T>(&self, op: impl Fn(&Tx) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let mut write = WriteOptions::default();
+        write.set_sync(self.options.sync);
+        for _ in 0..=self.options.max_retries {
+            let tx = Tx {
+                db: &self.db,
+                txn: self
+                    .db
+                    .transaction_opt(&write, &OptimisticTransactionOptions::default()),
+            };
+            let value = op(&tx)?;
+            match tx.txn.commit() {
+                Ok(()) => return Ok(value),
+                Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::TryAgain) => std::thread::yield_now(),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Err(StorageError::backend(format!(
+            "an operation conflicted with concurrent ones {} times in a row; giving up",
+            self.options.max_retries
+        )))
+    }
+
+    fn record(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        let bytes = self.db.get_cf(self.cf(keys::JOBS)?, keys::id(id)).map_err(backend)?;
+        bytes
+            .map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(id, "job", e)))
+            .transpose()
+    }
+}
+
+impl Tx<'_> {
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::backend(format!("the column family `{name}` is missing")))
+    }
+
+    /// Reads a key and makes the commit depend on it.
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.txn.get_for_update_cf(self.cf(cf)?, key, true).map_err(backend)
+    }
+
+    fn put(&self, cf: &str, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        self.txn.put_cf(self.cf(cf)?, key, value).map_err(backend)
+    }
+
+    fn delete(&self, cf: &str, key: &[u8]) -> Result<(), StorageError> {
+        self.txn.delete_cf(self.cf(cf)?, key).map_err(backend)
+    }
+
+    /// Keys (and values) from `start` on, while `keep` says so.
+    fn scan(&self, cf: &str, start: &[u8], mut keep: impl FnMut(&[u8]) -> bool) -> Result<Vec<Entry>, StorageError> {
+        let mut out = Vec::new();
+        for item in self
+            .txn
+            .iterator_cf(self.cf(cf)?, IteratorMode::From(start, Direction::Forward))
+        {
+            let (key, value) = item.map_err(backend)?;
+            if !keep(&key) {
+                break;
+            }
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    fn load(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        self.get(keys::JOBS, &keys::id(id))?
+            .map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(id, "job", e)))
+            .transpose()
+    }
+
+    fn must_load(&self, id: JobId) -> Result<JobRecord, StorageError> {
+        self.load(id)?.ok_or(StorageError::NotFound(id))
+    }
+
+    /// Writes a record and the index entry its lifecycle needs. Entries
+    /// that went stale are skipped (and removed) when next scanned.
+    fn store(&self, r: &JobRecord) -> Result<(), StorageError> {
+        self.put(keys::JOBS, &keys::id(r.id), &encode(r)?)?;
+        match (r.status, &r.lease) {
+            (JobState::Pending, _) => self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes()),
+            (JobState::Running, Some(lease)) => self.put(keys::LEASES, &keys::timed(lease.expires_at, r.id), &[]),
+            _ => Ok(()),
+        }
+    }
+
+    fn append(&self, id: JobId, entry: &HistoryEntry) -> Result<(), StorageError> {
+        self.put(keys::HISTORY, &keys::history(id, entry.seq), &encode(entry)?)
+    }
+
+    fn insert(&self, job: &NewJob) -> Result<Inserted, StorageError> {
+        if let Some(key) = &job.idempotency_key {
+            if let Some(existing) = self.get(keys::KEYS, key.as_bytes())? {
+                let id = keys::read_id(&existing)
+                    .ok_or_else(|| StorageError::backend(format!("the idempotency key `{key}` is corrupt")))?;
+                return Ok(Inserted { id, created: false });
+            }
+            self.put(keys::KEYS, key.as_bytes(), &keys::id(job.id))?;
+        }
+        if self.get(keys::JOBS, &keys::id(job.id))?.is_some() {
+            return Err(StorageError::DuplicateId(job.id));
+        }
+        let record = JobRecord::from_new(job);
+        self.store(&record)?;
+        self.append(job.id, &record.submission_entry())?;
+        Ok(Inserted {
+            id: job.id,
+            created: true,
+        })
+    }
+
+    fn next_token(&self) -> Result<LeaseToken, StorageError> {
+        let current = match self.get(keys::META, keys::NEXT_TOKEN)? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StorageError::backend("the lease token counter is corrupt"))?,
+            ),
+            None => 1,
+        };
+        self.put(keys::META, keys::NEXT_TOKEN, &(current + 1).to_be_bytes())?;
+        Ok(LeaseToken(current))
+    }
+
+    /// Moves due pending jobs and lease-expired running jobs into their
+    /// machine's ready queue.
+    fn promote(&self, now: Millis) -> Result<(), StorageError> {
+        for (index, requeue_if) in [(keys::SCHEDULED, JobState::Pending), (keys::LEASES, JobState::Running)] {
+            let due = self.scan(index, &[], |key| keys::read_timed(key).is_some_and(|(at, _)| at <= now))?;
+            for (key, _) in due {
+                self.delete(index, &key)?;
+                let Some((at, id)) = keys::read_timed(&key) else {
+                    continue;
+                };
+                let Some(r) = self.load(id)? else { continue };
+                let current = match requeue_if {
+                    JobState::Pending => r.status == JobState::Pending && r.run_at == at,
+                    _ => r.status == JobState::Running && r.lease.as_ref().is_some_and(|l| l.expires_at == at),
+                };
+                if current {
+                    self.put(keys::READY, &keys::ready(&r.machine, r.priority, r.run_at, r.id), &[])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn claim(&self, request: &ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+        self.promote(request.now)?;
+        // Up to `limit` claimable jobs per machine, in its queue's order;
+        // stale entries (the job moved on since) are dropped on the way.
+        let mut candidates: Vec<JobRecord> = Vec::new();
+        for machine in &request.machines {
+            let prefix = keys::ready_prefix(machine);
+            let mut found = 0;
+            let mut start = prefix.clone();
+            'scan: while found < request.limit {
+                let mut seen = 0;
+                let batch = self.scan(keys::READY, &start, |key| {
+                    seen += 1;
+                    seen <= SCAN_BATCH && key.starts_with(&prefix)
+                })?;
+                let Some((last, _)) = batch.last() else { break };
+                start = [&last[..], &[0]].concat();
+                for (key, _) in batch {
+                    let job = match keys::read_id(&key) {
+                        Some(id) => self.load(id)?,
+                        None => None,
+                    };
+                    match job {
+                        Some(r)
+                            if r.is_claimable(request.now)
+                                && keys::ready(&r.machine, r.priority, r.run_at, r.id) == *key =>
+                        {
+                            candidates.push(r);
+                            found += 1;
+                            if found == request.limit {
+                                break 'scan;
+                            }
+                        }
+                        _ => self.delete(keys::READY, &key)?,
+                    }
+                }
+            }
+        }
+        candidates.sort_by_key(|r| (r.priority, r.run_at, r.id));
+        candidates.truncate(request.limit);
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for mut r in candidates {
+            self.delete(keys::READY, &keys::ready(&r.machine, r.priority, r.run_at, r.id))?;
+            r.claim(&request.worker, self.next_token()?, request.now, request.lease_ms);
+            self.store(&r)?;
+            claimed.push(r);
+        }
+        Ok(claimed)
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<JobRecord, StorageError> {
+        let mut r = self.must_load(commit.id)?;
+        r.check_commit(commit)?;
+        let entry = r.apply(commit);
+        self.store(&r)?;
+        self.append(r.id, &entry)?;
+        Ok(r)
+    }
+}
+
+impl RocksDbStorage {
+    fn announce(&self, record: &JobRecord) {
+        self.inner.events.send(StorageEvent::JobChanged(record.id));
+        if record.status == JobState::Pending {
+            self.inner.events.send(StorageEvent::JobsReady);
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for RocksDbStorage {
+    async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        let inserted = self.blocking(move |db| db.transact(|tx| tx.insert(&job))).await?;
+        self.inner.events.send(StorageEvent::JobsReady);
+        Ok(inserted)
+    }
+
+    async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        let mut ids = std::collections::HashSet::with_capacity(jobs.len());
+        if let Some(dup) = jobs.iter().find(|j| !ids.insert(j.id)) {
+            return Err(StorageError::DuplicateId(dup.id));
+        }
+        let inserted = self
+            .blocking(move |db| db.transact(|tx| jobs.iter().map(|j| tx.insert(j)).collect::<Result<Vec<_>, _>>()))
+            .await?;
+        self.inner.events.send(StorageEvent::JobsReady);
+        Ok(inserted)
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        self.blocking(move |db| db.record(id)).await
+    }
+
+    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
+        let filter = filter.clone();
+        self.blocking(move |db| {
+            let start = after
+                .map(|a| keys::id(JobId::from_u128(a.as_u128().saturating_add(1))))
+                .unwrap_or_default();
+            let mut jobs = Vec::new();
+            for item in db
+                .db
+                .iterator_cf(db.cf(keys::JOBS)?, IteratorMode::From(&start, Direction::Forward))
+            {
+                let (key, value) = item.map_err(backend)?;
+                let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
+                let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
+                if crate::memory::matches(&filter, &r) {
+                    jobs.push(r);
+                    if jobs.len() > limit {
+                        break;
+                    }
+                }
+            }
+            let more = jobs.len() > limit;
+            jobs.truncate(limit);
+            let next = if more { jobs.last().map(|r| r.id) } else { None };
+            Ok(JobPage { jobs, next })
+        })
+        .await
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+        if request.limit == 0 || request.machines.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.blocking(move |db| db.transact(|tx| tx.claim(&request))).await
+    }
+
+    async fn claim_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Option<JobRecord>, StorageError> {
+        let worker = worker.to_owned();
+        self.blocking(move |db| {
+            db.transact(|tx| {
+                let mut r = tx.must_load(id)?;
+                if r.status != JobState::Pending && !r.is_claimable(now) {
+                    return Ok(None);
+                }
+                r.claim(&worker, tx.next_token()?, now, lease_ms);
+                tx.store(&r)?;
+                Ok(Some(r))
+            })
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+        let record = self.blocking(move |db| db.transact(|tx| tx.commit(&commit))).await?;
+        self.announce(&record);
+        Ok(record)
+    }
+
+    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+        // One transaction for the batch; a commit that fails its checks
+        // writes nothing and leaves the others to go through.
+        let results = self
+            .blocking(move |db| {
+                db.transact(|tx| {
+                    let mut results = Vec::with_capacity(commits.len());
+                    for commit in &commits {
+                        let result = match tx.must_load(commit.id) {
+                            Ok(mut r) => match r.check_commit(commit) {
+                                Ok(()) => {
+                                    let entry = r.apply(commit);
+                                    tx.store(&r)?;
+                                    tx.append(r.id, &entry)?;
+                                    Ok(r)
+                                }
+                                Err(e) => Err(e),
+                            },
+                            Err(e) => Err(e),
+                        };
+                        results.push(result);
+                    }
+                    Ok(results)
+                })
+            })
+            .await?;
+        for record in results.iter().flatten() {
+            self.announce(record);
+        }
+        Ok(results)
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+        self.blocking(move |db| {
+            let prefix = keys::id(id);
+            let mut out = Vec::new();
+            for item in db
+                .db
+                .iterator_cf(db.cf(keys::HISTORY)?, IteratorMode::From(&prefix, Direction::Forward))
+            {
+                let (key, value) = item.map_err(backend)?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                out.push(serde_json::from_slice(&value).map_err(|e| corrupt(id, "history", e))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Heartbeat, StorageError> {
+        self.blocking(move |db| {
+            db.transact(|tx| {
+                let mut r = tx.must_load(id)?;
+                r.check_lease(lease, now)?;
+                let beat = r.extend_lease(now, lease_ms);
+                tx.store(&r)?;
+                Ok(beat)
+            })
+        })
+        .await
+    }
+
+    async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+        self.blocking(move |db| {
+            db.transact(|tx| {
+                let mut r = tx.must_load(id)?;
+                r.check_lease(lease, now)?;
+                r.release(now);
+                tx.store(&r)
+            })
+        })
+        .await?;
+        self.inner.events.send(StorageEvent::JobsReady);
+        Ok(())
+    }
+
+    async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
+        let outcome = self
+            .blocking(move |db| {
+                db.transact(|tx| {
+                    let mut r = tx.must_load(id)?;
+                    match r.status {
+                        JobState::Pending => {
+                            let record = tx.commit(&cancel_commit(&r, now, reason.clone()))?;
+                            Ok(CancelOutcome::Cancelled(Box::new(record)))
+                        }
+                        JobState::Running => {
+                            r.cancel_requested = true;
+                            tx.store(&r)?;
+                            Ok(CancelOutcome::Requested)
+                        }
+                        finished => Ok(CancelOutcome::AlreadyFinished(finished)),
+                    }
+                })
+            })
+            .await?;
+        if matches!(outcome, CancelOutcome::Cancelled(_)) {
+            self.inner.events.send(StorageEvent::JobChanged(id));
+        }
+        Ok(outcome)
+    }
+
+    async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
+        self.blocking(|db| {
+            let mut counts: std::collections::BTreeMap<(String, String, JobState), u64> = Default::default();
+            for item in db.db.iterator_cf(db.cf(keys::JOBS)?, IteratorMode::Start) {
+                let (key, value) = item.map_err(backend)?;
+                let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
+                let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
+                *counts.entry((r.machine, r.state, r.status)).or_default() += 1;
+            }
+            Ok(counts
+                .into_iter()
+                .map(|((machine, state, status), count)| CountRow {
+                    machine,
+                    state,
+                    status,
+                    count,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+        self.blocking(move |db| {
+            let mut gone = Vec::new();
+            for item in db.db.iterator_cf(db.cf(keys::JOBS)?, IteratorMode::Start) {
+                let (key, value) = item.map_err(backend)?;
+                let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
+                let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
+                if r.status.is_finished() && r.updated_at < before {
+                    gone.push(r.id);
+                }
+            }
+            db.transact(|tx| {
+                let mut pruned = 0;
+                for id in &gone {
+                    // Re-read under the transaction: it may have changed.
+                    let Some(r) = tx.load(*id)? else { continue };
+                    if !(r.status.is_finished() && r.updated_at < before) {
+                        continue;
+                    }
+                    tx.delete(keys::JOBS, &keys::id(r.id))?;
+                    if let Some(key) = &r.idempotency_key {
+                        tx.delete(keys::KEYS, key.as_bytes())?;
+                    }
+                    for seq in 0..=r.version {
+                        tx.delete(keys::HISTORY, &keys::history(r.id, seq))?;
+                    }
+                    pruned += 1;
+                }
+                Ok(pruned)
+            })
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
+        self.inner.events.subscribe()
+    }
+}
