@@ -18,14 +18,14 @@ fn policies() -> Policies {
 
 /// Inserts `n` pending jobs straight into storage, in batches of 1000.
 pub async fn preload(storage: &Arc<dyn Storage>, machine: &str, state: &str, n: u64) {
-    let def_fingerprint = 0;
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
         let jobs = chunk
             .iter()
             .map(|&i| NewJob {
                 id: JobId::new(),
                 machine: machine.to_owned(),
-                fingerprint: def_fingerprint,
+                // Informational only: the runtime decodes by state name.
+                fingerprint: 0,
                 state: state.to_owned(),
                 payload: serde_json::json!({ "n": i }),
                 priority: 0,

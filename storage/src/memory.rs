@@ -366,26 +366,10 @@ impl Storage for InMemoryStorage {
     }
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
-        let mut counts: HashMap<(String, String, JobState), u64> = HashMap::new();
-        for shard in &self.inner.shards {
-            for slot in lock(shard).values() {
-                let r = &slot.record;
-                *counts
-                    .entry((r.machine.clone(), r.state.clone(), r.status))
-                    .or_default() += 1;
-            }
-        }
-        let mut rows: Vec<CountRow> = counts
-            .into_iter()
-            .map(|((machine, state, status), count)| CountRow {
-                machine,
-                state,
-                status,
-                count,
-            })
-            .collect();
-        rows.sort();
-        Ok(rows)
+        // Every shard at once, for a consistent count (shards are always
+        // locked in index order, and never with the index lock held here).
+        let shards: Vec<_> = self.inner.shards.iter().map(lock).collect();
+        Ok(CountRow::tally(shards.iter().flat_map(|s| s.values().map(|slot| &slot.record))))
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

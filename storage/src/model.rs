@@ -251,6 +251,27 @@ pub struct CountRow {
     pub count: u64,
 }
 
+impl CountRow {
+    /// Counts records per (machine, state, lifecycle), sorted: what
+    /// [`Storage::counts`](crate::Storage::counts) returns, for backends
+    /// that keep records in Rust.
+    pub fn tally<'a>(records: impl IntoIterator<Item = &'a JobRecord>) -> Vec<CountRow> {
+        let mut counts: std::collections::BTreeMap<(&str, &str, JobState), u64> = std::collections::BTreeMap::new();
+        for r in records {
+            *counts.entry((&r.machine, &r.state, r.status)).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((machine, state, status), count)| CountRow {
+                machine: machine.to_owned(),
+                state: state.to_owned(),
+                status,
+                count,
+            })
+            .collect()
+    }
+}
+
 impl JobRecord {
     /// The record of a freshly inserted job.
     pub fn from_new(job: &NewJob) -> Self {

@@ -29,6 +29,7 @@ on_every_backend![
     jobs_of_other_machines_are_left_alone,
     run_job_runs_a_delayed_job_now,
     an_admin_can_revive_a_failed_job,
+    shutdown_hands_unfinished_steps_back,
 ];
 
 /// A runtime over `storage` running `Order` and `Task`, with fast retries.
@@ -473,4 +474,26 @@ async fn an_admin_can_revive_a_failed_job(storage: TestStorage) {
     assert_eq!(history.last().unwrap().worker.as_deref(), Some("admin"));
     rt.verify(id).await.unwrap();
     rt.shutdown().await.unwrap();
+}
+
+async fn shutdown_hands_unfinished_steps_back(storage: TestStorage) {
+    let rt = Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Task::handler(Scripted))
+        .resource(Calls::default())
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let id = rt.submit(Task::Todo { mode: "sleep-1500".into() }).await.unwrap();
+    wait_until_running(&rt, id).await;
+    rt.shutdown().await.unwrap();
+    let record = rt.get_record(id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempts, record.version), (JobState::Pending, 0, 0), "handed back, not half-committed");
+    assert!(record.lease.is_none());
+    // Another runtime picks it up and finishes it.
+    let next = runtime(&storage).await;
+    assert_eq!(next.wait::<Task>(id).await.unwrap().status, JobState::Completed);
+    next.verify(id).await.unwrap();
+    next.shutdown().await.unwrap();
 }

@@ -210,21 +210,7 @@ impl Storage for SingleLockStorage {
     }
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
-        let mut counts: BTreeMap<(String, String, JobState), u64> = BTreeMap::new();
-        for (r, _) in self.lock().jobs.values() {
-            *counts
-                .entry((r.machine.clone(), r.state.clone(), r.status))
-                .or_default() += 1;
-        }
-        Ok(counts
-            .into_iter()
-            .map(|((machine, state, status), count)| CountRow {
-                machine,
-                state,
-                status,
-                count,
-            })
-            .collect())
+        Ok(CountRow::tally(self.lock().jobs.values().map(|(record, _)| record)))
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

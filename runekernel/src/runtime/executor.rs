@@ -64,7 +64,11 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecor
         let started = std::time::Instant::now();
         let outcome = match outcome {
             Some(outcome) => outcome,
-            None => run_step(rt, machine.as_ref(), &job, &active).await,
+            // The step takes the payload; the commit brings the next one back.
+            None => {
+                let payload = std::mem::take(&mut job.payload);
+                run_step(rt, machine.as_ref(), &job, payload, &active).await
+            }
         };
         let latency = started.elapsed();
         steps += 1;
@@ -146,7 +150,13 @@ fn step_timeout(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord) -> Dur
 
 /// Calls the handler under its timeout, catching panics and watching the
 /// cancel and lost signals.
-async fn run_step(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &ActiveJob) -> Outcome {
+async fn run_step(
+    rt: &Inner,
+    machine: &dyn ErasedMachine,
+    job: &JobRecord,
+    payload: serde_json::Value,
+    active: &ActiveJob,
+) -> Outcome {
     let ctx = JobContext::new(
         job.id,
         job.attempts,
@@ -154,7 +164,7 @@ async fn run_step(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, acti
         active.cancel.clone(),
         Arc::clone(&rt.resources),
     );
-    let step: BoxFuture<'static, _> = match machine.step(&job.state, job.payload.clone(), ctx) {
+    let step: BoxFuture<'static, _> = match machine.step(&job.state, payload, ctx) {
         Ok(step) => step,
         Err(error) => {
             let def = machine.definition();

@@ -572,22 +572,13 @@ impl Storage for RocksDbStorage {
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
         self.blocking(|db| {
-            let mut counts: std::collections::BTreeMap<(String, String, JobState), u64> = Default::default();
+            let mut records = Vec::new();
             for item in db.db.iterator_cf(db.cf(keys::JOBS)?, IteratorMode::Start) {
                 let (key, value) = item.map_err(backend)?;
                 let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
-                let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
-                *counts.entry((r.machine, r.state, r.status)).or_default() += 1;
+                records.push(serde_json::from_slice::<JobRecord>(&value).map_err(|e| corrupt(id, "job", e))?);
             }
-            Ok(counts
-                .into_iter()
-                .map(|((machine, state, status), count)| CountRow {
-                    machine,
-                    state,
-                    status,
-                    count,
-                })
-                .collect())
+            Ok(CountRow::tally(&records))
         })
         .await
     }
