@@ -369,7 +369,9 @@ impl Storage for InMemoryStorage {
         // Every shard at once, for a consistent count (shards are always
         // locked in index order, and never with the index lock held here).
         let shards: Vec<_> = self.inner.shards.iter().map(lock).collect();
-        Ok(CountRow::tally(shards.iter().flat_map(|s| s.values().map(|slot| &slot.record))))
+        Ok(CountRow::tally(
+            shards.iter().flat_map(|s| s.values().map(|slot| &slot.record)),
+        ))
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

@@ -485,11 +485,20 @@ async fn shutdown_hands_unfinished_steps_back(storage: TestStorage) {
         .build()
         .await
         .unwrap();
-    let id = rt.submit(Task::Todo { mode: "sleep-1500".into() }).await.unwrap();
+    let id = rt
+        .submit(Task::Todo {
+            mode: "sleep-1500".into(),
+        })
+        .await
+        .unwrap();
     wait_until_running(&rt, id).await;
     rt.shutdown().await.unwrap();
     let record = rt.get_record(id).await.unwrap().unwrap();
-    assert_eq!((record.status, record.attempts, record.version), (JobState::Pending, 0, 0), "handed back, not half-committed");
+    assert_eq!(
+        (record.status, record.attempts, record.version),
+        (JobState::Pending, 0, 0),
+        "handed back, not half-committed"
+    );
     assert!(record.lease.is_none());
     // Another runtime picks it up and finishes it.
     let next = runtime(&storage).await;
