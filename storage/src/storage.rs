@@ -86,6 +86,15 @@ pub trait Storage: Send + Sync + 'static {
         Ok(results)
     }
 
+    /// Whether [`commit_batch`](Self::commit_batch) costs less per commit
+    /// than [`commit`](Self::commit) (one round trip or transaction for
+    /// many). A runtime then collects the commits of all its workers into
+    /// batches. The default `commit_batch` is a loop, hence the default
+    /// `false`.
+    fn batches_commits(&self) -> bool {
+        false
+    }
+
     /// The job's history, oldest first, gap-free from seq 0.
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError>;
 

@@ -202,8 +202,16 @@ impl RuntimeBuilder {
             }
         };
         let metrics = super::metrics::Metrics::new(self.registry.names());
+        let storage = self.storage.unwrap_or_else(|| Arc::new(InMemoryStorage::new()));
+        let completer = match &handle {
+            Some(handle) if storage.batches_commits() => {
+                let _guard = handle.enter();
+                Some(super::completer::Completer::spawn(Arc::clone(&storage)))
+            }
+            _ => None,
+        };
         let inner = Arc::new(Inner {
-            storage: self.storage.unwrap_or_else(|| Arc::new(InMemoryStorage::new())),
+            storage,
             registry: self.registry,
             policies: self.policies,
             resources: Arc::new(self.resources),
@@ -214,6 +222,7 @@ impl RuntimeBuilder {
             stopping: CancellationToken::new(),
             closed: CancellationToken::new(),
             wake: tokio::sync::Notify::new(),
+            completer,
             ids,
             rng: Mutex::new(rng),
             deterministic,

@@ -82,7 +82,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecor
             _ => StepEnd::Other,
         };
         rt.metrics.record(&job.machine, latency, end);
-        match rt.storage.commit(commit).await {
+        match rt.commit(commit).await {
             Ok(record) => {
                 if record.status == JobState::Pending {
                     rt.wake_at(record.run_at);

@@ -9,6 +9,7 @@
 
 mod builder;
 pub(crate) mod clock;
+mod completer;
 mod error;
 mod executor;
 mod ids;
@@ -105,6 +106,10 @@ pub(crate) struct Inner {
     pub(crate) closed: CancellationToken,
     /// Wakes the producer when a job this runtime put back comes due.
     pub(crate) wake: tokio::sync::Notify,
+    /// Batches commits when the storage gains from it; `None` otherwise,
+    /// and in deterministic mode, where steps commit one by one in the
+    /// caller's task.
+    pub(crate) completer: Option<completer::Completer>,
     ids: IdSource,
     rng: Mutex<StdRng>,
     deterministic: bool,
@@ -133,6 +138,17 @@ impl Inner {
                 () = rt.closed.cancelled() => {}
             }
         });
+    }
+
+    /// Commits through the completer's batches, or directly.
+    pub(crate) async fn commit(
+        &self,
+        commit: crate::storage::Commit,
+    ) -> Result<JobRecord, crate::storage::StorageError> {
+        match &self.completer {
+            Some(completer) => completer.commit(commit).await,
+            None => self.storage.commit(commit).await,
+        }
     }
 
     fn machine_def(&self, name: &str) -> Result<&MachineDef> {

@@ -599,6 +599,10 @@ impl Storage for PostgresStorage {
         Ok(results)
     }
 
+    fn batches_commits(&self) -> bool {
+        true
+    }
+
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
         let rows = sqlx::query(
             "SELECT seq, from_state, to_state, status, error, at, attempt, worker, payload \

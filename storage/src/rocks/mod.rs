@@ -492,6 +492,10 @@ impl Storage for RocksDbStorage {
         Ok(results)
     }
 
+    fn batches_commits(&self) -> bool {
+        true
+    }
+
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
         self.blocking(move |db| {
             let prefix = keys::id(id);

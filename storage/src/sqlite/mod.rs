@@ -386,6 +386,10 @@ impl Storage for SqliteStorage {
         Ok(results)
     }
 
+    fn batches_commits(&self) -> bool {
+        true
+    }
+
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
         self.writer.call(move |conn| rows::history(conn, id)).await
     }
