@@ -1,7 +1,7 @@
 //! RuneKernel's benchmark harness.
 //!
 //! ```text
-//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD]
+//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD] [--backend NAME]
 //! ```
 //! Postgres rows need `DATABASE_URL`. Build with `--features rocksdb` for the
 //! RocksDB rows. Prints a table; see BENCHMARKS.md for the latest one.
@@ -73,6 +73,9 @@ async fn main() {
     }
     if cfg!(feature = "rocksdb") {
         backends.push("rocksdb");
+    }
+    if let Some(chosen) = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)) {
+        backends.retain(|b| b == chosen);
     }
     let sizes = |backend: &str| -> Vec<u64> {
         match (quick, backend) {

@@ -73,7 +73,14 @@ struct Inner {
     db: Db,
     options: RocksDbOptions,
     events: EventBus,
+    /// Jobs claimed since the index column families were last compacted.
+    claimed_since_compaction: std::sync::atomic::AtomicU64,
 }
+
+/// After this many claims, the index column families are compacted: every
+/// claim leaves tombstones of the index entries it removed at the front of
+/// those families, and a scan from the front would otherwise walk them all.
+const COMPACT_EVERY: u64 = 4096;
 
 fn backend(error: rocksdb::Error) -> StorageError {
     StorageError::backend(error)
@@ -122,6 +129,7 @@ impl RocksDbStorage {
                 db,
                 options,
                 events: EventBus::new(),
+                claimed_since_compaction: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -174,6 +182,22 @@ impl Inner {
             "an operation conflicted with concurrent ones {} times in a row; giving up",
             self.options.max_retries
         )))
+    }
+
+    /// Counts claims, and compacts the index column families every
+    /// [`COMPACT_EVERY`] of them. Compaction only drops tombstones; what
+    /// any read sees is unchanged.
+    fn after_claims(&self, claimed: u64) -> Result<(), StorageError> {
+        use std::sync::atomic::Ordering;
+        let before = self.claimed_since_compaction.fetch_add(claimed, Ordering::Relaxed);
+        if before + claimed < COMPACT_EVERY {
+            return Ok(());
+        }
+        self.claimed_since_compaction.store(0, Ordering::Relaxed);
+        for name in [keys::READY, keys::SCHEDULED, keys::LEASES] {
+            self.db.compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
     }
 
     fn record(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
@@ -429,7 +453,12 @@ impl Storage for RocksDbStorage {
         if request.limit == 0 || request.machines.is_empty() {
             return Ok(Vec::new());
         }
-        self.blocking(move |db| db.transact(|tx| tx.claim(&request))).await
+        self.blocking(move |db| {
+            let claimed = db.transact(|tx| tx.claim(&request))?;
+            db.after_claims(claimed.len() as u64)?;
+            Ok(claimed)
+        })
+        .await
     }
 
     async fn claim_job(
