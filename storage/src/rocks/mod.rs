@@ -491,25 +491,18 @@ impl Storage for RocksDbStorage {
 
     async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
         // One transaction for the batch; a commit that fails its checks
-        // writes nothing and leaves the others to go through.
+        // (version, lease, a missing job) leaves the others to go through.
         let results = self
             .blocking(move |db| {
                 db.transact(|tx| {
                     let mut results = Vec::with_capacity(commits.len());
                     for commit in &commits {
-                        let result = match tx.must_load(commit.id) {
-                            Ok(mut r) => match r.check_commit(commit) {
-                                Ok(()) => {
-                                    let entry = r.apply(commit);
-                                    tx.store(&r)?;
-                                    tx.append(r.id, &entry)?;
-                                    Ok(r)
-                                }
-                                Err(e) => Err(e),
-                            },
-                            Err(e) => Err(e),
-                        };
-                        results.push(result);
+                        match tx.commit(commit) {
+                            // The database itself failed: the whole batch is retried or fails.
+                            Err(error @ StorageError::Backend(_)) => return Err(error),
+                            // A commit that fails its checks has written nothing.
+                            result => results.push(result),
+                        }
                     }
                     Ok(results)
                 })
