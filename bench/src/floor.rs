@@ -18,7 +18,9 @@ pub fn sqlite(path: &std::path::Path, n: u64, synchronous: &str) -> f64 {
     .expect("schema");
     {
         let tx = conn.unchecked_transaction().expect("begin");
-        let mut insert = tx.prepare("INSERT INTO jobs (status, run_at, payload) VALUES (0, 0, ?1)").expect("prepare");
+        let mut insert = tx
+            .prepare("INSERT INTO jobs (status, run_at, payload) VALUES (0, 0, ?1)")
+            .expect("prepare");
         for i in 0..n {
             insert.execute([format!("{{\"n\":{i}}}")]).expect("insert");
         }
@@ -35,7 +37,11 @@ pub fn sqlite(path: &std::path::Path, n: u64, synchronous: &str) -> f64 {
                      (SELECT id FROM jobs WHERE status = 0 AND run_at <= ?1 ORDER BY run_at, id LIMIT 100) RETURNING id",
                 )
                 .expect("prepare");
-            claim.query_map([i64::MAX], |row| row.get(0)).expect("claim").map(|r| r.expect("row")).collect()
+            claim
+                .query_map([i64::MAX], |row| row.get(0))
+                .expect("claim")
+                .map(|r| r.expect("row"))
+                .collect()
         };
         tx.commit().expect("commit");
         if ids.is_empty() {
@@ -43,7 +49,9 @@ pub fn sqlite(path: &std::path::Path, n: u64, synchronous: &str) -> f64 {
         }
         let tx = conn.unchecked_transaction().expect("begin");
         {
-            let mut done = tx.prepare_cached("UPDATE jobs SET status = 2 WHERE id = ?1").expect("prepare");
+            let mut done = tx
+                .prepare_cached("UPDATE jobs SET status = 2 WHERE id = ?1")
+                .expect("prepare");
             for id in ids {
                 done.execute(params![id]).expect("complete");
             }
@@ -58,7 +66,11 @@ pub fn sqlite(path: &std::path::Path, n: u64, synchronous: &str) -> f64 {
 pub async fn postgres(url: &str, n: u64, workers: usize) -> f64 {
     use sqlx::postgres::PgPoolOptions;
     use sqlx::Executor;
-    let pool = PgPoolOptions::new().max_connections(workers as u32 + 1).connect(url).await.expect("connect");
+    let pool = PgPoolOptions::new()
+        .max_connections(workers as u32 + 1)
+        .connect(url)
+        .await
+        .expect("connect");
     pool.execute(
         "DROP TABLE IF EXISTS rk_bench_floor; \
          CREATE UNLOGGED TABLE IF NOT EXISTS rk_bench_floor_probe (x int); DROP TABLE rk_bench_floor_probe; \

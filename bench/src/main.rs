@@ -2,17 +2,26 @@
 //!
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD] [--backend NAME]
+//! runekernel-bench --memory-of runekernel|apalis N   # one memory figure, used by the run itself
 //! ```
-//! Postgres rows need `DATABASE_URL`. Build with `--features rocksdb` for the
-//! RocksDB rows. Prints a table; see BENCHMARKS.md for the latest one.
+//! Every workload runs on RuneKernel and, where apalis has the backend, on
+//! apalis 1.0 (`peer.rs`), with the same N, workers and machine. Postgres
+//! rows need `DATABASE_URL`. Build with `--features rocksdb` for the RocksDB
+//! rows. Prints a table, then one `ratio` line per comparison; see
+//! BENCHMARKS.md for the latest ones.
 
 mod floor;
 mod machines;
+mod peer;
 mod workloads;
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use runekernel::storage::{InMemoryStorage, PostgresOptions, PostgresStorage, SqliteOptions, SqliteStorage, Storage, Synchronous};
+use runekernel::storage::{
+    InMemoryStorage, PostgresOptions, PostgresStorage, SqliteOptions, SqliteStorage, Storage, Synchronous,
+};
 
 /// One result row.
 struct Row {
@@ -22,6 +31,48 @@ struct Row {
     value: f64,
     unit: &'static str,
     floor: Option<f64>,
+    /// apalis's figure for the same workload, if it has the backend.
+    apalis: Option<f64>,
+}
+
+impl Row {
+    /// Whether a higher figure is better (throughput) or a lower one
+    /// (latency, memory).
+    fn higher_is_better(&self) -> bool {
+        self.unit.ends_with("/s")
+    }
+
+    /// How many times better RuneKernel is than apalis.
+    fn advantage(&self) -> Option<f64> {
+        let apalis = self.apalis?;
+        Some(if self.higher_is_better() {
+            self.value / apalis
+        } else {
+            apalis / self.value
+        })
+    }
+}
+
+/// apalis's backend for one of ours, with a fresh file under `dir`.
+fn peer_of<'a>(backend: &str, file: &'a Path, url: Option<&'a str>) -> Option<peer::Peer<'a>> {
+    match backend {
+        "memory" => Some(peer::Peer::Memory),
+        "sqlite" => Some(peer::Peer::Sqlite {
+            path: file,
+            sync_off: false,
+        }),
+        "sqlite-sync-off" => Some(peer::Peer::Sqlite {
+            path: file,
+            sync_off: true,
+        }),
+        "postgres" => url.map(|url| peer::Peer::Postgres { url }),
+        _ => None,
+    }
+}
+
+/// apalis's figure, or `None` with the reason on stderr.
+fn measured<T>(what: &str, result: Result<T, apalis::prelude::BoxDynError>) -> Option<T> {
+    result.map_err(|e| eprintln!("apalis {what}: {e}")).ok()
 }
 
 /// A fresh storage of the named backend, and a guard that cleans up after it.
@@ -33,16 +84,28 @@ async fn open(backend: &str, dir: &tempfile::TempDir, url: Option<&str>) -> Opti
         "memory" => (Arc::new(InMemoryStorage::new()), None),
         "sqlite" => (Arc::new(SqliteStorage::open(path).expect("open SQLite")), None),
         "sqlite-sync-off" => {
-            let options = SqliteOptions { synchronous: Synchronous::Off, ..SqliteOptions::default() };
-            (Arc::new(SqliteStorage::open_with(path, options).expect("open SQLite")), None)
+            let options = SqliteOptions {
+                synchronous: Synchronous::Off,
+                ..SqliteOptions::default()
+            };
+            (
+                Arc::new(SqliteStorage::open_with(path, options).expect("open SQLite")),
+                None,
+            )
         }
         "postgres" => {
             let schema = format!("rk_bench_{}_{n}", std::process::id());
             let options = PostgresOptions::default().schema(schema.clone());
-            (Arc::new(PostgresStorage::connect_with(url?, options).await.expect("connect")), Some(schema))
+            (
+                Arc::new(PostgresStorage::connect_with(url?, options).await.expect("connect")),
+                Some(schema),
+            )
         }
         #[cfg(feature = "rocksdb")]
-        "rocksdb" => (Arc::new(runekernel::storage::RocksDbStorage::open(path).expect("open RocksDB")), None),
+        "rocksdb" => (
+            Arc::new(runekernel::storage::RocksDbStorage::open(path).expect("open RocksDB")),
+            None,
+        ),
         _ => return None,
     })
 }
@@ -51,7 +114,11 @@ async fn cleanup(url: Option<&str>, schema: Option<String>) {
     if let (Some(url), Some(schema)) = (url, schema) {
         use sqlx::Executor;
         if let Ok(pool) = sqlx::PgPool::connect(url).await {
-            let _ = pool.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))).await;
+            let _ = pool
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                )))
+                .await;
         }
     }
 }
@@ -59,8 +126,22 @@ async fn cleanup(url: Option<&str>, schema: Option<String>) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--memory-of") {
+        let n = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+        let per_job = match args.get(i + 1).map(String::as_str) {
+            Some("runekernel") => workloads::memory_per_job(n).await,
+            Some("apalis") => peer::memory_per_job(n).await.unwrap_or(f64::NAN),
+            _ => f64::NAN,
+        };
+        println!("{per_job}");
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let wants = |w: &str| only.as_deref().is_none_or(|o| o == w);
     let url = std::env::var("DATABASE_URL").ok();
     let url = url.as_deref();
@@ -84,20 +165,36 @@ async fn main() {
             (false, _) => vec![10_000, 100_000],
         }
     };
-    let print = |row: Row| {
+    // apalis's SQLite burn-down slows as its table grows; past this budget
+    // its rate is reported over the jobs it ran.
+    let budget = Duration::from_secs(if quick { 30 } else { 300 });
+    let mut rows = Vec::new();
+    let mut print = |row: Row| {
         let floor = row.floor.map_or(String::from("-"), |f| format!("{f:.0}"));
+        let apalis = row.apalis.map_or(String::from("-"), |a| format!("{a:.2}"));
         println!(
-            "| {:<16} | {:<16} | {:>9} | {:>12.2} | {:<10} | {:>10} |",
-            row.workload, row.backend, row.n, row.value, row.unit, floor
+            "| {:<16} | {:<16} | {:>9} | {:>12.2} | {:>12} | {:<10} | {:>10} |",
+            row.workload, row.backend, row.n, row.value, apalis, row.unit, floor
         );
+        rows.push(row);
     };
-    println!("| {:<16} | {:<16} | {:>9} | {:>12} | {:<10} | {:>10} |", "workload", "backend", "N", "runekernel", "unit", "raw floor");
-    println!("|{}|", ["-"; 6].map(|d| d.repeat(3)).join("|"));
+    println!(
+        "| {:<16} | {:<16} | {:>9} | {:>12} | {:>12} | {:<10} | {:>10} |",
+        "workload", "backend", "N", "runekernel", "apalis", "unit", "raw floor"
+    );
+    println!("|{}|", ["-"; 7].map(|d| d.repeat(3)).join("|"));
 
+    let mut files = 0;
+    let mut apalis_file = || {
+        files += 1;
+        dir.path().join(format!("apalis-{files}.sqlite"))
+    };
     for backend in &backends {
         for n in sizes(backend) {
             if wants("burn-down") {
-                let Some((storage, schema)) = open(backend, &dir, url).await else { continue };
+                let Some((storage, schema)) = open(backend, &dir, url).await else {
+                    continue;
+                };
                 let rate = workloads::burn_down(storage, n, false).await;
                 cleanup(url, schema).await;
                 let floor = match *backend {
@@ -106,37 +203,145 @@ async fn main() {
                     "postgres" => Some(floor::postgres(url.unwrap_or_default(), n, 4).await),
                     _ => None,
                 };
-                print(Row { workload: "burn-down", backend, n, value: rate, unit: "jobs/s", floor });
+                let file = apalis_file();
+                let apalis = match peer_of(backend, &file, url) {
+                    Some(peer) => apalis_burn_down(peer, backend, n, false, budget).await,
+                    None => None,
+                };
+                print(Row {
+                    workload: "burn-down",
+                    backend,
+                    n,
+                    value: rate,
+                    unit: "jobs/s",
+                    floor,
+                    apalis,
+                });
             }
             if wants("burn-down-3step") {
-                let Some((storage, schema)) = open(backend, &dir, url).await else { continue };
+                let Some((storage, schema)) = open(backend, &dir, url).await else {
+                    continue;
+                };
                 let rate = workloads::burn_down(storage, n, true).await;
                 cleanup(url, schema).await;
-                print(Row { workload: "burn-down-3step", backend, n, value: rate * 3.0, unit: "steps/s", floor: None });
+                let file = apalis_file();
+                let apalis = match peer_of(backend, &file, url) {
+                    Some(peer) => apalis_burn_down(peer, backend, n, true, budget).await,
+                    None => None,
+                };
+                let value = rate * 3.0;
+                print(Row {
+                    workload: "burn-down-3step",
+                    backend,
+                    n,
+                    value,
+                    unit: "steps/s",
+                    floor: None,
+                    apalis,
+                });
             }
             if wants("bulk-submit") {
-                let Some((storage, schema)) = open(backend, &dir, url).await else { continue };
+                let Some((storage, schema)) = open(backend, &dir, url).await else {
+                    continue;
+                };
                 let rate = workloads::bulk_submit(storage, n).await;
                 cleanup(url, schema).await;
-                print(Row { workload: "bulk-submit", backend, n, value: rate, unit: "jobs/s", floor: None });
+                let file = apalis_file();
+                let apalis = match peer_of(backend, &file, url) {
+                    Some(peer) => measured("bulk-submit", peer::bulk_submit(peer, n).await),
+                    None => None,
+                };
+                print(Row {
+                    workload: "bulk-submit",
+                    backend,
+                    n,
+                    value: rate,
+                    unit: "jobs/s",
+                    floor: None,
+                    apalis,
+                });
             }
         }
         if wants("latency") {
-            let Some((storage, schema)) = open(backend, &dir, url).await else { continue };
+            let Some((storage, schema)) = open(backend, &dir, url).await else {
+                continue;
+            };
             let samples = if quick { 100 } else { 500 };
             let (p50, p99) = workloads::latency(storage, samples).await;
             cleanup(url, schema).await;
-            print(Row { workload: "latency-p50", backend, n: samples as u64, value: p50, unit: "ms", floor: None });
-            print(Row { workload: "latency-p99", backend, n: samples as u64, value: p99, unit: "ms", floor: None });
+            let file = apalis_file();
+            let apalis = match peer_of(backend, &file, url) {
+                Some(peer) => measured("latency", peer::latency(peer, samples).await),
+                None => None,
+            };
+            let n = samples as u64;
+            let (a50, a99) = (apalis.map(|a| a.0), apalis.map(|a| a.1));
+            print(Row {
+                workload: "latency-p50",
+                backend,
+                n,
+                value: p50,
+                unit: "ms",
+                floor: None,
+                apalis: a50,
+            });
+            print(Row {
+                workload: "latency-p99",
+                backend,
+                n,
+                value: p99,
+                unit: "ms",
+                floor: None,
+                apalis: a99,
+            });
         }
     }
-    if wants("memory") {
+    if wants("memory") && backends.contains(&"memory") {
         let n = if quick { 200_000 } else { 1_000_000 };
-        let per_job = workloads::memory_per_job(n).await;
-        print(Row { workload: "memory", backend: "memory", n, value: per_job, unit: "bytes/job", floor: None });
+        let per_job = memory_in_child("runekernel", n).unwrap_or(f64::NAN);
+        let apalis = memory_in_child("apalis", n);
+        print(Row {
+            workload: "memory",
+            backend: "memory",
+            n,
+            value: per_job,
+            unit: "bytes/job",
+            floor: None,
+            apalis,
+        });
     }
-    // apalis runs in a binary of its own (bench/apalis: its SQLite driver
-    // links another libsqlite3-sys than rusqlite). Ratio lines are printed
-    // only for comparisons that were measured.
-    println!("apalis: not measured by this build; no ratio lines");
+    for row in &rows {
+        if let (Some(apalis), Some(advantage)) = (row.apalis, row.advantage().filter(|a| a.is_finite())) {
+            println!(
+                "ratio {} {} {} {:.2} {:.2} {:.2}",
+                row.workload, row.backend, row.n, row.value, apalis, advantage
+            );
+        }
+    }
+}
+
+/// Bytes per pending in-memory job on `side`, measured in a fresh process of
+/// this harness (`--memory-of SIDE N`), so that neither side reuses memory
+/// the other freed.
+fn memory_in_child(side: &str, n: u64) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .args(["--memory-of", side, &n.to_string()])
+        .output()
+        .ok()?;
+    let per_job: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    per_job.is_finite().then_some(per_job)
+}
+
+/// apalis's burn-down rate in steps per second, noting on stdout when it ran
+/// out of time.
+async fn apalis_burn_down(peer: peer::Peer<'_>, backend: &str, n: u64, three: bool, budget: Duration) -> Option<f64> {
+    let result = measured("burn-down", peer::burn_down(peer, n, three, budget).await)?;
+    if result.ran < n {
+        println!(
+            "note: apalis on {backend} finished {} of {n} jobs in the {budget:?} budget; its figure is over the steps it ran",
+            result.ran
+        );
+    }
+    Some(result.steps_per_second)
 }

@@ -13,7 +13,10 @@ use crate::machines::{Counter, Noop, Three};
 pub const WORKERS: usize = 64;
 
 fn policies() -> Policies {
-    Policies { claim_batch: 256, ..Policies::default() }
+    Policies {
+        claim_batch: 256,
+        ..Policies::default()
+    }
 }
 
 /// Inserts `n` pending jobs straight into storage, in batches of 1000.
@@ -45,7 +48,10 @@ pub async fn burn_down(storage: Arc<dyn Storage>, n: u64, three_steps: bool) -> 
     let (machine, state) = if three_steps { ("three", "A") } else { ("noop", "Start") };
     preload(&storage, machine, state, n).await;
     let counter = Counter::default();
-    let builder = Runtime::builder().shared_storage(storage.clone()).workers(WORKERS).policies(policies());
+    let builder = Runtime::builder()
+        .shared_storage(storage.clone())
+        .workers(WORKERS)
+        .policies(policies());
     let builder = if three_steps {
         builder.register(Three::handler(counter.clone()))
     } else {
@@ -119,8 +125,19 @@ pub async fn latency(storage: Arc<dyn Storage>, samples: usize) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     rt.shutdown().await.expect("shutdown");
-    latencies.sort_by(f64::total_cmp);
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    percentiles(latencies)
+}
+
+/// The p50 and p99 of `samples` (0 for none).
+pub fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        let last = samples.len().saturating_sub(1);
+        samples
+            .get(((samples.len() as f64 * q) as usize).min(last))
+            .copied()
+            .unwrap_or(0.0)
+    };
     (pick(0.50), pick(0.99))
 }
 
