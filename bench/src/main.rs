@@ -1,7 +1,7 @@
 //! RuneKernel's benchmark harness.
 //!
 //! ```text
-//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD] [--backend NAME]
+//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD] [--backend NAME] [--without-apalis]
 //! runekernel-bench --memory-of runekernel|apalis N   # one memory figure, used by the run itself
 //! ```
 //! Every workload runs on RuneKernel and, where apalis has the backend, on
@@ -54,8 +54,9 @@ impl Row {
 }
 
 /// apalis's backend for one of ours, with a fresh file under `dir`.
-fn peer_of<'a>(backend: &str, file: &'a Path, url: Option<&'a str>) -> Option<peer::Peer<'a>> {
+fn peer_of<'a>(backend: &str, file: &'a Path, url: Option<&'a str>, with_apalis: bool) -> Option<peer::Peer<'a>> {
     match backend {
+        _ if !with_apalis => None,
         "memory" => Some(peer::Peer::Memory),
         "sqlite" => Some(peer::Peer::Sqlite {
             path: file,
@@ -137,6 +138,7 @@ async fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let with_apalis = !args.iter().any(|a| a == "--without-apalis");
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -204,7 +206,7 @@ async fn main() {
                     _ => None,
                 };
                 let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url) {
+                let apalis = match peer_of(backend, &file, url, with_apalis) {
                     Some(peer) => apalis_burn_down(peer, backend, n, false, budget).await,
                     None => None,
                 };
@@ -225,7 +227,7 @@ async fn main() {
                 let rate = workloads::burn_down(storage, n, true).await;
                 cleanup(url, schema).await;
                 let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url) {
+                let apalis = match peer_of(backend, &file, url, with_apalis) {
                     Some(peer) => apalis_burn_down(peer, backend, n, true, budget).await,
                     None => None,
                 };
@@ -247,7 +249,7 @@ async fn main() {
                 let rate = workloads::bulk_submit(storage, n).await;
                 cleanup(url, schema).await;
                 let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url) {
+                let apalis = match peer_of(backend, &file, url, with_apalis) {
                     Some(peer) => measured("bulk-submit", peer::bulk_submit(peer, n).await),
                     None => None,
                 };
@@ -270,7 +272,7 @@ async fn main() {
             let (p50, p99) = workloads::latency(storage, samples).await;
             cleanup(url, schema).await;
             let file = apalis_file();
-            let apalis = match peer_of(backend, &file, url) {
+            let apalis = match peer_of(backend, &file, url, with_apalis) {
                 Some(peer) => measured("latency", peer::latency(peer, samples).await),
                 None => None,
             };
@@ -299,7 +301,11 @@ async fn main() {
     if wants("memory") && backends.contains(&"memory") {
         let n = if quick { 200_000 } else { 1_000_000 };
         let per_job = memory_in_child("runekernel", n).unwrap_or(f64::NAN);
-        let apalis = memory_in_child("apalis", n);
+        let apalis = if with_apalis {
+            memory_in_child("apalis", n)
+        } else {
+            None
+        };
         print(Row {
             workload: "memory",
             backend: "memory",

@@ -1,18 +1,23 @@
 //! Batches the commits of all workers (River's job completer): each worker
 //! hands its commit over and waits for the result; one task takes every
 //! commit waiting at that moment and writes them with a single
-//! `Storage::commit_batch`. Under load a batch is as large as the number of
-//! workers committing at once; with one commit waiting it goes alone, so an
-//! idle runtime adds no delay.
+//! `Storage::commit_batch`, up to [`IN_FLIGHT`] batches at once. Under load
+//! a batch holds every commit that arrived while the writers were busy; with
+//! one commit waiting it goes alone, so an idle runtime adds no delay.
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::storage::{Commit, JobRecord, Storage, StorageError};
 
 /// The most commits written in one batch.
 const MAX_BATCH: usize = 512;
+
+/// Batches written at once. A job has at most one commit waiting, so
+/// concurrent batches never hold the same job; each backend orders its row
+/// locks, so they cannot deadlock either.
+const IN_FLIGHT: usize = 4;
 
 type Reply = oneshot::Sender<Result<JobRecord, StorageError>>;
 
@@ -38,7 +43,14 @@ impl Completer {
 }
 
 async fn complete(storage: Arc<dyn Storage>, mut receiver: mpsc::UnboundedReceiver<(Commit, Reply)>) {
-    while let Some(first) = receiver.recv().await {
+    let writing = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        // Wait for a free writer first: commits that arrive meanwhile join
+        // the next batch.
+        let Ok(writer) = Arc::clone(&writing).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = receiver.recv().await else { return };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -46,20 +58,29 @@ async fn complete(storage: Arc<dyn Storage>, mut receiver: mpsc::UnboundedReceiv
                 Err(_) => break,
             }
         }
-        let (commits, replies): (Vec<Commit>, Vec<Reply>) = batch.into_iter().unzip();
-        tracing::trace!(batch = commits.len(), "committing a batch");
-        match storage.commit_batch(commits).await {
-            Ok(results) => {
-                for (result, reply) in results.into_iter().zip(replies) {
-                    // A worker that gave up waiting no longer needs its answer.
-                    let _ = reply.send(result);
-                }
+        let storage = Arc::clone(&storage);
+        tokio::spawn(async move {
+            write(storage.as_ref(), batch).await;
+            drop(writer);
+        });
+    }
+}
+
+/// Writes one batch and answers each commit's worker.
+async fn write(storage: &dyn Storage, batch: Vec<(Commit, Reply)>) {
+    let (commits, replies): (Vec<Commit>, Vec<Reply>) = batch.into_iter().unzip();
+    tracing::trace!(batch = commits.len(), "committing a batch");
+    match storage.commit_batch(commits).await {
+        Ok(results) => {
+            for (result, reply) in results.into_iter().zip(replies) {
+                // A worker that gave up waiting no longer needs its answer.
+                let _ = reply.send(result);
             }
-            Err(error) => {
-                let message = error.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StorageError::backend(message.clone())));
-                }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StorageError::backend(message.clone())));
             }
         }
     }

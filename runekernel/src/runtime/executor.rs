@@ -5,6 +5,10 @@
 //! catching panics, watching for cancellation and for a lost lease; then one
 //! compare-and-set commit. A non-terminal next state is committed as still
 //! `Running` and the next step starts at once, under the same lease.
+//!
+//! A worker slot is held while a step runs and given back while its commit
+//! is written: the producer claims and starts the next jobs while commits are
+//! in flight, so claiming, running and committing overlap.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -12,6 +16,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::context::JobContext;
 use crate::step_error::{StepError, StepErrorKind};
@@ -41,9 +46,46 @@ enum Outcome {
     Undecodable(String),
 }
 
-/// Runs the claimed job's steps while this worker holds it. Returns the job
-/// as last committed (or as claimed, if nothing was committed).
-pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecord {
+/// One of the runtime's worker slots ([`crate::RuntimeBuilder::workers`]):
+/// held while a step runs, given back while its commit is written.
+pub(crate) struct WorkerSlot {
+    slots: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl WorkerSlot {
+    /// A slot taken from `slots`.
+    pub(crate) fn new(slots: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Self {
+        WorkerSlot {
+            slots,
+            permit: Some(permit),
+        }
+    }
+
+    fn release(slot: &mut Option<WorkerSlot>) {
+        if let Some(slot) = slot {
+            slot.permit = None;
+        }
+    }
+
+    /// Takes a slot again before the next step; `false` if the runtime's
+    /// slots are gone.
+    async fn reacquire(slot: &mut Option<WorkerSlot>) -> bool {
+        let Some(slot) = slot else { return true };
+        if slot.permit.is_none() {
+            match Arc::clone(&slot.slots).acquire_owned().await {
+                Ok(permit) => slot.permit = Some(permit),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Runs the claimed job's steps while this worker holds it, in `slot` if the
+/// producer gave one (direct runs have none). Returns the job as last
+/// committed (or as claimed, if nothing was committed).
+pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, mut slot: Option<WorkerSlot>) -> JobRecord {
     let Some(lease) = job.lease.as_ref().map(|l| l.token) else {
         return job;
     };
@@ -82,6 +124,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecor
             _ => StepEnd::Other,
         };
         rt.metrics.record(&job.machine, latency, end);
+        WorkerSlot::release(&mut slot);
         match rt.commit(commit).await {
             Ok(record) => {
                 if record.status == JobState::Pending {
@@ -89,7 +132,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord) -> JobRecor
                 }
                 let keep_going = record.status == JobState::Running;
                 job = record;
-                if !keep_going {
+                if !keep_going || !WorkerSlot::reacquire(&mut slot).await {
                     break;
                 }
                 // The next step is the new state's first attempt.

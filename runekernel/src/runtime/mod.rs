@@ -545,7 +545,7 @@ impl Runtime {
             .claim_job(*id, &self.inner.worker_id, self.inner.clock.now(), self.lease_ms())
             .await?;
         match claimed {
-            Some(job) => Ok(executor::run_claimed(&self.inner, job).await.status),
+            Some(job) => Ok(executor::run_claimed(&self.inner, job, None).await.status),
             None => Ok(record.status),
         }
     }
@@ -575,7 +575,7 @@ impl Runtime {
             let Some(job) = self.inner.storage.claim(request).await?.pop() else {
                 return Ok(ran);
             };
-            executor::run_claimed(&self.inner, job).await;
+            executor::run_claimed(&self.inner, job, None).await;
             ran += 1;
         }
     }

@@ -1,18 +1,23 @@
 //! The background loop that claims ready jobs and starts an executor for
-//! each, never more at once than the runtime's worker count (River's
-//! producer). It sleeps until storage announces new work, a job this runtime
+//! each, never more steps running at once than the runtime's worker count
+//! (River's producer). It sleeps until storage announces new work, a job this runtime
 //! put back comes due, a worker frees up, or the poll interval passes (for
 //! other processes' delayed jobs and expiring leases).
 
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::storage::{ClaimRequest, StorageEvent};
 
-use super::executor::run_claimed;
+use super::executor::{run_claimed, WorkerSlot};
 use super::Inner;
+
+/// How long a claim waits for more worker slots to free up while jobs run.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// Claims and dispatches until shutdown. `events` is subscribed before the
 /// loop is spawned, so no announcement made after `build` can be missed.
@@ -23,6 +28,8 @@ pub(crate) async fn produce(
     mut events: broadcast::Receiver<StorageEvent>,
 ) {
     let slots = Arc::new(Semaphore::new(workers));
+    // The claim size worth waiting for while jobs are running.
+    let batch = (workers.min(rt.policies.claim_batch) / 2).max(1);
     loop {
         if rt.stopping.is_cancelled() {
             return;
@@ -35,6 +42,17 @@ pub(crate) async fn produce(
             }
             continue;
         }
+        if free < batch && free < workers {
+            // Jobs are running: let slots gather for a moment, so claims
+            // (and the commits that follow them) come in batches rather
+            // than one job per round trip.
+            tokio::select! {
+                () = rt.stopping.cancelled() => return,
+                () = tokio::time::sleep(GATHER) => {}
+                permits = Arc::clone(&slots).acquire_many_owned(batch as u32) => drop(permits),
+            }
+        }
+        let free = slots.available_permits();
         let request = ClaimRequest {
             worker: rt.worker_id.clone(),
             machines: rt.registry.names().to_vec(),
@@ -49,9 +67,9 @@ pub(crate) async fn produce(
                         return;
                     };
                     let rt = Arc::clone(&rt);
+                    let slot = WorkerSlot::new(Arc::clone(&slots), permit);
                     tracker.spawn(async move {
-                        run_claimed(&rt, job).await;
-                        drop(permit);
+                        run_claimed(&rt, job, Some(slot)).await;
                     });
                 }
             }
