@@ -63,3 +63,73 @@ async fn a_bad_schema_name_is_refused() {
         .expect("refused");
     assert!(err.to_string().contains("not a usable schema name"), "{err}");
 }
+
+/// Commits race cancellations of the same running jobs: an optimistic write
+/// must never overwrite a cancel request that landed after it read the row
+/// (such rows go again under locks), and history stays gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commits_racing_cancellations_lose_nothing() {
+    use runekernel_storage::testing::finish;
+    use runekernel_storage::{CancelOutcome, ClaimRequest, JobState, StateChange};
+
+    let Some(url) = database_url() else { return };
+    let schemas = TestSchemas::new(&url);
+    let store = std::sync::Arc::new(connect(&url, &schemas.fresh("rk_race")).await);
+    let jobs: Vec<_> = (0..200).map(|n| new_job("m", n)).collect();
+    store.insert_batch(jobs).await.unwrap();
+    let request = ClaimRequest {
+        worker: "w".into(),
+        machines: vec!["m".into()],
+        limit: 200,
+        now: 0,
+        lease_ms: 30_000,
+    };
+    let claimed = store.claim(request).await.unwrap();
+    assert_eq!(claimed.len(), 200);
+    let steps: Vec<_> = claimed
+        .iter()
+        .map(|job| {
+            let mut step = finish(job, 5);
+            step.change = Some(StateChange {
+                state: "next".into(),
+                payload: serde_json::json!(1),
+                fingerprint: 1,
+            });
+            step.status = JobState::Running;
+            step.lease_until = Some(60_000);
+            step
+        })
+        .collect();
+    let cancels = {
+        let store = store.clone();
+        let ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
+        tokio::spawn(async move {
+            let mut requested = Vec::new();
+            for id in ids {
+                if matches!(store.cancel(id, 6, None).await.unwrap(), CancelOutcome::Requested) {
+                    requested.push(id);
+                }
+            }
+            requested
+        })
+    };
+    let mut results = Vec::new();
+    for chunk in steps.chunks(10) {
+        results.extend(store.commit_batch(chunk.to_vec()).await.unwrap());
+    }
+    let requested = cancels.await.unwrap();
+    assert_eq!(requested.len(), 200, "every job was running when cancelled");
+    for (job, result) in claimed.iter().zip(results) {
+        let record = result.unwrap_or_else(|e| panic!("commit of {}: {e}", job.id));
+        assert_eq!(record.version, 1);
+        let stored = store.get(job.id).await.unwrap().unwrap();
+        assert!(
+            stored.cancel_requested,
+            "the cancel request on {} was overwritten",
+            job.id
+        );
+        assert_eq!(stored.state, "next");
+        let seqs: Vec<u64> = store.history(job.id).await.unwrap().iter().map(|h| h.seq).collect();
+        assert_eq!(seqs, vec![0, 1]);
+    }
+}

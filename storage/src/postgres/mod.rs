@@ -1,11 +1,14 @@
 //! [`PostgresStorage`]: jobs in Postgres, shared by any number of runtimes on
 //! any number of machines.
 //!
-//! Claims are one statement with `FOR UPDATE SKIP LOCKED`; commits are
-//! batched (rows locked in id order, checked and updated with the same Rust
-//! logic as every backend, written back with one `UPDATE .. FROM unnest(..)`
-//! and one history `INSERT .. SELECT unnest(..)`); changes are announced with
-//! `NOTIFY` on a channel per schema, which every process `LISTEN`s to.
+//! Claims are one statement with `FOR UPDATE SKIP LOCKED`. Commits are
+//! batched and optimistic: the rows are read, checked and updated with the
+//! same Rust logic as every backend, then written back, history appended and
+//! the change announced in one statement that updates only the rows still as
+//! read (version, status, lease token, cancel flag). Rows changed in between
+//! go again in a transaction that locks them in id order. Changes are
+//! announced with `NOTIFY` on a channel per schema, which every process
+//! `LISTEN`s to.
 
 mod rows;
 
@@ -27,14 +30,53 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{backend, read_job, HistoryColumns, JobColumns, JOB_COLUMNS};
+use rows::{array_params, backend, read_job, Guard, Guards, HistoryColumns, JobColumns, JOB_COLUMNS};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/postgres/migrations");
 
 /// The statements that name every job column, built once.
 static GET_JOB: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = $1"));
+static GET_JOBS: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ANY($1)"));
 static LOCK_JOBS: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE"));
+static WRITE_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE rk_jobs AS j SET {set} FROM unnest({arrays}) AS u({names}) WHERE j.id = u.id",
+        set = JobColumns::SET,
+        arrays = array_params(1, &JobColumns::TYPES),
+        names = JobColumns::NAMES,
+    )
+});
+static WRITE_HISTORY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{insert} unnest({arrays}) AS h({names})",
+        insert = HistoryColumns::insert_from_h(),
+        arrays = array_params(1, &HistoryColumns::TYPES),
+        names = HistoryColumns::NAMES,
+    )
+});
+/// A commit batch's optimistic write, one statement: the jobs ($1..$14)
+/// whose rows still match their guards ($15..$18) are updated, their history
+/// ($19..$28) inserted and the change announced ($29 channel, $30 messages).
+/// Returns the ids it wrote.
+static WRITE_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH done AS (UPDATE rk_jobs AS j SET {set} FROM unnest({jobs}, {guards}) AS u({job_names}, {guard_names}) \
+              WHERE j.id = u.id AND {matches} RETURNING j.id), \
+         written AS ({insert} unnest({history}) AS h({history_names}) WHERE h.job_id IN (SELECT id FROM done)), \
+         notified AS (SELECT pg_notify($29, m) FROM unnest($30::text[]) AS m WHERE EXISTS (SELECT 1 FROM done)) \
+         SELECT array(SELECT id FROM done) AS done, (SELECT count(*) FROM notified) AS notified",
+        set = JobColumns::SET,
+        jobs = array_params(1, &JobColumns::TYPES),
+        guards = array_params(15, &Guards::TYPES),
+        job_names = JobColumns::NAMES,
+        guard_names = Guards::NAMES,
+        matches = Guards::MATCH,
+        insert = HistoryColumns::insert_from_h(),
+        history = array_params(19, &HistoryColumns::TYPES),
+        history_names = HistoryColumns::NAMES,
+    )
+});
 static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR machine = $2) \
@@ -246,33 +288,10 @@ impl PostgresStorage {
         for r in records {
             c.push(r);
         }
-        sqlx::query(
-            "UPDATE rk_jobs AS j SET fingerprint = u.fingerprint, state = u.state, payload = u.payload::json, \
-             status = u.status, run_at = u.run_at, attempts = u.attempts, lease_owner = u.lease_owner, \
-             lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, version = u.version, \
-             cancel_requested = u.cancel_requested, updated_at = u.updated_at, last_error = u.last_error \
-             FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int4[], \
-             $8::text[], $9::int8[], $10::int8[], $11::int8[], $12::bool[], $13::int8[], $14::text[]) \
-             AS u(id, fingerprint, state, payload, status, run_at, attempts, lease_owner, lease_token, \
-             lease_expires_at, version, cancel_requested, updated_at, last_error) WHERE j.id = u.id",
-        )
-        .bind(&c.id)
-        .bind(&c.fingerprint)
-        .bind(&c.state)
-        .bind(&c.payload)
-        .bind(&c.status)
-        .bind(&c.run_at)
-        .bind(&c.attempts)
-        .bind(&c.lease_owner)
-        .bind(&c.lease_token)
-        .bind(&c.lease_expires_at)
-        .bind(&c.version)
-        .bind(&c.cancel_requested)
-        .bind(&c.updated_at)
-        .bind(&c.last_error)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+        c.bind(sqlx::query(WRITE_JOBS.as_str()))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -280,27 +299,69 @@ impl PostgresStorage {
         if h.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
-             SELECT job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload::json \
-             FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], \
-             $8::int4[], $9::text[], $10::text[]) \
-             AS h(job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload)",
-        )
-        .bind(&h.job_id)
-        .bind(&h.seq)
-        .bind(&h.from)
-        .bind(&h.to)
-        .bind(&h.status)
-        .bind(&h.error)
-        .bind(&h.at)
-        .bind(&h.attempt)
-        .bind(&h.worker)
-        .bind(&h.payload)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+        h.bind(sqlx::query(WRITE_HISTORY.as_str()))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
         Ok(())
+    }
+
+    /// Commits a batch under row locks, in one transaction.
+    async fn commit_locked(&self, commits: &[Commit]) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+        let mut tx = self.begin().await?;
+        let ids: Vec<JobId> = commits.iter().map(|c| c.id).collect();
+        let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
+        let (results, history) = apply_commits(&mut jobs, commits);
+        let changed = changed_records(&results, &jobs);
+        Self::write_jobs(&mut tx, &changed).await?;
+        Self::write_history(&mut tx, &history).await?;
+        self.notify(&mut tx, &messages_for(&changed)).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(results)
+    }
+
+    /// Commits a batch optimistically: reads the jobs without locks and
+    /// writes them in one statement where they are unchanged since. Returns
+    /// the results and the ids of the jobs that changed in between.
+    async fn commit_optimistic(
+        &self,
+        commits: &[Commit],
+    ) -> Result<(Vec<Result<JobRecord, StorageError>>, Vec<JobId>), StorageError> {
+        let uuids: Vec<uuid::Uuid> = commits.iter().map(|c| *c.id.as_uuid()).collect();
+        let rows = sqlx::query(GET_JOBS.as_str())
+            .bind(&uuids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut jobs = rows
+            .iter()
+            .map(|row| read_job(row).map(|r| (r.id, r)))
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        let guards: HashMap<JobId, Guard> = jobs.values().map(|r| (r.id, Guard::of(r))).collect();
+        let (results, history) = apply_commits(&mut jobs, commits);
+        let changed = changed_records(&results, &jobs);
+        if changed.is_empty() {
+            return Ok((results, Vec::new()));
+        }
+        let (mut columns, mut guard_columns) = (JobColumns::default(), Guards::default());
+        for record in &changed {
+            columns.push(record);
+            if let Some(guard) = guards.get(&record.id) {
+                guard_columns.push(*guard);
+            }
+        }
+        let query = guard_columns.bind(columns.bind(sqlx::query(WRITE_IF_UNCHANGED.as_str())));
+        let row = history
+            .bind(query)
+            .bind(&self.channel)
+            .bind(messages_for(&changed))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        let done: Vec<uuid::Uuid> = sqlx::Row::try_get(&row, "done").map_err(backend)?;
+        let done: std::collections::HashSet<JobId> = done.into_iter().map(JobId::from_uuid).collect();
+        let lost = changed.iter().map(|r| r.id).filter(|id| !done.contains(id)).collect();
+        Ok((results, lost))
     }
 
     /// Locks one job and runs a lease operation on it; writes it back.
@@ -465,6 +526,47 @@ fn change_messages<'a>(ids: impl Iterator<Item = &'a JobId>, any_pending: bool) 
     messages
 }
 
+/// The change announcements for `changed` records.
+fn messages_for(changed: &[&JobRecord]) -> Vec<String> {
+    let any_pending = changed.iter().any(|r| r.status == JobState::Pending);
+    change_messages(changed.iter().map(|r| &r.id), any_pending)
+}
+
+/// Checks and applies each commit, in order, to the records read for them;
+/// returns each commit's result and the history to append.
+fn apply_commits(
+    jobs: &mut HashMap<JobId, JobRecord>,
+    commits: &[Commit],
+) -> (Vec<Result<JobRecord, StorageError>>, HistoryColumns) {
+    let mut history = HistoryColumns::default();
+    let results = commits
+        .iter()
+        .map(|commit| match jobs.get_mut(&commit.id) {
+            None => Err(StorageError::NotFound(commit.id)),
+            Some(record) => record.check_commit(commit).map(|()| {
+                let entry = record.apply(commit);
+                history.push(record.id, &entry);
+                record.clone()
+            }),
+        })
+        .collect();
+    (results, history)
+}
+
+/// The records the successful commits changed, each once.
+fn changed_records<'a>(
+    results: &[Result<JobRecord, StorageError>],
+    jobs: &'a HashMap<JobId, JobRecord>,
+) -> Vec<&'a JobRecord> {
+    let mut seen = std::collections::HashSet::new();
+    results
+        .iter()
+        .flatten()
+        .filter(|r| seen.insert(r.id))
+        .filter_map(|r| jobs.get(&r.id))
+        .collect()
+}
+
 #[async_trait]
 impl Storage for PostgresStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
@@ -565,37 +667,22 @@ impl Storage for PostgresStorage {
         if commits.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin().await?;
-        let ids: Vec<JobId> = commits.iter().map(|c| c.id).collect();
-        let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
-        let mut history = HistoryColumns::default();
-        let mut results = Vec::with_capacity(commits.len());
-        for commit in &commits {
-            let result = match jobs.get_mut(&commit.id) {
-                None => Err(StorageError::NotFound(commit.id)),
-                Some(record) => record.check_commit(commit).map(|()| {
-                    let entry = record.apply(commit);
-                    history.push(record.id, &entry);
-                    record.clone()
-                }),
-            };
-            results.push(result);
+        // Two round trips and no explicit transaction when nothing else
+        // touched the jobs meanwhile (the usual case: a worker holds each
+        // one's lease); the jobs that did change go again under row locks.
+        let (mut results, lost) = self.commit_optimistic(&commits).await?;
+        if lost.is_empty() {
+            return Ok(results);
         }
-        let changed: Vec<&JobRecord> = {
-            let mut seen = std::collections::HashSet::new();
-            results
-                .iter()
-                .flatten()
-                .filter(|r| seen.insert(r.id))
-                .filter_map(|r| jobs.get(&r.id))
-                .collect()
-        };
-        Self::write_jobs(&mut tx, &changed).await?;
-        Self::write_history(&mut tx, &history).await?;
-        let any_pending = changed.iter().any(|r| r.status == JobState::Pending);
-        let messages = change_messages(changed.iter().map(|r| &r.id), any_pending);
-        self.notify(&mut tx, &messages).await?;
-        tx.commit().await.map_err(backend)?;
+        tracing::debug!(
+            jobs = lost.len(),
+            "jobs changed during an optimistic commit; committing them under locks"
+        );
+        let again: Vec<usize> = (0..commits.len()).filter(|&i| lost.contains(&commits[i].id)).collect();
+        let retried: Vec<Commit> = again.iter().map(|&i| commits[i].clone()).collect();
+        for (i, result) in again.into_iter().zip(self.commit_locked(&retried).await?) {
+            results[i] = result;
+        }
         Ok(results)
     }
 

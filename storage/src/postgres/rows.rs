@@ -1,8 +1,8 @@
 //! Postgres rows to records and records to column arrays (for `unnest`
 //! batch writes).
 
-use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Postgres, Row};
 
 use crate::error::StorageError;
 use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken};
@@ -82,6 +82,19 @@ pub(super) fn read_history(id: JobId, row: &PgRow) -> Result<HistoryEntry, Stora
     })
 }
 
+/// A statement being bound.
+pub(super) type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+/// `$first::type[], ..` for `types`, numbered from `first`.
+pub(super) fn array_params(first: usize, types: &[&str]) -> String {
+    let params: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", first + i))
+        .collect();
+    params.join(", ")
+}
+
 /// Job records as one array per column, for `UPDATE .. FROM unnest(..)`.
 #[derive(Default)]
 pub(super) struct JobColumns {
@@ -118,6 +131,94 @@ impl JobColumns {
         self.updated_at.push(r.updated_at);
         self.last_error.push(r.last_error.clone());
     }
+
+    /// The column names, in the order [`JobColumns::bind`] binds them.
+    pub(super) const NAMES: &str = "id, fingerprint, state, payload, status, run_at, attempts, lease_owner, \
+         lease_token, lease_expires_at, version, cancel_requested, updated_at, last_error";
+    /// Their array types.
+    pub(super) const TYPES: [&str; 14] = [
+        "uuid", "int8", "text", "text", "text", "int8", "int4", "text", "int8", "int8", "int8", "bool", "int8", "text",
+    ];
+    /// `SET` assignments from a row `u` of these columns.
+    pub(super) const SET: &str = "fingerprint = u.fingerprint, state = u.state, payload = u.payload::json, \
+         status = u.status, run_at = u.run_at, attempts = u.attempts, lease_owner = u.lease_owner, \
+         lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, version = u.version, \
+         cancel_requested = u.cancel_requested, updated_at = u.updated_at, last_error = u.last_error";
+
+    /// Binds the arrays as the next 14 parameters.
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.id)
+            .bind(&self.fingerprint)
+            .bind(&self.state)
+            .bind(&self.payload)
+            .bind(&self.status)
+            .bind(&self.run_at)
+            .bind(&self.attempts)
+            .bind(&self.lease_owner)
+            .bind(&self.lease_token)
+            .bind(&self.lease_expires_at)
+            .bind(&self.version)
+            .bind(&self.cancel_requested)
+            .bind(&self.updated_at)
+            .bind(&self.last_error)
+    }
+}
+
+/// What a job looked like when a commit batch read it: an optimistic write
+/// goes through only where the row still matches.
+#[derive(Clone, Copy)]
+pub(super) struct Guard {
+    version: i64,
+    status: &'static str,
+    lease_token: Option<i64>,
+    cancel_requested: bool,
+}
+
+impl Guard {
+    pub(super) fn of(r: &JobRecord) -> Self {
+        Guard {
+            version: r.version as i64,
+            status: r.status.as_str(),
+            lease_token: r.lease.as_ref().map(|l| l.token.0 as i64),
+            cancel_requested: r.cancel_requested,
+        }
+    }
+}
+
+/// [`Guard`]s as one array per column.
+#[derive(Default)]
+pub(super) struct Guards {
+    pub version: Vec<i64>,
+    pub status: Vec<&'static str>,
+    pub lease_token: Vec<Option<i64>>,
+    pub cancel_requested: Vec<bool>,
+}
+
+impl Guards {
+    pub(super) fn push(&mut self, g: Guard) {
+        self.version.push(g.version);
+        self.status.push(g.status);
+        self.lease_token.push(g.lease_token);
+        self.cancel_requested.push(g.cancel_requested);
+    }
+
+    /// The column names, in the order [`Guards::bind`] binds them.
+    pub(super) const NAMES: &str = "was_version, was_status, was_lease_token, was_cancel_requested";
+    /// Their array types.
+    pub(super) const TYPES: [&str; 4] = ["int8", "text", "int8", "bool"];
+    /// The condition on `j` (the row) and `u` (the guard).
+    pub(super) const MATCH: &str = "j.version = u.was_version AND j.status = u.was_status \
+         AND j.lease_token IS NOT DISTINCT FROM u.was_lease_token AND j.cancel_requested = u.was_cancel_requested";
+
+    /// Binds the arrays as the next 4 parameters.
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.version)
+            .bind(&self.status)
+            .bind(&self.lease_token)
+            .bind(&self.cancel_requested)
+    }
 }
 
 /// History entries as one array per column, for `INSERT .. SELECT unnest(..)`.
@@ -151,5 +252,36 @@ impl HistoryColumns {
 
     pub(super) fn is_empty(&self) -> bool {
         self.job_id.is_empty()
+    }
+
+    /// The column names, in the order [`HistoryColumns::bind`] binds them.
+    pub(super) const NAMES: &str = "job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload";
+    /// Their array types.
+    pub(super) const TYPES: [&str; 10] = [
+        "uuid", "int8", "text", "text", "text", "text", "int8", "int4", "text", "text",
+    ];
+
+    /// `INSERT` of the rows of `h`, an `unnest` of these arrays.
+    pub(super) fn insert_from_h() -> String {
+        format!(
+            "INSERT INTO rk_history ({names}) SELECT job_id, seq, from_state, to_state, status, error, at, attempt, \
+             worker, payload::json FROM",
+            names = Self::NAMES
+        )
+    }
+
+    /// Binds the arrays as the next 10 parameters.
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.job_id)
+            .bind(&self.seq)
+            .bind(&self.from)
+            .bind(&self.to)
+            .bind(&self.status)
+            .bind(&self.error)
+            .bind(&self.at)
+            .bind(&self.attempt)
+            .bind(&self.worker)
+            .bind(&self.payload)
     }
 }
