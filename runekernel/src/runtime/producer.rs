@@ -52,7 +52,11 @@ pub(crate) async fn produce(
                 permits = Arc::clone(&slots).acquire_many_owned(batch as u32) => drop(permits),
             }
         }
+        // Executors going on to their next step may have taken the slots.
         let free = slots.available_permits();
+        if free == 0 {
+            continue;
+        }
         let request = ClaimRequest {
             worker: rt.worker_id.clone(),
             machines: rt.registry.names().to_vec(),
