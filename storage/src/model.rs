@@ -228,6 +228,15 @@ pub struct JobFilter {
     pub status: Option<JobState>,
 }
 
+impl JobFilter {
+    /// Whether a job of this machine, state and lifecycle matches.
+    pub(crate) fn matches(&self, machine: &str, state: &str, status: JobState) -> bool {
+        self.machine.as_deref().is_none_or(|m| m == machine)
+            && self.state.as_deref().is_none_or(|s| s == state)
+            && self.status.is_none_or(|s| s == status)
+    }
+}
+
 /// One page of a listing, ordered by id (which is creation order for
 /// generated ids).
 #[derive(Debug, Clone, PartialEq)]
@@ -256,9 +265,18 @@ impl CountRow {
     /// [`Storage::counts`](crate::Storage::counts) returns, for backends
     /// that keep records in Rust.
     pub fn tally<'a>(records: impl IntoIterator<Item = &'a JobRecord>) -> Vec<CountRow> {
+        Self::tally_names(
+            records
+                .into_iter()
+                .map(|r| (r.machine.as_str(), r.state.as_str(), r.status)),
+        )
+    }
+
+    /// [`CountRow::tally`] over (machine, state, lifecycle) of each job.
+    pub fn tally_names<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str, JobState)>) -> Vec<CountRow> {
         let mut counts: std::collections::BTreeMap<(&str, &str, JobState), u64> = std::collections::BTreeMap::new();
-        for r in records {
-            *counts.entry((&r.machine, &r.state, r.status)).or_default() += 1;
+        for key in jobs {
+            *counts.entry(key).or_default() += 1;
         }
         counts
             .into_iter()

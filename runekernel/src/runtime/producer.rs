@@ -1,14 +1,18 @@
 //! The background loop that claims ready jobs and starts an executor for
 //! each, never more steps running at once than the runtime's worker count
-//! (River's producer). It sleeps until storage announces new work, a job this runtime
-//! put back comes due, a worker frees up, or the poll interval passes (for
-//! other processes' delayed jobs and expiring leases).
+//! (River's producer). It sleeps until storage announces new work, a job
+//! this runtime put back comes due, a worker frees up, or the poll interval
+//! passes (for other processes' delayed jobs and expiring leases).
+//!
+//! A claim reserves its worker slots before it asks storage, so up to
+//! [`CLAIMS_IN_FLIGHT`] claims can wait on storage at once without ever
+//! claiming more jobs than there are free slots: while one claim's round
+//! trip is in flight, the next one is already on its way.
 
 use std::sync::Arc;
-
 use std::time::Duration;
 
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::storage::{ClaimRequest, StorageEvent};
@@ -18,6 +22,9 @@ use super::Inner;
 
 /// How long a claim waits for more worker slots to free up while jobs run.
 const GATHER: Duration = Duration::from_millis(1);
+
+/// Claims waiting on storage at once.
+const CLAIMS_IN_FLIGHT: usize = 2;
 
 /// Claims and dispatches until shutdown. `events` is subscribed before the
 /// loop is spawned, so no announcement made after `build` can be missed.
@@ -30,9 +37,30 @@ pub(crate) async fn produce(
     let slots = Arc::new(Semaphore::new(workers));
     // The claim size worth waiting for while jobs are running.
     let batch = (workers.min(rt.policies.claim_batch) / 2).max(1);
+    // Each claim reports whether it found work.
+    let (found_tx, mut found) = mpsc::unbounded_channel::<bool>();
+    let mut in_flight = 0usize;
     loop {
         if rt.stopping.is_cancelled() {
             return;
+        }
+        let mut idle = false;
+        while let Ok(found_work) = found.try_recv() {
+            in_flight -= 1;
+            idle |= !found_work;
+        }
+        if in_flight == CLAIMS_IN_FLIGHT {
+            tokio::select! {
+                () = rt.stopping.cancelled() => return,
+                Some(found_work) = found.recv() => {
+                    in_flight -= 1;
+                    idle |= !found_work;
+                }
+            }
+        }
+        if idle {
+            wait_for_work(&rt, &mut events).await;
+            continue;
         }
         let free = slots.available_permits();
         if free == 0 {
@@ -53,39 +81,84 @@ pub(crate) async fn produce(
             }
         }
         // Executors going on to their next step may have taken the slots.
-        let free = slots.available_permits();
+        let free = slots.available_permits().min(rt.policies.claim_batch);
         if free == 0 {
             continue;
         }
+        let Ok(reserved) = Arc::clone(&slots).try_acquire_many_owned(free as u32) else {
+            continue;
+        };
+        in_flight += 1;
+        let claim = Claim {
+            rt: Arc::clone(&rt),
+            slots: Arc::clone(&slots),
+            reserved,
+            tracker: tracker.clone(),
+        };
+        let found_tx = found_tx.clone();
+        tracker.spawn(async move {
+            let found_work = claim.run().await;
+            let _ = found_tx.send(found_work);
+        });
+    }
+}
+
+/// One claim of up to `reserved` jobs, and the executors it starts.
+struct Claim {
+    rt: Arc<Inner>,
+    slots: Arc<Semaphore>,
+    reserved: OwnedSemaphorePermit,
+    tracker: TaskTracker,
+}
+
+impl Claim {
+    /// Claims and starts the jobs; returns whether it found any. Slots it
+    /// reserved and did not use go back when it ends.
+    async fn run(mut self) -> bool {
+        let rt = &self.rt;
         let request = ClaimRequest {
             worker: rt.worker_id.clone(),
             machines: rt.registry.names().to_vec(),
-            limit: free.min(rt.policies.claim_batch),
+            limit: self.reserved.num_permits(),
             now: rt.clock.now(),
             lease_ms: rt.policies.lease.as_millis() as u64,
         };
-        match rt.storage.claim(request).await {
-            Ok(jobs) if !jobs.is_empty() => {
-                for job in jobs {
-                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                        return;
-                    };
-                    let rt = Arc::clone(&rt);
-                    let slot = WorkerSlot::new(Arc::clone(&slots), permit);
-                    tracker.spawn(async move {
-                        run_claimed(&rt, job, Some(slot)).await;
-                    });
-                }
-            }
-            Ok(_) => wait_for_work(&rt, &mut events).await,
+        let jobs = match rt.storage.claim(request).await {
+            Ok(jobs) => jobs,
             Err(error) => {
                 tracing::error!(%error, "claiming jobs failed; retrying");
-                tokio::select! {
-                    () = rt.stopping.cancelled() => return,
-                    () = tokio::time::sleep(rt.policies.poll_interval) => {}
+                return false;
+            }
+        };
+        let found_work = !jobs.is_empty();
+        if rt.stopping.is_cancelled() {
+            // Shutting down: hand the jobs straight back.
+            for job in jobs {
+                if let Some(lease) = &job.lease {
+                    if let Err(error) = rt.storage.release(job.id, lease.token, rt.clock.now()).await {
+                        tracing::warn!(job = %job.id, %error, "could not hand back a job claimed during shutdown");
+                    }
                 }
             }
+            return found_work;
         }
+        for job in jobs {
+            // A storage that returns more jobs than asked for gets them run
+            // as slots free up.
+            let permit = match self.reserved.split(1) {
+                Some(permit) => permit,
+                None => match Arc::clone(&self.slots).acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return found_work,
+                },
+            };
+            let rt = Arc::clone(&self.rt);
+            let slot = WorkerSlot::new(Arc::clone(&self.slots), permit);
+            self.tracker.spawn(async move {
+                run_claimed(&rt, job, Some(slot)).await;
+            });
+        }
+        found_work
     }
 }
 

@@ -434,7 +434,7 @@ impl Storage for RocksDbStorage {
                 let (key, value) = item.map_err(backend)?;
                 let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
                 let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
-                if crate::memory::matches(&filter, &r) {
+                if filter.matches(&r.machine, &r.state, r.status) {
                     jobs.push(r);
                     if jobs.len() > limit {
                         break;

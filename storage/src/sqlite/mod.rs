@@ -192,11 +192,15 @@ fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError>
 }
 
 fn commit_one(conn: &Connection, commit: &Commit) -> Result<JobRecord, StorageError> {
-    let mut record = rows::get_job(conn, commit.id)?.ok_or(StorageError::NotFound(commit.id))?;
+    // A state change replaces the payload: the stored one need not be read.
+    let keep_payload = commit.change.is_none();
+    let mut record =
+        rows::get_job_for_commit(conn, commit.id, keep_payload)?.ok_or(StorageError::NotFound(commit.id))?;
     record.check_commit(commit)?;
     let entry = record.apply(commit);
-    rows::update_job(conn, &record)?;
-    rows::insert_history(conn, record.id, &entry)?;
+    let payload = record.payload.to_string();
+    rows::update_job(conn, &record, &payload)?;
+    rows::insert_history(conn, record.id, &entry, &payload)?;
     Ok(record)
 }
 
@@ -365,19 +369,10 @@ impl Storage for SqliteStorage {
         let results = self
             .writer
             .call(move |conn| {
-                let mut results = Vec::with_capacity(commits.len());
-                for commit in &commits {
-                    conn.execute_batch("SAVEPOINT rk_commit").map_err(backend)?;
-                    let result = commit_one(conn, commit);
-                    let end = if result.is_ok() {
-                        "RELEASE rk_commit"
-                    } else {
-                        "ROLLBACK TO rk_commit; RELEASE rk_commit"
-                    };
-                    conn.execute_batch(end).map_err(backend)?;
-                    results.push(result);
-                }
-                Ok(results)
+                Ok(commits
+                    .iter()
+                    .map(|commit| writer::in_savepoint(conn, &writer::COMMIT, |conn| commit_one(conn, commit)))
+                    .collect::<Vec<_>>())
             })
             .await?;
         for record in results.iter().flatten() {

@@ -120,6 +120,27 @@ pub(super) fn get_job(conn: &Connection, id: JobId) -> Result<Option<JobRecord>,
     raw.map(finish_raw).transpose()
 }
 
+/// One job by id, for a commit: its payload is read only if `with_payload`
+/// (otherwise it is left `null`, for the commit to replace).
+pub(super) fn get_job_for_commit(
+    conn: &Connection,
+    id: JobId,
+    with_payload: bool,
+) -> Result<Option<JobRecord>, StorageError> {
+    if with_payload {
+        return get_job(conn, id);
+    }
+    let sql = format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1");
+    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    let raw = stmt.query_row([id_bytes(id)], read_raw).optional().map_err(backend)?;
+    raw.map(|raw| {
+        let mut record = raw.record;
+        record.status = parse_status(record.id, &raw.status)?;
+        Ok(record)
+    })
+    .transpose()
+}
+
 /// The id of the job holding an idempotency key.
 pub(super) fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>, StorageError> {
     let mut stmt = conn
@@ -130,7 +151,7 @@ pub(super) fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>
 
 /// Inserts a new job row and its submission entry.
 pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageError> {
-    let record = JobRecord::from_new(job);
+    let payload = job.payload.to_string();
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
@@ -143,7 +164,7 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
         job.machine,
         job.fingerprint as i64,
         job.state,
-        job.payload.to_string(),
+        payload,
         job.priority,
         job.run_at,
         job.max_attempts,
@@ -158,11 +179,17 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
         }
         Err(e) => return Err(backend(e)),
     }
-    insert_history(conn, job.id, &record.submission_entry())
+    let record = JobRecord::from_new(job);
+    insert_history(conn, job.id, &record.submission_entry(), &payload)
 }
 
-/// Appends one history entry.
-pub(super) fn insert_history(conn: &Connection, id: JobId, entry: &HistoryEntry) -> Result<(), StorageError> {
+/// Appends one history entry; `payload` is its payload as JSON text.
+pub(super) fn insert_history(
+    conn: &Connection,
+    id: JobId,
+    entry: &HistoryEntry,
+    payload: &str,
+) -> Result<(), StorageError> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
@@ -179,14 +206,15 @@ pub(super) fn insert_history(conn: &Connection, id: JobId, entry: &HistoryEntry)
         entry.at,
         entry.attempt,
         entry.worker,
-        entry.payload.to_string(),
+        payload,
     ])
     .map_err(backend)?;
     Ok(())
 }
 
-/// Writes every mutable column of a job.
-pub(super) fn update_job(conn: &Connection, r: &JobRecord) -> Result<(), StorageError> {
+/// Writes every mutable column of a job; `payload` is its payload as JSON
+/// text.
+pub(super) fn update_job(conn: &Connection, r: &JobRecord, payload: &str) -> Result<(), StorageError> {
     let mut stmt = conn
         .prepare_cached(
             "UPDATE rk_jobs SET fingerprint = ?2, state = ?3, payload = ?4, status = ?5, run_at = ?6, attempts = ?7, \
@@ -199,7 +227,7 @@ pub(super) fn update_job(conn: &Connection, r: &JobRecord) -> Result<(), Storage
         id_bytes(r.id),
         r.fingerprint as i64,
         r.state,
-        r.payload.to_string(),
+        payload,
         r.status.as_str(),
         r.run_at,
         r.attempts,
@@ -316,5 +344,5 @@ pub(super) fn fail_corrupt(conn: &Connection, id: JobId, reason: &str, now: i64)
         worker: None,
         payload: Value::Null,
     };
-    insert_history(conn, id, &entry)
+    insert_history(conn, id, &entry, "null")
 }

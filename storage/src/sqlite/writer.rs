@@ -46,7 +46,7 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let op: Op = Box::new(move |conn| {
             let result = match conn {
-                Ok(conn) => in_savepoint(conn, f),
+                Ok(conn) => in_savepoint(conn, &OP, f),
                 Err(error) => Err(StorageError::backend(error.to_string())),
             };
             Box::new(move |commit_error| {
@@ -63,18 +63,47 @@ impl Writer {
     }
 }
 
-fn in_savepoint<T>(
+/// A named savepoint's statements, prepared once per connection.
+pub(super) struct Savepoint {
+    begin: &'static str,
+    release: &'static str,
+    rollback: &'static str,
+}
+
+/// Around each operation of a group commit.
+const OP: Savepoint = Savepoint {
+    begin: "SAVEPOINT rk_op",
+    release: "RELEASE rk_op",
+    rollback: "ROLLBACK TO rk_op",
+};
+
+/// Around each commit of a commit batch.
+pub(super) const COMMIT: Savepoint = Savepoint {
+    begin: "SAVEPOINT rk_commit",
+    release: "RELEASE rk_commit",
+    rollback: "ROLLBACK TO rk_commit",
+};
+
+/// Runs a cached statement that returns no rows.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Runs `f` inside `savepoint`: what it wrote is undone if it fails.
+pub(super) fn in_savepoint<T>(
     conn: &Connection,
+    savepoint: &Savepoint,
     f: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    conn.execute_batch("SAVEPOINT rk_op").map_err(StorageError::backend)?;
+    exec(conn, savepoint.begin).map_err(StorageError::backend)?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE rk_op").map_err(StorageError::backend)?;
+            exec(conn, savepoint.release).map_err(StorageError::backend)?;
             Ok(value)
         }
         Err(error) => {
-            if let Err(rollback) = conn.execute_batch("ROLLBACK TO rk_op; RELEASE rk_op") {
+            let undone = exec(conn, savepoint.rollback).and_then(|()| exec(conn, savepoint.release));
+            if let Err(rollback) = undone {
                 tracing::error!(%rollback, "rolling back a failed storage operation failed");
             }
             Err(error)
@@ -93,7 +122,7 @@ fn run(conn: &Connection, receiver: &mpsc::Receiver<Op>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
             tracing::error!(%error, "cannot begin a transaction");
             for op in ops {
                 op(Err(&error))(None);
@@ -101,9 +130,9 @@ fn run(conn: &Connection, receiver: &mpsc::Receiver<Op>, max_batch: usize) {
             continue;
         }
         let replies: Vec<Reply> = ops.into_iter().map(|op| op(Ok(conn))).collect();
-        let committed = conn.execute_batch("COMMIT");
+        let committed = exec(conn, "COMMIT");
         if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(conn, "ROLLBACK");
         }
         tracing::trace!(batch = replies.len(), "group commit");
         let error = committed.err();

@@ -5,6 +5,9 @@
 //! queues in (priority, run_at, id) order, lease expiries) sits behind one
 //! short-held lock that only claims and re-queues take; index entries are
 //! validated against the job record when popped, so a stale one is skipped.
+//! Each job is kept compactly (`stored.rs`).
+
+mod stored;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +25,8 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
+use stored::{Names, StoredJob};
+
 const SHARDS: usize = 32;
 
 /// The default storage: fast, concurrent, and gone when the process ends.
@@ -33,7 +38,7 @@ pub struct InMemoryStorage {
 }
 
 struct Inner {
-    shards: Vec<Mutex<HashMap<JobId, Slot>>>,
+    shards: Vec<Mutex<Shard>>,
     index: Mutex<Index>,
     /// Serializes inserts, so idempotency keys and batch atomicity hold.
     keys: Mutex<HashMap<String, JobId>>,
@@ -41,9 +46,36 @@ struct Inner {
     events: EventBus,
 }
 
-struct Slot {
-    record: JobRecord,
-    history: Vec<HistoryEntry>,
+/// One shard of the jobs, with the names its jobs use.
+#[derive(Default)]
+struct Shard {
+    jobs: HashMap<JobId, Box<StoredJob>>,
+    names: Names,
+}
+
+impl Shard {
+    fn job(&mut self, id: JobId) -> Result<&mut StoredJob, StorageError> {
+        self.jobs
+            .get_mut(&id)
+            .map(|job| &mut **job)
+            .ok_or(StorageError::NotFound(id))
+    }
+
+    /// Runs `f` on job `id`'s full record and keeps what it changed
+    /// (`state_changed`: whether it may have changed the state and payload).
+    fn with_record<T>(
+        &mut self,
+        id: JobId,
+        state_changed: bool,
+        f: impl FnOnce(&mut JobRecord, &mut StoredJob) -> Result<T, StorageError>,
+    ) -> Result<(T, JobRecord), StorageError> {
+        let Shard { jobs, names } = self;
+        let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        let mut record = job.record_for(id, state_changed)?;
+        let out = f(&mut record, job)?;
+        job.update(&record, state_changed, names)?;
+        Ok((out, record))
+    }
 }
 
 #[derive(Default)]
@@ -51,7 +83,7 @@ struct Index {
     /// Pending jobs by due time: (run_at, id).
     scheduled: BTreeSet<(Millis, JobId)>,
     /// Due jobs per machine: (priority, run_at, id).
-    ready: HashMap<String, BTreeSet<(i32, Millis, JobId)>>,
+    ready: HashMap<Arc<str>, BTreeSet<(i32, Millis, JobId)>>,
     /// Running jobs by lease expiry: (expires_at, id).
     leases: BTreeSet<(Millis, JobId)>,
 }
@@ -83,7 +115,7 @@ impl InMemoryStorage {
 }
 
 impl Inner {
-    fn shard(&self, id: JobId) -> &Mutex<HashMap<JobId, Slot>> {
+    fn shard(&self, id: JobId) -> &Mutex<Shard> {
         // The low bits of a UUIDv7 are random.
         &self.shards[(id.as_u128() as usize) % SHARDS]
     }
@@ -114,12 +146,11 @@ impl Inner {
             });
         }
         let mut shard = lock(self.shard(job.id));
-        if shard.contains_key(&job.id) {
+        if shard.jobs.contains_key(&job.id) {
             return Err(StorageError::DuplicateId(job.id));
         }
-        let record = JobRecord::from_new(job);
-        let history = vec![record.submission_entry()];
-        shard.insert(job.id, Slot { record, history });
+        let stored = StoredJob::new(job, &mut shard.names);
+        shard.jobs.insert(job.id, Box::new(stored));
         drop(shard);
         if let Some(key) = &job.idempotency_key {
             keys.insert(key.clone(), job.id);
@@ -139,14 +170,9 @@ impl Inner {
             }
             index.scheduled.pop_first();
             let shard = lock(self.shard(id));
-            if let Some(slot) = shard.get(&id) {
-                let r = &slot.record;
-                if r.status == JobState::Pending && r.run_at == run_at {
-                    index
-                        .ready
-                        .entry(r.machine.clone())
-                        .or_default()
-                        .insert((r.priority, r.run_at, id));
+            if let Some(job) = shard.jobs.get(&id) {
+                if job.status() == JobState::Pending && job.run_at() == run_at {
+                    Self::make_ready(index, job, id);
                 }
             }
         }
@@ -156,17 +182,23 @@ impl Inner {
             }
             index.leases.pop_first();
             let shard = lock(self.shard(id));
-            if let Some(slot) = shard.get(&id) {
-                let r = &slot.record;
-                let expired =
-                    r.status == JobState::Running && r.lease.as_ref().is_some_and(|l| l.expires_at == expires_at);
-                if expired {
-                    index
-                        .ready
-                        .entry(r.machine.clone())
-                        .or_default()
-                        .insert((r.priority, r.run_at, id));
+            if let Some(job) = shard.jobs.get(&id) {
+                if job.status() == JobState::Running && job.lease_expires_at() == Some(expires_at) {
+                    Self::make_ready(index, job, id);
                 }
+            }
+        }
+    }
+
+    /// Puts a job in its machine's ready queue.
+    fn make_ready(index: &mut Index, job: &StoredJob, id: JobId) {
+        let key = (job.priority(), job.run_at(), id);
+        match index.ready.get_mut(&**job.machine()) {
+            Some(queue) => {
+                queue.insert(key);
+            }
+            None => {
+                index.ready.insert(Arc::clone(job.machine()), BTreeSet::from([key]));
             }
         }
     }
@@ -175,11 +207,10 @@ impl Inner {
     fn pop_ready(index: &mut Index, machines: &[String]) -> Option<(i32, Millis, JobId)> {
         let best = machines
             .iter()
-            .filter_map(|m| index.ready.get(m)?.first().map(|key| (*key, m)))
+            .filter_map(|m| index.ready.get(m.as_str())?.first().map(|key| (*key, m)))
             .min_by_key(|(key, _)| *key)?;
         let (key, machine) = best;
-        let machine = machine.clone();
-        index.ready.get_mut(&machine)?.pop_first();
+        index.ready.get_mut(machine.as_str())?.pop_first();
         Some(key)
     }
 }
@@ -201,7 +232,7 @@ impl Storage for InMemoryStorage {
         // Check every id first, so a duplicate leaves nothing inserted.
         let mut ids = std::collections::HashSet::with_capacity(jobs.len());
         for job in &jobs {
-            if !ids.insert(job.id) || lock(self.inner.shard(job.id)).contains_key(&job.id) {
+            if !ids.insert(job.id) || lock(self.inner.shard(job.id)).jobs.contains_key(&job.id) {
                 return Err(StorageError::DuplicateId(job.id));
             }
         }
@@ -217,20 +248,22 @@ impl Storage for InMemoryStorage {
     }
 
     async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
-        Ok(lock(self.inner.shard(id)).get(&id).map(|s| s.record.clone()))
+        lock(self.inner.shard(id))
+            .jobs
+            .get(&id)
+            .map(|job| job.record(id))
+            .transpose()
     }
 
     async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
         let mut matching: Vec<JobRecord> = Vec::new();
         for shard in &self.inner.shards {
             let shard = lock(shard);
-            matching.extend(
-                shard
-                    .values()
-                    .map(|s| &s.record)
-                    .filter(|r| after.is_none_or(|a| r.id > a) && matches(filter, r))
-                    .cloned(),
-            );
+            for (&id, job) in &shard.jobs {
+                if after.is_none_or(|a| id > a) && filter.matches(job.machine(), job.state(), job.status()) {
+                    matching.push(job.record(id)?);
+                }
+            }
         }
         matching.sort_by_key(|r| r.id);
         let more = matching.len() > limit;
@@ -251,19 +284,28 @@ impl Storage for InMemoryStorage {
                 break;
             };
             let mut shard = lock(self.inner.shard(id));
-            let Some(slot) = shard.get_mut(&id) else {
+            let Some(job) = shard.jobs.get(&id) else {
                 continue;
             };
-            let r = &mut slot.record;
-            if r.priority != priority || r.run_at != run_at || !r.is_claimable(request.now) {
+            if job.priority() != priority || job.run_at() != run_at {
                 continue;
             }
-            let token = LeaseToken(self.inner.next_token.fetch_add(1, Ordering::Relaxed));
-            r.claim(&request.worker, token, request.now, request.lease_ms);
-            if let Some(lease) = &r.lease {
+            let next_token = &self.inner.next_token;
+            let (took, record) = shard.with_record(id, false, |r, _| {
+                if !r.is_claimable(request.now) {
+                    return Ok(false);
+                }
+                let token = LeaseToken(next_token.fetch_add(1, Ordering::Relaxed));
+                r.claim(&request.worker, token, request.now, request.lease_ms);
+                Ok(true)
+            })?;
+            if !took {
+                continue;
+            }
+            if let Some(lease) = &record.lease {
                 index.leases.insert((lease.expires_at, id));
             }
-            claimed.push(r.clone());
+            claimed.push(record);
         }
         Ok(claimed)
     }
@@ -276,16 +318,19 @@ impl Storage for InMemoryStorage {
         lease_ms: u64,
     ) -> Result<Option<JobRecord>, StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        let r = &mut slot.record;
-        let claimable = r.status == JobState::Pending || r.is_claimable(now);
-        if !claimable {
+        let next_token = &self.inner.next_token;
+        let (took, record) = shard.with_record(id, false, |r, _| {
+            if r.status != JobState::Pending && !r.is_claimable(now) {
+                return Ok(false);
+            }
+            let token = LeaseToken(next_token.fetch_add(1, Ordering::Relaxed));
+            r.claim(worker, token, now, lease_ms);
+            Ok(true)
+        })?;
+        drop(shard);
+        if !took {
             return Ok(None);
         }
-        let token = LeaseToken(self.inner.next_token.fetch_add(1, Ordering::Relaxed));
-        r.claim(worker, token, now, lease_ms);
-        let record = r.clone();
-        drop(shard);
         if let Some(lease) = &record.lease {
             self.inner.track_lease(lease.expires_at, id);
         }
@@ -294,11 +339,14 @@ impl Storage for InMemoryStorage {
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
         let mut shard = lock(self.inner.shard(commit.id));
-        let slot = shard.get_mut(&commit.id).ok_or(StorageError::NotFound(commit.id))?;
-        slot.record.check_commit(&commit)?;
-        let entry = slot.record.apply(&commit);
-        slot.history.push(entry);
-        let record = slot.record.clone();
+        let state_changed = commit.change.is_some();
+        let ((), record) = shard.with_record(commit.id, state_changed, |r, job| {
+            r.check_commit(&commit)?;
+            let submission = job.submission_entry(r);
+            let entry = r.apply(&commit);
+            job.push_history(submission, entry);
+            Ok(())
+        })?;
         drop(shard);
         self.inner.requeue(&record);
         self.inner.events.send(StorageEvent::JobChanged(record.id));
@@ -309,10 +357,10 @@ impl Storage for InMemoryStorage {
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
-        Ok(lock(self.inner.shard(id))
-            .get(&id)
-            .map(|s| s.history.clone())
-            .unwrap_or_default())
+        match lock(self.inner.shard(id)).jobs.get(&id) {
+            Some(job) => job.history(id),
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn heartbeat(
@@ -323,9 +371,10 @@ impl Storage for InMemoryStorage {
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        slot.record.check_lease(lease, now)?;
-        let beat = slot.record.extend_lease(now, lease_ms);
+        let (beat, _) = shard.with_record(id, false, |r, _| {
+            r.check_lease(lease, now)?;
+            Ok(r.extend_lease(now, lease_ms))
+        })?;
         drop(shard);
         self.inner.track_lease(beat.expires_at, id);
         Ok(beat)
@@ -333,9 +382,11 @@ impl Storage for InMemoryStorage {
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        slot.record.check_lease(lease, now)?;
-        slot.record.release(now);
+        shard.with_record(id, false, |r, _| {
+            r.check_lease(lease, now)?;
+            r.release(now);
+            Ok(())
+        })?;
         drop(shard);
         self.inner.schedule(now, id);
         self.inner.events.send(StorageEvent::JobsReady);
@@ -344,16 +395,19 @@ impl Storage for InMemoryStorage {
 
     async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let slot = shard.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        let outcome = match slot.record.status {
+        let outcome = match shard.job(id)?.status() {
             JobState::Pending => {
-                let commit = cancel_commit(&slot.record, now, reason);
-                let entry = slot.record.apply(&commit);
-                slot.history.push(entry);
-                CancelOutcome::Cancelled(Box::new(slot.record.clone()))
+                let ((), record) = shard.with_record(id, false, |r, job| {
+                    let commit = cancel_commit(r, now, reason);
+                    let submission = job.submission_entry(r);
+                    let entry = r.apply(&commit);
+                    job.push_history(submission, entry);
+                    Ok(())
+                })?;
+                CancelOutcome::Cancelled(Box::new(record))
             }
             JobState::Running => {
-                slot.record.cancel_requested = true;
+                shard.job(id)?.request_cancel();
                 CancelOutcome::Requested
             }
             finished => CancelOutcome::AlreadyFinished(finished),
@@ -369,21 +423,20 @@ impl Storage for InMemoryStorage {
         // Every shard at once, for a consistent count (shards are always
         // locked in index order, and never with the index lock held here).
         let shards: Vec<_> = self.inner.shards.iter().map(lock).collect();
-        Ok(CountRow::tally(
-            shards.iter().flat_map(|s| s.values().map(|slot| &slot.record)),
-        ))
+        Ok(CountRow::tally_names(shards.iter().flat_map(|s| {
+            s.jobs.values().map(|job| (&**job.machine(), job.state(), job.status()))
+        })))
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
         let mut keys = lock(&self.inner.keys);
         let mut pruned = 0;
         for shard in &self.inner.shards {
-            lock(shard).retain(|_, slot| {
-                let r = &slot.record;
-                let gone = r.status.is_finished() && r.updated_at < before;
+            lock(shard).jobs.retain(|_, job| {
+                let gone = job.status().is_finished() && job.updated_at() < before;
                 if gone {
                     pruned += 1;
-                    if let Some(key) = &r.idempotency_key {
+                    if let Some(key) = job.idempotency_key() {
                         keys.remove(key);
                     }
                 }
@@ -396,11 +449,4 @@ impl Storage for InMemoryStorage {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.events.subscribe()
     }
-}
-
-/// Whether a record matches a listing filter.
-pub(crate) fn matches(filter: &JobFilter, r: &JobRecord) -> bool {
-    filter.machine.as_ref().is_none_or(|m| *m == r.machine)
-        && filter.state.as_ref().is_none_or(|s| *s == r.state)
-        && filter.status.is_none_or(|s| s == r.status)
 }
