@@ -169,7 +169,7 @@ async fn main() {
     };
     // apalis's SQLite burn-down slows as its table grows; past this budget
     // its rate is reported over the jobs it ran.
-    let budget = Duration::from_secs(if quick { 30 } else { 300 });
+    let budget = Duration::from_secs(if quick { 30 } else { 60 });
     let mut rows = Vec::new();
     let mut print = |row: Row| {
         let floor = row.floor.map_or(String::from("-"), |f| format!("{f:.0}"));

@@ -142,6 +142,9 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", options.synchronous.pragma())
             .map_err(backend)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        // Each operation of a group commit runs in a savepoint; keep their
+        // rollback journal in memory rather than in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend)?;
         migrate(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStorage {
@@ -369,10 +372,17 @@ impl Storage for SqliteStorage {
         let results = self
             .writer
             .call(move |conn| {
-                Ok(commits
-                    .iter()
-                    .map(|commit| writer::in_savepoint(conn, &writer::COMMIT, |conn| commit_one(conn, commit)))
-                    .collect::<Vec<_>>())
+                // A commit that fails its checks has written nothing, so it
+                // needs no savepoint of its own; a database error fails the
+                // whole batch, which the operation's savepoint undoes.
+                let mut results = Vec::with_capacity(commits.len());
+                for commit in &commits {
+                    match commit_one(conn, commit) {
+                        Err(StorageError::Backend(error)) => return Err(StorageError::Backend(error)),
+                        result => results.push(result),
+                    }
+                }
+                Ok(results)
             })
             .await?;
         for record in results.iter().flatten() {

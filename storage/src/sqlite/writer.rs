@@ -64,7 +64,7 @@ impl Writer {
 }
 
 /// A named savepoint's statements, prepared once per connection.
-pub(super) struct Savepoint {
+struct Savepoint {
     begin: &'static str,
     release: &'static str,
     rollback: &'static str,
@@ -77,20 +77,13 @@ const OP: Savepoint = Savepoint {
     rollback: "ROLLBACK TO rk_op",
 };
 
-/// Around each commit of a commit batch.
-pub(super) const COMMIT: Savepoint = Savepoint {
-    begin: "SAVEPOINT rk_commit",
-    release: "RELEASE rk_commit",
-    rollback: "ROLLBACK TO rk_commit",
-};
-
 /// Runs a cached statement that returns no rows.
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Runs `f` inside `savepoint`: what it wrote is undone if it fails.
-pub(super) fn in_savepoint<T>(
+fn in_savepoint<T>(
     conn: &Connection,
     savepoint: &Savepoint,
     f: impl FnOnce(&Connection) -> Result<T, StorageError>,
