@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use runekernel::prelude::*;
 use runekernel::storage::{JobFilter, NewJob};
-use runekernel::{Backoff, CancelOutcome, RuntimeError};
+use runekernel::{Backoff, CancelOutcome, Policies, RuntimeError};
 use runekernel_tests::backends::TestStorage;
 use runekernel_tests::machines::{Calls, Order, Scripted, Shop, Task};
 use runekernel_tests::on_every_backend;
@@ -30,6 +30,7 @@ on_every_backend![
     run_job_runs_a_delayed_job_now,
     an_admin_can_revive_a_failed_job,
     shutdown_hands_unfinished_steps_back,
+    an_idle_runtime_starts_each_new_job_without_polling,
 ];
 
 /// A runtime over `storage` running `Order` and `Task`, with fast retries.
@@ -505,4 +506,33 @@ async fn shutdown_hands_unfinished_steps_back(storage: TestStorage) {
     assert_eq!(next.wait::<Task>(id).await.unwrap().status, JobState::Completed);
     next.verify(id).await.unwrap();
     next.shutdown().await.unwrap();
+}
+
+/// With the poll interval out of reach, every job submitted to an idle
+/// runtime must still start: the producer may never sleep through the
+/// announcement of new work (including while a claim that found nothing is
+/// still in flight).
+async fn an_idle_runtime_starts_each_new_job_without_polling(storage: TestStorage) {
+    let rt = Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Task::handler(Scripted))
+        .resource(Calls::default())
+        .resource(String::from("four"))
+        .policies(Policies {
+            poll_interval: Duration::from_secs(3600),
+            ..Policies::default()
+        })
+        .build()
+        .await
+        .expect("build the runtime");
+    for _ in 0..20 {
+        let id = rt.submit(Task::Todo { mode: "ok".into() }).await.unwrap();
+        let view = tokio::time::timeout(Duration::from_secs(20), rt.wait::<Task>(id))
+            .await
+            .expect("a job submitted to an idle runtime starts without waiting for a poll")
+            .unwrap();
+        assert_eq!(view.status, JobState::Completed);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rt.shutdown().await.unwrap();
 }

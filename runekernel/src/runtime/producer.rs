@@ -37,29 +37,32 @@ pub(crate) async fn produce(
     let slots = Arc::new(Semaphore::new(workers));
     // The claim size worth waiting for while jobs are running.
     let batch = (workers.min(rt.policies.claim_batch) / 2).max(1);
-    // Each claim reports whether it found work.
-    let (found_tx, mut found) = mpsc::unbounded_channel::<bool>();
+    // Each claim reports whether it found work, and in which round: a claim
+    // sent before the producer last woke up cannot say there is no work now.
+    let (found_tx, mut found) = mpsc::unbounded_channel::<(u64, bool)>();
     let mut in_flight = 0usize;
+    let mut round = 0u64;
     loop {
         if rt.stopping.is_cancelled() {
             return;
         }
         let mut idle = false;
-        while let Ok(found_work) = found.try_recv() {
+        while let Ok((claim_round, found_work)) = found.try_recv() {
             in_flight -= 1;
-            idle |= !found_work;
+            idle |= !found_work && claim_round == round;
         }
         if in_flight == CLAIMS_IN_FLIGHT {
             tokio::select! {
                 () = rt.stopping.cancelled() => return,
-                Some(found_work) = found.recv() => {
+                Some((claim_round, found_work)) = found.recv() => {
                     in_flight -= 1;
-                    idle |= !found_work;
+                    idle |= !found_work && claim_round == round;
                 }
             }
         }
         if idle {
             wait_for_work(&rt, &mut events).await;
+            round += 1;
             continue;
         }
         let free = slots.available_permits();
@@ -96,9 +99,10 @@ pub(crate) async fn produce(
             tracker: tracker.clone(),
         };
         let found_tx = found_tx.clone();
+        let claim_round = round;
         tracker.spawn(async move {
             let found_work = claim.run().await;
-            let _ = found_tx.send(found_work);
+            let _ = found_tx.send((claim_round, found_work));
         });
     }
 }
