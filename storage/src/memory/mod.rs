@@ -112,6 +112,32 @@ impl InMemoryStorage {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Claims job `id`, picked from the ready queue as (priority, run_at),
+    /// if it is still that job and claimable.
+    fn claim_candidate(
+        &self,
+        id: JobId,
+        priority: i32,
+        run_at: Millis,
+        request: &ClaimRequest,
+    ) -> Result<Option<JobRecord>, StorageError> {
+        let mut shard = lock(self.inner.shard(id));
+        match shard.jobs.get(&id) {
+            Some(job) if job.priority() == priority && job.run_at() == run_at => {}
+            _ => return Ok(None),
+        }
+        let next_token = &self.inner.next_token;
+        let (took, record) = shard.with_record(id, false, |r, _| {
+            if !r.is_claimable(request.now) {
+                return Ok(false);
+            }
+            let token = LeaseToken(next_token.fetch_add(1, Ordering::Relaxed));
+            r.claim(&request.worker, token, request.now, request.lease_ms);
+            Ok(true)
+        })?;
+        Ok(took.then_some(record))
+    }
 }
 
 impl Inner {
@@ -129,12 +155,27 @@ impl Inner {
         lock(&self.index).leases.insert((expires_at, id));
     }
 
-    /// Index upkeep after a record changed.
-    fn requeue(&self, record: &JobRecord) {
-        match (record.status, &record.lease) {
-            (JobState::Pending, _) => self.schedule(record.run_at, record.id),
-            (JobState::Running, Some(lease)) => self.track_lease(lease.expires_at, record.id),
-            _ => {}
+    /// Index upkeep after a record changed; `lease_before` is when its lease
+    /// ran out before the change. The replaced lease's entry goes, so the
+    /// lease index holds about one entry per running job however many steps
+    /// and heartbeats they commit (an entry left behind by a race is
+    /// harmless: entries are checked against the job when popped).
+    fn requeue(&self, record: &JobRecord, lease_before: Option<Millis>) {
+        let lease_after = match (record.status, &record.lease) {
+            (JobState::Running, Some(lease)) => Some(lease.expires_at),
+            _ => None,
+        };
+        let mut index = lock(&self.index);
+        if lease_before != lease_after {
+            if let Some(before) = lease_before {
+                index.leases.remove(&(before, record.id));
+            }
+            if let Some(after) = lease_after {
+                index.leases.insert((after, record.id));
+            }
+        }
+        if record.status == JobState::Pending {
+            index.scheduled.insert((record.run_at, record.id));
         }
     }
 
@@ -277,35 +318,32 @@ impl Storage for InMemoryStorage {
         if request.limit == 0 || request.machines.is_empty() {
             return Ok(claimed);
         }
-        let mut index = lock(&self.inner.index);
-        self.inner.promote(&mut index, request.now);
-        while claimed.len() < request.limit {
-            let Some((priority, run_at, id)) = Inner::pop_ready(&mut index, &request.machines) else {
+        // The index lock is held only to pick candidates and to record the
+        // new leases, not while the jobs are claimed, so commits are not
+        // held up behind a large claim. A candidate that changed meanwhile
+        // is skipped (its change queued it again if it is still ready).
+        loop {
+            let candidates: Vec<(i32, Millis, JobId)> = {
+                let mut index = lock(&self.inner.index);
+                self.inner.promote(&mut index, request.now);
+                (claimed.len()..request.limit)
+                    .map_while(|_| Inner::pop_ready(&mut index, &request.machines))
+                    .collect()
+            };
+            if candidates.is_empty() {
                 break;
-            };
-            let mut shard = lock(self.inner.shard(id));
-            let Some(job) = shard.jobs.get(&id) else {
-                continue;
-            };
-            if job.priority() != priority || job.run_at() != run_at {
-                continue;
             }
-            let next_token = &self.inner.next_token;
-            let (took, record) = shard.with_record(id, false, |r, _| {
-                if !r.is_claimable(request.now) {
-                    return Ok(false);
+            let mut leases = Vec::with_capacity(candidates.len());
+            for (priority, run_at, id) in candidates {
+                if let Some(record) = self.claim_candidate(id, priority, run_at, &request)? {
+                    leases.extend(record.lease.as_ref().map(|l| (l.expires_at, id)));
+                    claimed.push(record);
                 }
-                let token = LeaseToken(next_token.fetch_add(1, Ordering::Relaxed));
-                r.claim(&request.worker, token, request.now, request.lease_ms);
-                Ok(true)
-            })?;
-            if !took {
-                continue;
             }
-            if let Some(lease) = &record.lease {
-                index.leases.insert((lease.expires_at, id));
+            lock(&self.inner.index).leases.extend(leases);
+            if claimed.len() == request.limit {
+                break;
             }
-            claimed.push(record);
         }
         Ok(claimed)
     }
@@ -340,15 +378,16 @@ impl Storage for InMemoryStorage {
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
         let mut shard = lock(self.inner.shard(commit.id));
         let state_changed = commit.change.is_some();
-        let ((), record) = shard.with_record(commit.id, state_changed, |r, job| {
+        let (lease_before, record) = shard.with_record(commit.id, state_changed, |r, job| {
             r.check_commit(&commit)?;
+            let lease_before = job.lease_expires_at();
             let submission = job.submission_entry(r);
             let entry = r.apply(&commit);
             job.push_history(submission, entry);
-            Ok(())
+            Ok(lease_before)
         })?;
         drop(shard);
-        self.inner.requeue(&record);
+        self.inner.requeue(&record, lease_before);
         self.inner.events.send(StorageEvent::JobChanged(record.id));
         if record.status == JobState::Pending {
             self.inner.events.send(StorageEvent::JobsReady);
@@ -371,24 +410,26 @@ impl Storage for InMemoryStorage {
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let (beat, _) = shard.with_record(id, false, |r, _| {
+        let ((beat, lease_before), record) = shard.with_record(id, false, |r, job| {
             r.check_lease(lease, now)?;
-            Ok(r.extend_lease(now, lease_ms))
+            let lease_before = job.lease_expires_at();
+            Ok((r.extend_lease(now, lease_ms), lease_before))
         })?;
         drop(shard);
-        self.inner.track_lease(beat.expires_at, id);
+        self.inner.requeue(&record, lease_before);
         Ok(beat)
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        shard.with_record(id, false, |r, _| {
+        let (lease_before, record) = shard.with_record(id, false, |r, job| {
             r.check_lease(lease, now)?;
+            let lease_before = job.lease_expires_at();
             r.release(now);
-            Ok(())
+            Ok(lease_before)
         })?;
         drop(shard);
-        self.inner.schedule(now, id);
+        self.inner.requeue(&record, lease_before);
         self.inner.events.send(StorageEvent::JobsReady);
         Ok(())
     }
