@@ -31,6 +31,7 @@ on_every_backend![
     an_admin_can_revive_a_failed_job,
     shutdown_hands_unfinished_steps_back,
     an_idle_runtime_starts_each_new_job_without_polling,
+    a_runtime_without_workers_submits_but_runs_nothing,
 ];
 
 /// A runtime over `storage` running `Order` and `Task`, with fast retries.
@@ -535,4 +536,40 @@ async fn an_idle_runtime_starts_each_new_job_without_polling(storage: TestStorag
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     rt.shutdown().await.unwrap();
+}
+
+/// `workers(0)`: a submitter. Its jobs wait for a runtime with workers (or
+/// `run_job`); it never claims one itself.
+async fn a_runtime_without_workers_submits_but_runs_nothing(storage: TestStorage) {
+    let submitter = Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Task::handler(Scripted))
+        .resource(Calls::default())
+        .resource(String::from("four"))
+        .workers(0)
+        .build()
+        .await
+        .expect("a runtime without workers builds");
+    let ids = submitter
+        .submit_many((0..3).map(|_| Task::Todo { mode: "ok".into() }))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in &ids {
+        assert_eq!(
+            submitter.get::<Task>(*id).await.unwrap().unwrap().status,
+            JobState::Pending
+        );
+    }
+    assert_eq!(submitter.run_job(&ids[0]).await.unwrap(), JobState::Completed);
+    let worker = runtime(&storage).await;
+    for id in &ids[1..] {
+        let view = tokio::time::timeout(Duration::from_secs(20), worker.wait::<Task>(*id))
+            .await
+            .expect("a runtime with workers runs what the submitter submitted")
+            .unwrap();
+        assert_eq!(view.status, JobState::Completed);
+    }
+    worker.shutdown().await.unwrap();
+    submitter.shutdown().await.unwrap();
 }

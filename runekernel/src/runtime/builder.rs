@@ -63,6 +63,19 @@ impl RuntimeBuilder {
     }
 
     /// How many steps run at once. Default: 8.
+    ///
+    /// Zero builds a runtime that submits, reads and administers jobs but
+    /// runs none in the background: a web process that hands work to worker
+    /// processes sharing its storage. [`Runtime::run_job`] still runs a job
+    /// in the calling task.
+    ///
+    /// ```
+    /// # use runekernel::{Runtime, RuntimeError};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), RuntimeError> {
+    /// let submitter = Runtime::builder().workers(0).build().await?;
+    /// # submitter.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
@@ -146,7 +159,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Builds the runtime and, unless deterministic, starts its workers.
+    /// Builds the runtime and, unless deterministic or without workers,
+    /// starts its workers.
     ///
     /// # Errors
     /// [`RuntimeError::Config`] for settings that cannot work, or when called
@@ -157,9 +171,7 @@ impl RuntimeBuilder {
 
     fn check(&self) -> Result<()> {
         let p = &self.policies;
-        let problem = if self.workers == 0 {
-            Some("workers must be at least 1".to_owned())
-        } else if p.lease.is_zero() {
+        let problem = if p.lease.is_zero() {
             Some("the lease must be longer than zero".to_owned())
         } else if p.heartbeat >= p.lease {
             Some(format!(
@@ -231,10 +243,12 @@ impl RuntimeBuilder {
         });
         if let Some(handle) = handle {
             let _guard = handle.enter();
-            let events = inner.storage.subscribe();
-            inner
-                .tasks
-                .spawn(produce(Arc::clone(&inner), self.workers, inner.tasks.clone(), events));
+            if self.workers > 0 {
+                let events = inner.storage.subscribe();
+                inner
+                    .tasks
+                    .spawn(produce(Arc::clone(&inner), self.workers, inner.tasks.clone(), events));
+            }
             tokio::spawn(heartbeat_loop(Arc::clone(&inner)));
         }
         tracing::info!(
