@@ -205,26 +205,37 @@ impl Inner {
 
     /// Moves due and lease-expired jobs into their machine's ready queue.
     fn promote(&self, index: &mut Index, now: Millis) {
-        while let Some(&(run_at, id)) = index.scheduled.first() {
-            if run_at > now {
+        self.promote_due(
+            index,
+            now,
+            |i| &mut i.scheduled,
+            |job, run_at| job.status() == JobState::Pending && job.run_at() == run_at,
+        );
+        self.promote_due(
+            index,
+            now,
+            |i| &mut i.leases,
+            |job, expires_at| job.status() == JobState::Running && job.lease_expires_at() == Some(expires_at),
+        );
+    }
+
+    /// Pops the entries of one time index (`queue`) that are due by `now`,
+    /// and makes ready each job that an entry still describes (`current`).
+    fn promote_due(
+        &self,
+        index: &mut Index,
+        now: Millis,
+        queue: fn(&mut Index) -> &mut BTreeSet<(Millis, JobId)>,
+        current: impl Fn(&StoredJob, Millis) -> bool,
+    ) {
+        while let Some(&(at, id)) = queue(index).first() {
+            if at > now {
                 break;
             }
-            index.scheduled.pop_first();
+            queue(index).pop_first();
             let shard = lock(self.shard(id));
             if let Some(job) = shard.jobs.get(&id) {
-                if job.status() == JobState::Pending && job.run_at() == run_at {
-                    Self::make_ready(index, job, id);
-                }
-            }
-        }
-        while let Some(&(expires_at, id)) = index.leases.first() {
-            if expires_at > now {
-                break;
-            }
-            index.leases.pop_first();
-            let shard = lock(self.shard(id));
-            if let Some(job) = shard.jobs.get(&id) {
-                if job.status() == JobState::Running && job.lease_expires_at() == Some(expires_at) {
+                if current(job, at) {
                     Self::make_ready(index, job, id);
                 }
             }
