@@ -467,6 +467,23 @@ pub(crate) fn add_ms(now: Millis, ms: u64) -> Millis {
     now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
+/// Runs `commit` on each commit of a batch written as one unit (SQLite,
+/// RocksDB). A commit that fails its checks has written nothing and fails
+/// alone; a database error fails the whole batch, which the caller undoes.
+pub(crate) fn commit_each(
+    commits: &[Commit],
+    mut commit: impl FnMut(&Commit) -> Result<JobRecord, crate::StorageError>,
+) -> Result<Vec<Result<JobRecord, crate::StorageError>>, crate::StorageError> {
+    let mut results = Vec::with_capacity(commits.len());
+    for one in commits {
+        match commit(one) {
+            Err(error @ crate::StorageError::Backend(_)) => return Err(error),
+            result => results.push(result),
+        }
+    }
+    Ok(results)
+}
+
 /// The commit that cancels a pending job (shared by every backend's
 /// `cancel`).
 pub fn cancel_commit(job: &JobRecord, now: Millis, reason: Option<String>) -> Commit {

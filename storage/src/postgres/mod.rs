@@ -12,7 +12,7 @@
 
 mod rows;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -326,7 +326,7 @@ impl PostgresStorage {
     async fn commit_optimistic(
         &self,
         commits: &[Commit],
-    ) -> Result<(Vec<Result<JobRecord, StorageError>>, Vec<JobId>), StorageError> {
+    ) -> Result<(Vec<Result<JobRecord, StorageError>>, HashSet<JobId>), StorageError> {
         let uuids: Vec<uuid::Uuid> = commits.iter().map(|c| *c.id.as_uuid()).collect();
         let rows = sqlx::query(GET_JOBS.as_str())
             .bind(&uuids)
@@ -341,14 +341,16 @@ impl PostgresStorage {
         let (results, history) = apply_commits(&mut jobs, commits);
         let changed = changed_records(&results, &jobs);
         if changed.is_empty() {
-            return Ok((results, Vec::new()));
+            return Ok((results, HashSet::new()));
         }
         let (mut columns, mut guard_columns) = (JobColumns::default(), Guards::default());
         for record in &changed {
+            // Every changed record was read above, so its guard is there.
+            let guard = guards
+                .get(&record.id)
+                .ok_or_else(|| StorageError::backend(format!("job {} was changed without being read", record.id)))?;
             columns.push(record);
-            if let Some(guard) = guards.get(&record.id) {
-                guard_columns.push(*guard);
-            }
+            guard_columns.push(*guard);
         }
         let query = guard_columns.bind(columns.bind(sqlx::query(WRITE_IF_UNCHANGED.as_str())));
         let row = history
@@ -359,7 +361,7 @@ impl PostgresStorage {
             .await
             .map_err(backend)?;
         let done: Vec<uuid::Uuid> = sqlx::Row::try_get(&row, "done").map_err(backend)?;
-        let done: std::collections::HashSet<JobId> = done.into_iter().map(JobId::from_uuid).collect();
+        let done: HashSet<JobId> = done.into_iter().map(JobId::from_uuid).collect();
         let lost = changed.iter().map(|r| r.id).filter(|id| !done.contains(id)).collect();
         Ok((results, lost))
     }
@@ -558,7 +560,7 @@ fn changed_records<'a>(
     results: &[Result<JobRecord, StorageError>],
     jobs: &'a HashMap<JobId, JobRecord>,
 ) -> Vec<&'a JobRecord> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     results
         .iter()
         .flatten()

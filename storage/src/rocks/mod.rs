@@ -30,8 +30,8 @@ use tokio::sync::broadcast;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
+    JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -494,18 +494,8 @@ impl Storage for RocksDbStorage {
         // (version, lease, a missing job) leaves the others to go through.
         let results = self
             .blocking(move |db| {
-                db.transact(|tx| {
-                    let mut results = Vec::with_capacity(commits.len());
-                    for commit in &commits {
-                        match tx.commit(commit) {
-                            // The database itself failed: the whole batch is retried or fails.
-                            Err(error @ StorageError::Backend(_)) => return Err(error),
-                            // A commit that fails its checks has written nothing.
-                            result => results.push(result),
-                        }
-                    }
-                    Ok(results)
-                })
+                // A database error fails the batch, which is retried or fails whole.
+                db.transact(|tx| commit_each(&commits, |commit| tx.commit(commit)))
             })
             .await?;
         for record in results.iter().flatten() {

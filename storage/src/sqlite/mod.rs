@@ -14,8 +14,8 @@ use tokio::sync::broadcast;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
+    JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -371,19 +371,9 @@ impl Storage for SqliteStorage {
     async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
         let results = self
             .writer
-            .call(move |conn| {
-                // A commit that fails its checks has written nothing, so it
-                // needs no savepoint of its own; a database error fails the
-                // whole batch, which the operation's savepoint undoes.
-                let mut results = Vec::with_capacity(commits.len());
-                for commit in &commits {
-                    match commit_one(conn, commit) {
-                        Err(StorageError::Backend(error)) => return Err(StorageError::Backend(error)),
-                        result => results.push(result),
-                    }
-                }
-                Ok(results)
-            })
+            // No savepoint per commit: the operation's savepoint undoes a
+            // batch that a database error failed.
+            .call(move |conn| commit_each(&commits, |commit| commit_one(conn, commit)))
             .await?;
         for record in results.iter().flatten() {
             self.announce_commit(record);

@@ -2,6 +2,8 @@
 //! parameters and back. Every statement is prepared once per connection
 //! (`prepare_cached`).
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
@@ -89,10 +91,14 @@ fn read_raw(row: &Row) -> rusqlite::Result<RawJob> {
     })
 }
 
-fn finish_raw(raw: RawJob) -> Result<JobRecord, StorageError> {
+/// Checks a row's text columns; the payload is parsed only if
+/// `with_payload` (otherwise it stays `null`).
+fn finish_raw(raw: RawJob, with_payload: bool) -> Result<JobRecord, StorageError> {
     let mut record = raw.record;
     record.status = parse_status(record.id, &raw.status)?;
-    record.payload = parse_payload(record.id, &raw.payload)?;
+    if with_payload {
+        record.payload = parse_payload(record.id, &raw.payload)?;
+    }
     Ok(record)
 }
 
@@ -107,17 +113,14 @@ pub(super) fn query_jobs(
     let rows = stmt.query_map(params, read_raw).map_err(backend)?;
     let mut out = Vec::new();
     for raw in rows {
-        out.push(finish_raw(raw.map_err(backend)?));
+        out.push(finish_raw(raw.map_err(backend)?, true));
     }
     Ok(out)
 }
 
 /// One job by id.
 pub(super) fn get_job(conn: &Connection, id: JobId) -> Result<Option<JobRecord>, StorageError> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1");
-    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-    let raw = stmt.query_row([id_bytes(id)], read_raw).optional().map_err(backend)?;
-    raw.map(finish_raw).transpose()
+    get_job_for_commit(conn, id, true)
 }
 
 /// One job by id, for a commit: its payload is read only if `with_payload`
@@ -127,18 +130,10 @@ pub(super) fn get_job_for_commit(
     id: JobId,
     with_payload: bool,
 ) -> Result<Option<JobRecord>, StorageError> {
-    if with_payload {
-        return get_job(conn, id);
-    }
-    let sql = format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1");
-    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    static GET_JOB: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1"));
+    let mut stmt = conn.prepare_cached(GET_JOB.as_str()).map_err(backend)?;
     let raw = stmt.query_row([id_bytes(id)], read_raw).optional().map_err(backend)?;
-    raw.map(|raw| {
-        let mut record = raw.record;
-        record.status = parse_status(record.id, &raw.status)?;
-        Ok(record)
-    })
-    .transpose()
+    raw.map(|raw| finish_raw(raw, with_payload)).transpose()
 }
 
 /// The id of the job holding an idempotency key.
