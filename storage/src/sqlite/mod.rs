@@ -2,12 +2,14 @@
 //! thread that group-commits many operations per transaction.
 
 mod rows;
+mod schema;
 mod writer;
 
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use tokio::sync::broadcast;
 
@@ -22,9 +24,6 @@ use crate::{JobId, JobState};
 
 use rows::{backend, JOB_COLUMNS};
 use writer::Writer;
-
-/// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
 
 /// SQLite's `synchronous` setting, which decides what a committed
 /// transaction survives.
@@ -137,16 +136,7 @@ impl SqliteStorage {
     }
 
     fn start(conn: Connection, options: &SqliteOptions) -> Result<Self, StorageError> {
-        conn.busy_timeout(options.busy_timeout).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", options.synchronous.pragma())
-            .map_err(backend)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
-        // Each operation of a group commit runs in a savepoint; keep their
-        // rollback journal in memory rather than in a temporary file.
-        conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend)?;
-        migrate(&conn)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        configure(&conn, options)?;
         Ok(SqliteStorage {
             writer: Writer::spawn(conn, options.max_batch)?,
             events: EventBus::new(),
@@ -154,27 +144,48 @@ impl SqliteStorage {
     }
 }
 
-/// Creates the schema in a new database, or checks an existing one's version.
-fn migrate(conn: &Connection) -> Result<(), StorageError> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
+/// Sets the connection up and brings its schema to this build's version.
+fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StorageError> {
+    conn.busy_timeout(options.busy_timeout).map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+    conn.pragma_update(None, "synchronous", options.synchronous.pragma())
         .map_err(backend)?;
-    match version {
-        0 => {
-            let schema = include_str!("schema.sql");
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {schema} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(|e| StorageError::backend(format!("cannot create the RuneKernel schema: {e}")))?;
-            tracing::info!(version = SCHEMA_VERSION, "created the RuneKernel SQLite schema");
-            Ok(())
-        }
-        SCHEMA_VERSION => Ok(()),
-        newer => Err(StorageError::backend(format!(
-            "this SQLite database has RuneKernel schema version {newer}, but this build knows only up to \
-             {SCHEMA_VERSION}; upgrade RuneKernel to open it"
-        ))),
-    }
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+    // Each operation of a group commit runs in a savepoint; keep their
+    // rollback journal in memory rather than in a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend)?;
+    // Without the query planner stability guarantee, SQLite re-plans a
+    // claim query whenever its `now` parameter changes (every claim).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(backend)?;
+    schema::migrate(conn)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Deletes the history of jobs finished before `?1`. The status test repeats
+/// the finished-jobs index's condition word for word, so the index is used.
+const PRUNE_HISTORY: &str = "DELETE FROM rk_history WHERE job_id IN (SELECT id FROM rk_jobs \
+     WHERE status <> 'pending' AND status <> 'running' AND updated_at < ?1)";
+
+/// Deletes the jobs finished before `?1`.
+const PRUNE_JOBS: &str = "DELETE FROM rk_jobs WHERE status <> 'pending' AND status <> 'running' AND updated_at < ?1";
+
+/// The claim's two queries, for `machines` machine names: jobs whose lease
+/// expired, then ready jobs. Parameters: `?1` now, `?2` the limit, `?3...`
+/// the machine names.
+fn claim_queries(machines: usize) -> [String; 2] {
+    let machines = placeholders(machines, 3);
+    [
+        format!(
+            "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= ?1 \
+             AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
+        ),
+        format!(
+            "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'pending' AND run_at <= ?1 \
+             AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
+        ),
+    ]
 }
 
 fn placeholders(n: usize, first: usize) -> String {
@@ -298,18 +309,10 @@ impl Storage for SqliteStorage {
         }
         self.writer
             .call(move |conn| {
-                let machines = placeholders(request.machines.len(), 3);
                 let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
                 let mut values: Vec<rusqlite::types::Value> = vec![request.now.into(), limit.into()];
                 values.extend(request.machines.iter().map(|m| rusqlite::types::Value::Text(m.clone())));
-                let expired = format!(
-                    "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= ?1 \
-                     AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
-                );
-                let ready = format!(
-                    "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'pending' AND run_at <= ?1 \
-                     AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
-                );
+                let [expired, ready] = claim_queries(request.machines.len());
                 let mut candidates = rows::query_jobs(conn, &expired, params_from_iter(values.iter()))?;
                 candidates.extend(rows::query_jobs(conn, &ready, params_from_iter(values.iter()))?);
                 let mut jobs = Vec::with_capacity(candidates.len());
@@ -484,18 +487,8 @@ impl Storage for SqliteStorage {
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
         self.writer
             .call(move |conn| {
-                conn.execute(
-                    "DELETE FROM rk_history WHERE job_id IN (SELECT id FROM rk_jobs \
-                     WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ?1)",
-                    [before],
-                )
-                .map_err(backend)?;
-                let deleted = conn
-                    .execute(
-                        "DELETE FROM rk_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ?1",
-                        [before],
-                    )
-                    .map_err(backend)?;
+                conn.execute(PRUNE_HISTORY, [before]).map_err(backend)?;
+                let deleted = conn.execute(PRUNE_JOBS, [before]).map_err(backend)?;
                 Ok(deleted as u64)
             })
             .await
@@ -503,5 +496,79 @@ impl Storage for SqliteStorage {
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{params, StatementStatus};
+
+    use super::*;
+
+    fn configured() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        configure(&conn, &SqliteOptions::default()).unwrap();
+        conn
+    }
+
+    /// The opcodes of `sql`'s program.
+    fn program(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        // Unbound parameters are NULL, which EXPLAIN does not mind.
+        let mut rows = stmt.raw_query();
+        let mut ops = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            ops.push(row.get(1).unwrap());
+        }
+        ops
+    }
+
+    #[test]
+    fn the_statements_run_for_each_job_build_no_temporary_table() {
+        let conn = configured();
+        let per_job = [
+            rows::INSERT_JOB,
+            rows::INSERT_HISTORY,
+            rows::UPDATE_JOB,
+            rows::UPDATE_LIFECYCLE,
+            rows::GET_JOB.as_str(),
+            rows::NEXT_TOKEN,
+            rows::SET_NEXT_TOKEN,
+        ];
+        for sql in per_job {
+            let program = program(&conn, sql);
+            assert!(
+                !program.iter().any(|op| op == "OpenEphemeral"),
+                "{sql} builds a temporary table"
+            );
+        }
+    }
+
+    #[test]
+    fn a_claim_query_is_planned_once_whatever_the_time() {
+        let conn = configured();
+        for sql in claim_queries(1) {
+            for now in 0..3_i64 {
+                rows::query_jobs(&conn, &sql, params![now, 10_i64, "m"]).unwrap();
+            }
+            let stmt = conn.prepare_cached(&sql).unwrap();
+            assert_eq!(
+                stmt.get_status(StatementStatus::RePrepare),
+                0,
+                "{sql} was planned again"
+            );
+        }
+    }
+
+    #[test]
+    fn pruning_reads_only_the_finished_jobs() {
+        let conn = configured();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {PRUNE_JOBS}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([0_i64], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(plan.iter().any(|step| step.contains("rk_jobs_finished")), "{plan:?}");
     }
 }

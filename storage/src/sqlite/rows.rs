@@ -16,6 +16,39 @@ pub(super) const JOB_COLUMNS: &str = "id, machine, fingerprint, state, payload, 
      max_attempts, timeout_ms, lease_owner, lease_token, lease_expires_at, version, idempotency_key, \
      cancel_requested, created_at, updated_at, last_error";
 
+/// Inserts a pending job: `?1`..`?11` as [`insert_job`] binds them.
+pub(super) const INSERT_JOB: &str =
+    "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
+     max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, 0, ?8, ?9, 0, ?10, 0, ?11, ?11)";
+
+/// Appends a history entry.
+pub(super) const INSERT_HISTORY: &str =
+    "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Writes every mutable column of a job.
+pub(super) const UPDATE_JOB: &str =
+    "UPDATE rk_jobs SET fingerprint = ?2, state = ?3, payload = ?4, status = ?5, run_at = ?6, attempts = ?7, \
+     lease_owner = ?8, lease_token = ?9, lease_expires_at = ?10, version = ?11, cancel_requested = ?12, \
+     updated_at = ?13, last_error = ?14 WHERE id = ?1";
+
+/// Writes the lifecycle columns of a job.
+pub(super) const UPDATE_LIFECYCLE: &str =
+    "UPDATE rk_jobs SET status = ?2, run_at = ?3, attempts = ?4, lease_owner = ?5, lease_token = ?6, \
+     lease_expires_at = ?7, cancel_requested = ?8, updated_at = ?9 WHERE id = ?1";
+
+/// Reads one job by id.
+pub(super) static GET_JOB: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1"));
+
+/// Reads the next lease token.
+pub(super) const NEXT_TOKEN: &str = "SELECT value FROM rk_meta WHERE key = 'next_lease_token'";
+
+/// Sets the next lease token. (`UPDATE ... RETURNING` would do both in one
+/// statement, but SQLite builds a temporary table for `RETURNING`.)
+pub(super) const SET_NEXT_TOKEN: &str = "UPDATE rk_meta SET value = ?1 WHERE key = 'next_lease_token'";
+
 pub(super) fn backend(error: rusqlite::Error) -> StorageError {
     StorageError::backend(error)
 }
@@ -130,7 +163,6 @@ pub(super) fn get_job_for_commit(
     id: JobId,
     with_payload: bool,
 ) -> Result<Option<JobRecord>, StorageError> {
-    static GET_JOB: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ?1"));
     let mut stmt = conn.prepare_cached(GET_JOB.as_str()).map_err(backend)?;
     let raw = stmt.query_row([id_bytes(id)], read_raw).optional().map_err(backend)?;
     raw.map(|raw| finish_raw(raw, with_payload)).transpose()
@@ -147,13 +179,7 @@ pub(super) fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>
 /// Inserts a new job row and its submission entry.
 pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageError> {
     let payload = job.payload.to_string();
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
-             max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, 0, ?8, ?9, 0, ?10, 0, ?11, ?11)",
-        )
-        .map_err(backend)?;
+    let mut stmt = conn.prepare_cached(INSERT_JOB).map_err(backend)?;
     let inserted = stmt.execute(params![
         id_bytes(job.id),
         job.machine,
@@ -185,12 +211,7 @@ pub(super) fn insert_history(
     entry: &HistoryEntry,
     payload: &str,
 ) -> Result<(), StorageError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .map_err(backend)?;
+    let mut stmt = conn.prepare_cached(INSERT_HISTORY).map_err(backend)?;
     stmt.execute(params![
         id_bytes(id),
         entry.seq as i64,
@@ -210,13 +231,7 @@ pub(super) fn insert_history(
 /// Writes every mutable column of a job; `payload` is its payload as JSON
 /// text.
 pub(super) fn update_job(conn: &Connection, r: &JobRecord, payload: &str) -> Result<(), StorageError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "UPDATE rk_jobs SET fingerprint = ?2, state = ?3, payload = ?4, status = ?5, run_at = ?6, attempts = ?7, \
-             lease_owner = ?8, lease_token = ?9, lease_expires_at = ?10, version = ?11, cancel_requested = ?12, \
-             updated_at = ?13, last_error = ?14 WHERE id = ?1",
-        )
-        .map_err(backend)?;
+    let mut stmt = conn.prepare_cached(UPDATE_JOB).map_err(backend)?;
     let lease = r.lease.as_ref();
     stmt.execute(params![
         id_bytes(r.id),
@@ -241,12 +256,7 @@ pub(super) fn update_job(conn: &Connection, r: &JobRecord, payload: &str) -> Res
 /// Writes the lifecycle columns only (claim, heartbeat, release, cancel
 /// request): the payload is not rewritten.
 pub(super) fn update_lifecycle(conn: &Connection, r: &JobRecord) -> Result<(), StorageError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "UPDATE rk_jobs SET status = ?2, run_at = ?3, attempts = ?4, lease_owner = ?5, lease_token = ?6, \
-             lease_expires_at = ?7, cancel_requested = ?8, updated_at = ?9 WHERE id = ?1",
-        )
-        .map_err(backend)?;
+    let mut stmt = conn.prepare_cached(UPDATE_LIFECYCLE).map_err(backend)?;
     let lease = r.lease.as_ref();
     stmt.execute(params![
         id_bytes(r.id),
@@ -306,10 +316,15 @@ pub(super) fn history(conn: &Connection, id: JobId) -> Result<Vec<HistoryEntry>,
 
 /// Reserves `n` consecutive lease tokens; returns the first.
 pub(super) fn reserve_tokens(conn: &Connection, n: u64) -> Result<u64, StorageError> {
-    let mut stmt = conn
-        .prepare_cached("UPDATE rk_meta SET value = value + ?1 WHERE key = 'next_lease_token' RETURNING value - ?1")
+    let first: i64 = conn
+        .prepare_cached(NEXT_TOKEN)
+        .map_err(backend)?
+        .query_row([], |row| row.get(0))
         .map_err(backend)?;
-    let first: i64 = stmt.query_row([n as i64], |row| row.get(0)).map_err(backend)?;
+    conn.prepare_cached(SET_NEXT_TOKEN)
+        .map_err(backend)?
+        .execute([first + n as i64])
+        .map_err(backend)?;
     Ok(first as u64)
 }
 

@@ -1,4 +1,4 @@
--- RuneKernel SQLite schema, version 1 (PRAGMA user_version).
+-- RuneKernel SQLite schema, version 1: the jobs, their history and the lease-token counter.
 CREATE TABLE rk_jobs (
     id               BLOB    NOT NULL PRIMARY KEY,
     machine          TEXT    NOT NULL,
