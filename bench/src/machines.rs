@@ -1,7 +1,10 @@
 //! The benchmark machines: a single no-op step, and three no-op steps.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use runekernel::prelude::*;
 
@@ -36,17 +39,43 @@ pub enum Three {
 }
 
 /// Counts the last step of every job it runs, so the harness knows when a
-/// burn-down is over without scanning storage.
+/// burn-down is over without scanning storage, and stamps when the latest one
+/// ran, so a latency sample is read without spinning on a core that storage
+/// needs. apalis's handler uses it too.
 #[derive(Clone, Default)]
-pub struct Counter(pub Arc<AtomicU64>);
+pub struct Counter(Arc<Counted>);
+
+#[derive(Default)]
+struct Counted {
+    count: AtomicU64,
+    last: Mutex<Option<Instant>>,
+    bumped: Notify,
+}
 
 impl Counter {
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.count.load(Ordering::Relaxed)
     }
 
-    fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    pub fn bump(&self) {
+        *self.0.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        self.0.count.fetch_add(1, Ordering::Release);
+        self.0.bumped.notify_waiters();
+    }
+
+    /// Waits until the count passes `before`, for at most `limit`; returns
+    /// when the last step that passed it ran.
+    pub async fn ran_after(&self, before: u64, limit: Duration) -> Option<Instant> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let bumped = self.0.bumped.notified();
+            tokio::pin!(bumped);
+            bumped.as_mut().enable();
+            if self.0.count.load(Ordering::Acquire) > before {
+                return *self.0.last.lock().unwrap_or_else(PoisonError::into_inner);
+            }
+            tokio::time::timeout_at(deadline, bumped).await.ok()?;
+        }
     }
 }
 

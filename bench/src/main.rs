@@ -1,7 +1,7 @@
 //! RuneKernel's benchmark harness.
 //!
 //! ```text
-//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD] [--backend NAME] [--without-apalis]
+//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD] [--backend NAME] [--n N] [--without-apalis]
 //! runekernel-bench --memory-of runekernel|apalis N   # one memory figure, used by the run itself
 //! ```
 //! Every workload runs on RuneKernel and, where apalis has the backend, on
@@ -160,8 +160,14 @@ async fn main() {
     if let Some(chosen) = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)) {
         backends.retain(|b| b == chosen);
     }
+    let chosen_n = args
+        .iter()
+        .position(|a| a == "--n")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<u64>().ok());
     let sizes = |backend: &str| -> Vec<u64> {
         match (quick, backend) {
+            _ if chosen_n.is_some() => chosen_n.into_iter().collect(),
             (true, _) => vec![10_000],
             (false, "memory" | "sqlite" | "sqlite-sync-off") => vec![10_000, 100_000, 1_000_000],
             (false, _) => vec![10_000, 100_000],

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteOperation, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, PgPool, SqlitePool};
 
+use crate::machines::Counter;
 use crate::workloads::{rss, WORKERS};
 
 /// One step of a job: single-step jobs start at `C`, three-step jobs at `A`.
@@ -81,7 +82,7 @@ impl Next {
 struct Shared {
     next: Next,
     steps: Arc<AtomicU64>,
-    finished: Arc<AtomicU64>,
+    finished: Counter,
 }
 
 /// The handler: a no-op step that enqueues the next one, if any.
@@ -91,7 +92,7 @@ async fn run_step(step: Step, shared: Data<Shared>) -> Result<(), BoxDynError> {
         Step::A(n) => Step::B(n),
         Step::B(n) => Step::C(n),
         Step::C(_) => {
-            shared.finished.fetch_add(1, Ordering::Relaxed);
+            shared.finished.bump();
             return Ok(());
         }
     };
@@ -128,7 +129,7 @@ struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
     worker: tokio::task::JoinHandle<Result<(), WorkerError>>,
     steps: Arc<AtomicU64>,
-    finished: Arc<AtomicU64>,
+    finished: Counter,
 }
 
 impl Running {
@@ -243,7 +244,7 @@ impl Store {
 
     /// Starts a worker on the store.
     fn start(self) -> (Running, Sql) {
-        let (steps, finished) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (steps, finished) = (Arc::new(AtomicU64::new(0)), Counter::default());
         let shared = Shared {
             next: self.next,
             steps: steps.clone(),
@@ -352,7 +353,7 @@ pub async fn burn_down(peer: Peer<'_>, n: u64, three_steps: bool, budget: Durati
     let started = Instant::now();
     let (running, sql) = store.start();
     let in_budget = || started.elapsed() <= budget;
-    while running.finished.load(Ordering::Relaxed) < n && in_budget() {
+    while running.finished.get() < n && in_budget() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     // The last handlers have returned; wait for their acknowledgements.
@@ -360,7 +361,7 @@ pub async fn burn_down(peer: Peer<'_>, n: u64, three_steps: bool, budget: Durati
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let elapsed = started.elapsed();
-    let ran = running.finished.load(Ordering::Relaxed);
+    let ran = running.finished.get();
     let steps = running.steps.load(Ordering::Relaxed);
     running.stop().await;
     sql.close().await;
@@ -390,16 +391,15 @@ pub async fn latency(peer: Peer<'_>, samples: usize) -> Result<(f64, f64), BoxDy
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut latencies = Vec::with_capacity(samples);
     for i in 0..samples as u64 {
-        let before = running.finished.load(Ordering::Relaxed);
+        let before = running.finished.get();
         let started = Instant::now();
         next.push_all(vec![Step::C(i)]).await?;
-        while running.finished.load(Ordering::Relaxed) == before {
-            if started.elapsed() > Duration::from_secs(30) {
-                return Err("a task did not start within 30 s".into());
-            }
-            tokio::task::yield_now().await;
-        }
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let ran = running
+            .finished
+            .ran_after(before, Duration::from_secs(30))
+            .await
+            .ok_or("a task did not start within 30 s")?;
+        latencies.push(ran.duration_since(started).as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     running.stop().await;

@@ -118,10 +118,11 @@ pub async fn latency(storage: Arc<dyn Storage>, samples: usize) -> (f64, f64) {
         let before = counter.get();
         let started = Instant::now();
         rt.submit(Noop::Start { n: i }).await.expect("submit");
-        while counter.get() == before {
-            tokio::task::yield_now().await;
-        }
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let ran = counter
+            .ran_after(before, Duration::from_secs(30))
+            .await
+            .expect("a job started within 30 s");
+        latencies.push(ran.duration_since(started).as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     rt.shutdown().await.expect("shutdown");

@@ -50,6 +50,8 @@ mod postgres;
 mod rocks;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod sqlx;
 mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

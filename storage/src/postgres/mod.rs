@@ -10,15 +10,17 @@
 //! announced with `NOTIFY` on a channel per schema, which every process
 //! `LISTEN`s to.
 
+mod migrations;
 mod rows;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use crate::sqlx;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor, Postgres, Transaction};
+use sqlx::{Executor, Postgres, Transaction};
 use tokio::sync::broadcast;
 
 use crate::error::StorageError;
@@ -30,9 +32,7 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{array_params, backend, read_job, Guard, Guards, HistoryColumns, JobColumns, JOB_COLUMNS};
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/postgres/migrations");
+use rows::{array_params, backend, read_job, Guard, Guards, HistoryColumns, JobColumns, NewJobColumns, JOB_COLUMNS};
 
 /// The statements that name every job column, built once.
 static GET_JOB: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = $1"));
@@ -74,6 +74,25 @@ static WRITE_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
         matches = Guards::MATCH,
         insert = HistoryColumns::insert_from_h(),
         history = array_params(19, &HistoryColumns::TYPES),
+        history_names = HistoryColumns::NAMES,
+    )
+});
+/// New jobs ($1..$11) with their submission entries, announced on channel
+/// $12: one statement, so one round trip. The entries are built from the
+/// inserted rows rather than sent a second time.
+static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH inserted AS (INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, \
+              attempts, max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
+              SELECT id, machine, fingerprint, state, payload::json, 'pending', priority, run_at, 0, max_attempts, \
+              timeout_ms, 0, idempotency_key, false, created_at, created_at FROM unnest({arrays}) AS n({names}) \
+              RETURNING id, state, payload, created_at), \
+         written AS (INSERT INTO rk_history ({history_names}) \
+              SELECT id, 0, NULL, state, 'pending', NULL, created_at, 0, NULL, payload FROM inserted), \
+         notified AS (SELECT pg_notify($12, 'ready')) \
+         SELECT (SELECT count(*) FROM notified) AS notified",
+        arrays = array_params(1, &NewJobColumns::TYPES),
+        names = NewJobColumns::NAMES,
         history_names = HistoryColumns::NAMES,
     )
 });
@@ -197,7 +216,7 @@ impl PostgresStorage {
                 .await
                 .map_err(backend)?;
             bootstrap
-                .execute(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
                 .await
                 .map_err(backend)?;
             bootstrap.close().await;
@@ -208,14 +227,16 @@ impl PostgresStorage {
             .after_connect(move |conn, _meta| {
                 let search_path = search_path.clone();
                 Box::pin(async move {
-                    conn.execute(AssertSqlSafe(search_path)).await?;
+                    conn.execute(search_path.as_str()).await?;
                     Ok(())
                 })
             })
             .connect_with(connect)
             .await
             .map_err(backend)?;
-        MIGRATOR
+        migrations::migrator()
+            .await
+            .map_err(|e| StorageError::backend(format!("reading the embedded migrations failed: {e}")))?
             .run(&pool)
             .await
             .map_err(|e| StorageError::backend(format!("migrating schema `{schema}` failed: {e}")))?;
@@ -384,19 +405,30 @@ impl PostgresStorage {
         Ok(out)
     }
 
+    /// Inserts jobs, returning for each its id and whether it is new. Jobs
+    /// with an idempotency key already stored are not inserted again.
     async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, StorageError> {
-        let mut tx = self.begin().await?;
         let keys: Vec<String> = jobs.iter().filter_map(|j| j.idempotency_key.clone()).collect();
-        let mut known: HashMap<String, JobId> = HashMap::new();
-        if !keys.is_empty() {
-            let rows: Vec<(String, uuid::Uuid)> =
-                sqlx::query_as("SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)")
-                    .bind(&keys)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            known.extend(rows.into_iter().map(|(k, id)| (k, JobId::from_uuid(id))));
+        if keys.is_empty() {
+            let all: Vec<&NewJob> = jobs.iter().collect();
+            self.insert_new(&self.pool, &all).await?;
+            return Ok(jobs
+                .iter()
+                .map(|j| Inserted {
+                    id: j.id,
+                    created: true,
+                })
+                .collect());
         }
+        // The keys are looked up and the new jobs written in one transaction.
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, uuid::Uuid)> =
+            sqlx::query_as("SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)")
+                .bind(&keys)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let mut known: HashMap<String, JobId> = rows.into_iter().map(|(k, id)| (k, JobId::from_uuid(id))).collect();
         let mut out = Vec::with_capacity(jobs.len());
         let mut fresh: Vec<&NewJob> = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -417,49 +449,30 @@ impl PostgresStorage {
             });
         }
         if !fresh.is_empty() {
-            let mut records = Vec::with_capacity(fresh.len());
-            let mut history = HistoryColumns::default();
-            for job in &fresh {
-                let record = JobRecord::from_new(job);
-                history.push(record.id, &record.submission_entry());
-                records.push(record);
-            }
-            let inserted = sqlx::query(
-                "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
-                 max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
-                 SELECT id, machine, fingerprint, state, payload::json, 'pending', priority, run_at, 0, max_attempts, \
-                 timeout_ms, 0, idempotency_key, false, created_at, created_at \
-                 FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int4[], $7::int8[], \
-                 $8::int4[], $9::int8[], $10::text[], $11::int8[]) \
-                 AS n(id, machine, fingerprint, state, payload, priority, run_at, max_attempts, timeout_ms, \
-                 idempotency_key, created_at)",
-            )
-            .bind(records.iter().map(|r| *r.id.as_uuid()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.machine.clone()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.fingerprint as i64).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.payload.to_string()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.priority).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.run_at).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.max_attempts as i32).collect::<Vec<_>>())
-            .bind(
-                records
-                    .iter()
-                    .map(|r| r.timeout_ms.map(|t| t as i64))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(records.iter().map(|r| r.idempotency_key.clone()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.created_at).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await;
-            if let Err(error) = inserted {
-                return Err(insert_error(error, &fresh));
-            }
-            Self::write_history(&mut tx, &history).await?;
-            self.notify(&mut tx, &["ready".to_owned()]).await?;
+            self.insert_new(&mut *tx, &fresh).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(out)
+    }
+
+    /// Inserts new jobs with their submission entries and announces them, in
+    /// one statement.
+    async fn insert_new<'e>(
+        &self,
+        executor: impl Executor<'e, Database = Postgres>,
+        jobs: &[&NewJob],
+    ) -> Result<(), StorageError> {
+        let mut columns = NewJobColumns::default();
+        for job in jobs {
+            columns.push(job);
+        }
+        columns
+            .bind(sqlx::query(INSERT_NEW.as_str()))
+            .bind(&self.channel)
+            .execute(executor)
+            .await
+            .map(|_| ())
+            .map_err(|error| insert_error(error, jobs))
     }
 }
 

@@ -1,11 +1,12 @@
 //! Postgres rows to records and records to column arrays (for `unnest`
 //! batch writes).
 
+use crate::sqlx;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row};
 
 use crate::error::StorageError;
-use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken};
+use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
 use crate::{JobId, JobState};
 
 /// The job columns, in the order [`read_job`] reads them by name.
@@ -93,6 +94,62 @@ pub(super) fn array_params(first: usize, types: &[&str]) -> String {
         .map(|(i, t)| format!("${}::{t}[]", first + i))
         .collect();
     params.join(", ")
+}
+
+/// New jobs as one array per column, for `INSERT .. SELECT FROM unnest(..)`.
+#[derive(Default)]
+pub(super) struct NewJobColumns {
+    id: Vec<uuid::Uuid>,
+    machine: Vec<String>,
+    fingerprint: Vec<i64>,
+    state: Vec<String>,
+    payload: Vec<String>,
+    priority: Vec<i32>,
+    run_at: Vec<i64>,
+    max_attempts: Vec<i32>,
+    timeout_ms: Vec<Option<i64>>,
+    idempotency_key: Vec<Option<String>>,
+    created_at: Vec<i64>,
+}
+
+impl NewJobColumns {
+    pub(super) fn push(&mut self, job: &NewJob) {
+        self.id.push(*job.id.as_uuid());
+        self.machine.push(job.machine.clone());
+        self.fingerprint.push(job.fingerprint as i64);
+        self.state.push(job.state.clone());
+        self.payload.push(job.payload.to_string());
+        self.priority.push(job.priority);
+        self.run_at.push(job.run_at);
+        self.max_attempts.push(job.max_attempts as i32);
+        self.timeout_ms.push(job.timeout_ms.map(|t| t as i64));
+        self.idempotency_key.push(job.idempotency_key.clone());
+        self.created_at.push(job.created_at);
+    }
+
+    /// The column names, in the order [`NewJobColumns::bind`] binds them.
+    pub(super) const NAMES: &str =
+        "id, machine, fingerprint, state, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key, created_at";
+    /// Their array types.
+    pub(super) const TYPES: [&str; 11] = [
+        "uuid", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8",
+    ];
+
+    /// Binds the arrays as the next 11 parameters.
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.id)
+            .bind(&self.machine)
+            .bind(&self.fingerprint)
+            .bind(&self.state)
+            .bind(&self.payload)
+            .bind(&self.priority)
+            .bind(&self.run_at)
+            .bind(&self.max_attempts)
+            .bind(&self.timeout_ms)
+            .bind(&self.idempotency_key)
+            .bind(&self.created_at)
+    }
 }
 
 /// Job records as one array per column, for `UPDATE .. FROM unnest(..)`.

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::{AssertSqlSafe, Executor};
+use crate::sqlx;
+use sqlx::Executor;
 
 /// The test database from `DATABASE_URL`.
 ///
@@ -94,7 +95,7 @@ pub async fn drop_schema(url: &str, schema: &str) {
         .connect(url)
         .await
         .expect("connect to drop a test schema");
-    pool.execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
+    pool.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
         .await
         .expect("drop a test schema");
     pool.close().await;
