@@ -96,7 +96,10 @@ async fn open(backend: &str, dir: &tempfile::TempDir, url: Option<&str>) -> Opti
         }
         "postgres" => {
             let schema = format!("rk_bench_{}_{n}", std::process::id());
-            let options = PostgresOptions::default().schema(schema.clone());
+            let options = PostgresOptions {
+                min_connections: workloads::WARM_CONNECTIONS,
+                ..PostgresOptions::default().schema(schema.clone())
+            };
             (
                 Arc::new(PostgresStorage::connect_with(url?, options).await.expect("connect")),
                 Some(schema),

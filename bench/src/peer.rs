@@ -26,7 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteOperation, Sql
 use sqlx::{Executor, PgPool, SqlitePool};
 
 use crate::machines::Counter;
-use crate::workloads::{rss, WORKERS};
+use crate::workloads::{rss, WARM_CONNECTIONS, WORKERS};
 
 /// One step of a job: single-step jobs start at `C`, three-step jobs at `A`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,6 +228,7 @@ impl Store {
                     .await?;
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(WORKERS as u32 / 4)
+                    .min_connections(WARM_CONNECTIONS)
                     .connect(&with_database(url, &database))
                     .await?;
                 PostgresStorage::setup(&pool).await?;

@@ -12,6 +12,10 @@ use crate::machines::{Counter, Noop, Three};
 /// Workers (concurrent steps) for the burn-downs.
 pub const WORKERS: usize = 64;
 
+/// Postgres connections each side's pool keeps open from the start, so a
+/// 10k-job run measures work rather than connection set-up.
+pub const WARM_CONNECTIONS: u32 = 8;
+
 fn policies() -> Policies {
     Policies {
         claim_batch: 256,

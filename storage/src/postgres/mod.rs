@@ -129,6 +129,11 @@ pub struct PostgresOptions {
     pub schema: String,
     /// The pool size. Default: 10.
     pub max_connections: u32,
+    /// Connections the pool keeps open even when idle, so a burst of work
+    /// after a quiet spell does not first wait for new connections. A busy
+    /// runtime uses about six (two claims, up to four commit batches). Default:
+    /// 0, sqlx's default; the pool grows as needed.
+    pub min_connections: u32,
     /// How long to wait for a pooled connection. Default: 10 s.
     pub acquire_timeout: Duration,
 }
@@ -138,6 +143,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             schema: "runekernel".to_owned(),
             max_connections: 10,
+            min_connections: 0,
             acquire_timeout: Duration::from_secs(10),
         }
     }
@@ -228,6 +234,7 @@ impl PostgresStorage {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            .min_connections(options.min_connections.min(options.max_connections))
             .after_connect(move |conn, _meta| {
                 let session = session.clone();
                 Box::pin(async move {
