@@ -133,3 +133,25 @@ async fn commits_racing_cancellations_lose_nothing() {
         assert_eq!(seqs, vec![0, 1]);
     }
 }
+
+/// A store remembers the jobs it holds, to commit without reading them back;
+/// what another process did to a job in between must still count.
+#[tokio::test]
+async fn a_commit_sees_what_another_process_did_to_the_job() {
+    use runekernel_storage::testing::{claim_request, finish};
+    use runekernel_storage::JobState;
+
+    let Some(url) = database_url() else { return };
+    let schemas = TestSchemas::new(&url);
+    let schema = schemas.fresh("rk_held");
+    let (a, b) = (connect(&url, &schema).await, connect(&url, &schema).await);
+    a.insert(new_job("m", 1)).await.unwrap();
+    let job = a.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
+    let token = job.lease.as_ref().unwrap().token;
+    assert_eq!(job.lease.as_ref().unwrap().expires_at, 30_000);
+    // Another process extends the lease: `a` remembers the old expiry.
+    b.heartbeat(job.id, token, 20_000, 30_000).await.unwrap();
+    // At 40 000 the lease `a` remembers has run out, the stored one has not.
+    let done = a.commit(finish(&job, 40_000)).await.unwrap();
+    assert_eq!(done.status, JobState::Completed);
+}

@@ -129,7 +129,7 @@ fn version_1_database(path: &std::path::Path) -> [runekernel_storage::JobId; 3] 
 
 #[tokio::test]
 async fn a_version_1_database_is_migrated_with_every_job_and_its_history() {
-    use runekernel_storage::{ClaimRequest, JobState};
+    use runekernel_storage::JobState;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.db");
     let [pending, completed, running] = version_1_database(&path);
@@ -155,13 +155,7 @@ async fn a_version_1_database_is_migrated_with_every_job_and_its_history() {
     assert_eq!(storage.insert(again).await.unwrap().id, pending);
     // The claim indexes were rebuilt: they find the ready job and the expired
     // lease (in id order, as both have the same priority and run_at).
-    let request = ClaimRequest {
-        worker: "w".into(),
-        machines: vec!["m".into()],
-        limit: 10,
-        now: 100,
-        lease_ms: 1_000,
-    };
+    let request = testing::claim_request(&["m"], 10, 100);
     let claimed: Vec<_> = storage.claim(request).await.unwrap().iter().map(|j| j.id).collect();
     assert_eq!(claimed, vec![pending, running]);
     // So was the finished-jobs index that pruning reads.

@@ -10,6 +10,7 @@
 //! announced with `NOTIFY` on a channel per schema, which every process
 //! `LISTEN`s to.
 
+mod held;
 mod migrations;
 mod rows;
 
@@ -32,6 +33,7 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
+use held::Held;
 use rows::{array_params, backend, read_job, Guard, Guards, HistoryColumns, JobColumns, NewJobColumns, JOB_COLUMNS};
 
 /// The statements that name every job column, built once.
@@ -167,6 +169,7 @@ pub struct PostgresStorage {
     events: EventBus,
     channel: String,
     schema: String,
+    held: std::sync::Arc<Held>,
     _listener: std::sync::Arc<ListenerTask>,
 }
 
@@ -262,6 +265,7 @@ impl PostgresStorage {
             events,
             channel,
             schema,
+            held: std::sync::Arc::default(),
             _listener: std::sync::Arc::new(ListenerTask(task)),
         })
     }
@@ -355,28 +359,47 @@ impl PostgresStorage {
         Ok(results)
     }
 
-    /// Commits a batch optimistically: reads the jobs without locks and
-    /// writes them in one statement where they are unchanged since. Returns
-    /// the results and the ids of the jobs that changed in between.
+    /// Commits a batch optimistically: takes the jobs as this storage last
+    /// wrote them (see [`Held`]) or reads them without locks, and writes them
+    /// in one statement where they are unchanged since. Returns the results
+    /// and the ids of the jobs to commit again under locks: those that
+    /// changed in between, and those whose remembered record refused the
+    /// commit.
     async fn commit_optimistic(
         &self,
         commits: &[Commit],
     ) -> Result<(Vec<Result<JobRecord, StorageError>>, HashSet<JobId>), StorageError> {
-        let uuids: Vec<uuid::Uuid> = commits.iter().map(|c| *c.id.as_uuid()).collect();
-        let rows = sqlx::query(GET_JOBS.as_str())
-            .bind(&uuids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        let mut jobs = rows
+        let mut jobs = self.held.take(commits.iter().map(|c| c.id));
+        let cached: HashSet<JobId> = jobs.keys().copied().collect();
+        let unknown: Vec<uuid::Uuid> = commits
             .iter()
-            .map(|row| read_job(row).map(|r| (r.id, r)))
-            .collect::<Result<HashMap<_, _>, _>>()?;
+            .filter(|c| !jobs.contains_key(&c.id))
+            .map(|c| *c.id.as_uuid())
+            .collect();
+        if !unknown.is_empty() {
+            let rows = sqlx::query(GET_JOBS.as_str())
+                .bind(&unknown)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            for row in &rows {
+                let record = read_job(row)?;
+                jobs.insert(record.id, record);
+            }
+        }
         let guards: HashMap<JobId, Guard> = jobs.values().map(|r| (r.id, Guard::of(r))).collect();
         let (results, history) = apply_commits(&mut jobs, commits);
+        // A remembered record vouches for a commit only if the database
+        // agrees; one it refuses is judged again against the stored row.
+        let refused: HashSet<JobId> = commits
+            .iter()
+            .zip(&results)
+            .filter(|(commit, result)| result.is_err() && cached.contains(&commit.id))
+            .map(|(commit, _)| commit.id)
+            .collect();
         let changed = changed_records(&results, &jobs);
         if changed.is_empty() {
-            return Ok((results, HashSet::new()));
+            return Ok((results, refused));
         }
         let (mut columns, mut guard_columns) = (JobColumns::default(), Guards::default());
         for record in &changed {
@@ -397,7 +420,8 @@ impl PostgresStorage {
             .map_err(backend)?;
         let done: Vec<uuid::Uuid> = sqlx::Row::try_get(&row, "done").map_err(backend)?;
         let done: HashSet<JobId> = done.into_iter().map(JobId::from_uuid).collect();
-        let lost = changed.iter().map(|r| r.id).filter(|id| !done.contains(id)).collect();
+        let mut lost: HashSet<JobId> = changed.iter().map(|r| r.id).filter(|id| !done.contains(id)).collect();
+        lost.extend(refused);
         Ok((results, lost))
     }
 
@@ -416,6 +440,8 @@ impl PostgresStorage {
         let out = f(record);
         Self::write_jobs(&mut tx, &[record]).await?;
         tx.commit().await.map_err(backend)?;
+        // A heartbeat moved the lease's expiry: the next commit checks it.
+        self.held.remember([&*record]);
         Ok(out)
     }
 
@@ -658,6 +684,7 @@ impl Storage for PostgresStorage {
             .map_err(backend)?;
         let mut jobs = rows.iter().map(read_job).collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+        self.held.remember(&jobs);
         Ok(jobs)
     }
 
@@ -682,6 +709,7 @@ impl Storage for PostgresStorage {
         Self::write_jobs(&mut tx, &[record]).await?;
         let claimed = record.clone();
         tx.commit().await.map_err(backend)?;
+        self.held.remember([&claimed]);
         Ok(Some(claimed))
     }
 
@@ -701,6 +729,7 @@ impl Storage for PostgresStorage {
         // one's lease); the jobs that did change go again under row locks.
         let (mut results, lost) = self.commit_optimistic(&commits).await?;
         if lost.is_empty() {
+            self.held.settle(&results);
             return Ok(results);
         }
         tracing::debug!(
@@ -712,6 +741,7 @@ impl Storage for PostgresStorage {
         for (i, result) in again.into_iter().zip(self.commit_locked(&retried).await?) {
             results[i] = result;
         }
+        self.held.settle(&results);
         Ok(results)
     }
 
@@ -743,6 +773,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+        self.held.forget(id);
         self.with_lease(id, lease, now, |record| record.release(now)).await?;
         self.events.send(StorageEvent::JobsReady);
         Ok(())

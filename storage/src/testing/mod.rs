@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::Storage;
 
-pub use support::{finish, new_job};
+pub use support::{claim_request, finish, new_job};
 
 /// One conformance check: takes a fresh, empty store.
 pub type Check = fn(Arc<dyn Storage>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
