@@ -40,6 +40,8 @@
 
 mod error;
 mod events;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod held;
 mod id;
 mod job_state;
 mod memory;

@@ -69,8 +69,8 @@ async fn a_bad_schema_name_is_refused() {
 /// (such rows go again under locks), and history stays gapless.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commits_racing_cancellations_lose_nothing() {
-    use runekernel_storage::testing::finish;
-    use runekernel_storage::{CancelOutcome, ClaimRequest, JobState, StateChange};
+    use runekernel_storage::testing::move_on;
+    use runekernel_storage::{CancelOutcome, ClaimRequest};
 
     let Some(url) = database_url() else { return };
     let schemas = TestSchemas::new(&url);
@@ -86,20 +86,7 @@ async fn commits_racing_cancellations_lose_nothing() {
     };
     let claimed = store.claim(request).await.unwrap();
     assert_eq!(claimed.len(), 200);
-    let steps: Vec<_> = claimed
-        .iter()
-        .map(|job| {
-            let mut step = finish(job, 5);
-            step.change = Some(StateChange {
-                state: "next".into(),
-                payload: serde_json::json!(1),
-                fingerprint: 1,
-            });
-            step.status = JobState::Running;
-            step.lease_until = Some(60_000);
-            step
-        })
-        .collect();
+    let steps: Vec<_> = claimed.iter().map(|job| move_on(job, 5, 60_000)).collect();
     let cancels = {
         let store = store.clone();
         let ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
@@ -137,21 +124,10 @@ async fn commits_racing_cancellations_lose_nothing() {
 /// A store remembers the jobs it holds, to commit without reading them back;
 /// what another process did to a job in between must still count.
 #[tokio::test]
-async fn a_commit_sees_what_another_process_did_to_the_job() {
-    use runekernel_storage::testing::{claim_request, finish};
-    use runekernel_storage::JobState;
-
+async fn changes_by_another_process_count() {
     let Some(url) = database_url() else { return };
     let schemas = TestSchemas::new(&url);
-    let schema = schemas.fresh("rk_held");
+    let schema = schemas.fresh("rk_shared_jobs");
     let (a, b) = (connect(&url, &schema).await, connect(&url, &schema).await);
-    a.insert(new_job("m", 1)).await.unwrap();
-    let job = a.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
-    let token = job.lease.as_ref().unwrap().token;
-    assert_eq!(job.lease.as_ref().unwrap().expires_at, 30_000);
-    // Another process extends the lease: `a` remembers the old expiry.
-    b.heartbeat(job.id, token, 20_000, 30_000).await.unwrap();
-    // At 40 000 the lease `a` remembers has run out, the stored one has not.
-    let done = a.commit(finish(&job, 40_000)).await.unwrap();
-    assert_eq!(done.status, JobState::Completed);
+    testing::changes_by_another_process_count(std::sync::Arc::new(a), std::sync::Arc::new(b)).await;
 }

@@ -22,6 +22,14 @@ async fn sqlite_in_memory_passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn changes_by_another_process_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let (a, b) = (SqliteStorage::open(&path).unwrap(), SqliteStorage::open(&path).unwrap());
+    testing::changes_by_another_process_count(std::sync::Arc::new(a), std::sync::Arc::new(b)).await;
+}
+
+#[tokio::test]
 async fn jobs_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jobs.db");

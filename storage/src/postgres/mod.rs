@@ -10,7 +10,6 @@
 //! announced with `NOTIFY` on a channel per schema, which every process
 //! `LISTEN`s to.
 
-mod held;
 mod migrations;
 mod rows;
 
@@ -26,6 +25,7 @@ use tokio::sync::broadcast;
 
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
+use crate::held::Held;
 use crate::model::{
     cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
     JobPage, JobRecord, LeaseToken, Millis, NewJob,
@@ -33,7 +33,6 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use held::Held;
 use rows::{array_params, backend, read_job, Guard, Guards, HistoryColumns, JobColumns, NewJobColumns, JOB_COLUMNS};
 
 /// The statements that name every job column, built once.

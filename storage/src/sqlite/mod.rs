@@ -6,6 +6,7 @@ mod schema;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use tokio::sync::broadcast;
 
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
+use crate::held::Held;
 use crate::model::{
     cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
     JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
@@ -91,6 +93,7 @@ impl Default for SqliteOptions {
 pub struct SqliteStorage {
     writer: Writer,
     events: EventBus,
+    held: Arc<Held>,
 }
 
 impl SqliteStorage {
@@ -140,6 +143,7 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             writer: Writer::spawn(conn, options.max_batch)?,
             events: EventBus::new(),
+            held: Arc::default(),
         })
     }
 }
@@ -203,6 +207,27 @@ fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError>
         id: job.id,
         created: true,
     })
+}
+
+/// Commits with the job as this storage last wrote it, if it remembers it
+/// and the row is still so; otherwise reads the row ([`commit_one`]).
+fn commit_remembered(
+    conn: &Connection,
+    commit: &Commit,
+    remembered: Option<JobRecord>,
+) -> Result<JobRecord, StorageError> {
+    if let Some(was) = remembered {
+        if was.check_commit(commit).is_ok() {
+            let mut record = was.clone();
+            let entry = record.apply(commit);
+            let payload = record.payload.to_string();
+            if rows::update_job_if_unchanged(conn, &record, &payload, &was)? {
+                rows::insert_history(conn, record.id, &entry, &payload)?;
+                return Ok(record);
+            }
+        }
+    }
+    commit_one(conn, commit)
 }
 
 fn commit_one(conn: &Connection, commit: &Commit) -> Result<JobRecord, StorageError> {
@@ -341,6 +366,7 @@ impl Storage for SqliteStorage {
                 Ok(jobs)
             })
             .await
+            .inspect(|jobs| self.held.remember(jobs))
     }
 
     async fn claim_job(
@@ -363,21 +389,29 @@ impl Storage for SqliteStorage {
                 Ok(Some(record))
             })
             .await
+            .inspect(|claimed| self.held.remember(claimed))
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let record = self.writer.call(move |conn| commit_one(conn, &commit)).await?;
-        self.announce_commit(&record);
-        Ok(record)
+        let mut results = self.commit_batch(vec![commit]).await?;
+        results
+            .pop()
+            .ok_or_else(|| StorageError::backend("a commit batch of one returned no result"))?
     }
 
     async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+        let mut remembered = self.held.take(commits.iter().map(|c| c.id));
         let results = self
             .writer
             // No savepoint per commit: the operation's savepoint undoes a
             // batch that a database error failed.
-            .call(move |conn| commit_each(&commits, |commit| commit_one(conn, commit)))
+            .call(move |conn| {
+                commit_each(&commits, |commit| {
+                    commit_remembered(conn, commit, remembered.remove(&commit.id))
+                })
+            })
             .await?;
+        self.held.settle(&results);
         for record in results.iter().flatten() {
             self.announce_commit(record);
         }
@@ -404,12 +438,18 @@ impl Storage for SqliteStorage {
                 let mut record = leased(conn, id, lease, now)?;
                 let beat = record.extend_lease(now, lease_ms);
                 rows::update_lifecycle(conn, &record)?;
-                Ok(beat)
+                Ok((beat, record))
             })
             .await
+            .map(|(beat, record)| {
+                // The next commit checks the lease's new expiry.
+                self.held.remember([&record]);
+                beat
+            })
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+        self.held.forget(id);
         self.writer
             .call(move |conn| {
                 let mut record = leased(conn, id, lease, now)?;
@@ -529,7 +569,8 @@ mod tests {
         let per_job = [
             rows::INSERT_JOB,
             rows::INSERT_HISTORY,
-            rows::UPDATE_JOB,
+            rows::UPDATE_JOB.as_str(),
+            rows::UPDATE_JOB_IF_UNCHANGED.as_str(),
             rows::UPDATE_LIFECYCLE,
             rows::GET_JOB.as_str(),
             rows::NEXT_TOKEN,

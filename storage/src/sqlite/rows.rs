@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use serde_json::Value;
 
 use crate::error::StorageError;
@@ -27,11 +27,23 @@ pub(super) const INSERT_HISTORY: &str =
     "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-/// Writes every mutable column of a job.
-pub(super) const UPDATE_JOB: &str =
-    "UPDATE rk_jobs SET fingerprint = ?2, state = ?3, payload = ?4, status = ?5, run_at = ?6, attempts = ?7, \
+/// The assignments that write every mutable column of a job (`?2`..`?14`).
+const SET_JOB: &str = "fingerprint = ?2, state = ?3, payload = ?4, status = ?5, run_at = ?6, attempts = ?7, \
      lease_owner = ?8, lease_token = ?9, lease_expires_at = ?10, version = ?11, cancel_requested = ?12, \
-     updated_at = ?13, last_error = ?14 WHERE id = ?1";
+     updated_at = ?13, last_error = ?14";
+
+/// Writes every mutable column of a job.
+pub(super) static UPDATE_JOB: LazyLock<String> =
+    LazyLock::new(|| format!("UPDATE rk_jobs SET {SET_JOB} WHERE id = ?1"));
+
+/// Writes every mutable column of a job whose row still has the version,
+/// status, lease token and cancellation flag `?15`..`?18`.
+pub(super) static UPDATE_JOB_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE rk_jobs SET {SET_JOB} WHERE id = ?1 AND version = ?15 AND status = ?16 AND lease_token IS ?17 \
+         AND cancel_requested = ?18"
+    )
+});
 
 /// Writes the lifecycle columns of a job.
 pub(super) const UPDATE_LIFECYCLE: &str =
@@ -231,26 +243,73 @@ pub(super) fn insert_history(
 /// Writes every mutable column of a job; `payload` is its payload as JSON
 /// text.
 pub(super) fn update_job(conn: &Connection, r: &JobRecord, payload: &str) -> Result<(), StorageError> {
-    let mut stmt = conn.prepare_cached(UPDATE_JOB).map_err(backend)?;
+    write_job(conn, &UPDATE_JOB, r, payload, None).map(|_| ())
+}
+
+/// Writes every mutable column of a job if its row is still as `was` (as
+/// this storage last wrote it); returns whether it did.
+pub(super) fn update_job_if_unchanged(
+    conn: &Connection,
+    r: &JobRecord,
+    payload: &str,
+    was: &JobRecord,
+) -> Result<bool, StorageError> {
+    write_job(conn, &UPDATE_JOB_IF_UNCHANGED, r, payload, Some(was)).map(|rows| rows == 1)
+}
+
+/// Runs `sql`, an update of every mutable column of `r`, guarded by `was`'s
+/// version, status, lease token and cancellation flag if given. Returns the
+/// number of rows written.
+fn write_job(
+    conn: &Connection,
+    sql: &str,
+    r: &JobRecord,
+    payload: &str,
+    was: Option<&JobRecord>,
+) -> Result<usize, StorageError> {
     let lease = r.lease.as_ref();
-    stmt.execute(params![
+    let (id, fingerprint, status, version) = (
         id_bytes(r.id),
         r.fingerprint as i64,
-        r.state,
-        payload,
         r.status.as_str(),
-        r.run_at,
-        r.attempts,
+        r.version as i64,
+    );
+    let (owner, token, expires_at) = (
         lease.map(|l| l.owner.as_str()),
         lease.map(|l| l.token.0 as i64),
         lease.map(|l| l.expires_at),
-        r.version as i64,
-        r.cancel_requested,
-        r.updated_at,
-        r.last_error,
-    ])
-    .map_err(backend)?;
-    Ok(())
+    );
+    let mut values: Vec<&dyn ToSql> = vec![
+        &id,
+        &fingerprint,
+        &r.state,
+        &payload,
+        &status,
+        &r.run_at,
+        &r.attempts,
+        &owner,
+        &token,
+        &expires_at,
+        &version,
+        &r.cancel_requested,
+        &r.updated_at,
+        &r.last_error,
+    ];
+    let guard = was.map(|was| {
+        (
+            was.version as i64,
+            was.status.as_str(),
+            was.lease.as_ref().map(|l| l.token.0 as i64),
+            was.cancel_requested,
+        )
+    });
+    if let Some((version, status, token, cancel_requested)) = &guard {
+        values.extend([version as &dyn ToSql, status, token, cancel_requested]);
+    }
+    conn.prepare_cached(sql)
+        .map_err(backend)?
+        .execute(values.as_slice())
+        .map_err(backend)
 }
 
 /// Writes the lifecycle columns only (claim, heartbeat, release, cancel

@@ -21,6 +21,7 @@ mod lease;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod read;
+mod shared;
 mod support;
 
 use std::future::Future;
@@ -29,7 +30,8 @@ use std::sync::Arc;
 
 use crate::Storage;
 
-pub use support::{claim_request, finish, new_job};
+pub use shared::changes_by_another_process_count;
+pub use support::{claim_request, finish, move_on, new_job};
 
 /// One conformance check: takes a fresh, empty store.
 pub type Check = fn(Arc<dyn Storage>) -> Pin<Box<dyn Future<Output = ()> + Send>>;

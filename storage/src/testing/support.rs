@@ -23,6 +23,21 @@ pub fn new_job(machine: &str, n: u64) -> NewJob {
     }
 }
 
+/// The commit that moves a claimed job on to a `next` state and keeps it
+/// running under its lease until `lease_until`.
+pub fn move_on(job: &JobRecord, now: i64, lease_until: i64) -> Commit {
+    Commit {
+        change: Some(crate::StateChange {
+            state: "next".to_owned(),
+            payload: json!(1),
+            fingerprint: job.fingerprint,
+        }),
+        status: JobState::Running,
+        lease_until: Some(lease_until),
+        ..finish(job, now)
+    }
+}
+
 /// The commit that moves a claimed job to a terminal `done` state.
 pub fn finish(job: &JobRecord, now: i64) -> Commit {
     Commit {

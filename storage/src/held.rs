@@ -1,8 +1,8 @@
-//! The jobs this storage holds leases on, as it last wrote them, so a commit
-//! batch can skip reading them back. Only an optimization: the commit's write
-//! still checks each row's version, status, lease token and cancellation
-//! flag, and a job that changed meanwhile (or is not here) is read from the
-//! database as before.
+//! The jobs a SQL storage holds leases on, as it last wrote them, so a commit
+//! can skip reading them back. Only an optimization: the commit's write still
+//! checks the row's version, status, lease token and cancellation flag, and a
+//! job that changed meanwhile, whose remembered record refuses the commit, or
+//! that is not here is read from the database as before.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -16,13 +16,13 @@ use crate::{JobId, JobState};
 const LIMIT: usize = 1 << 16;
 
 #[derive(Default)]
-pub(super) struct Held {
+pub(crate) struct Held {
     jobs: Mutex<HashMap<JobId, JobRecord>>,
 }
 
 impl Held {
     /// Remembers the running jobs among `records`.
-    pub(super) fn remember<'a>(&self, records: impl IntoIterator<Item = &'a JobRecord>) {
+    pub(crate) fn remember<'a>(&self, records: impl IntoIterator<Item = &'a JobRecord>) {
         let mut jobs = self.lock();
         for record in records {
             if record.status == JobState::Running {
@@ -35,7 +35,7 @@ impl Held {
     }
 
     /// Takes the remembered records of `ids` out of the cache.
-    pub(super) fn take(&self, ids: impl IntoIterator<Item = JobId>) -> HashMap<JobId, JobRecord> {
+    pub(crate) fn take(&self, ids: impl IntoIterator<Item = JobId>) -> HashMap<JobId, JobRecord> {
         let mut jobs = self.lock();
         ids.into_iter()
             .filter_map(|id| jobs.remove(&id).map(|record| (id, record)))
@@ -43,12 +43,12 @@ impl Held {
     }
 
     /// Remembers the jobs a commit batch left running.
-    pub(super) fn settle(&self, results: &[Result<JobRecord, StorageError>]) {
+    pub(crate) fn settle(&self, results: &[Result<JobRecord, StorageError>]) {
         self.remember(results.iter().filter_map(|result| result.as_ref().ok()));
     }
 
     /// Forgets a job.
-    pub(super) fn forget(&self, id: JobId) {
+    pub(crate) fn forget(&self, id: JobId) {
         self.lock().remove(&id);
     }
 
