@@ -78,10 +78,11 @@ impl Default for SqliteOptions {
 
 /// Jobs in one SQLite file.
 ///
-/// The file is opened in WAL mode; the schema is created (or checked) on
-/// open. One thread owns the connection and runs every operation, grouping
-/// all operations that arrive while a transaction is in progress into the
-/// next one, so many transitions share one fsync. Durable by default: see
+/// The file is opened in WAL mode; on open, the schema is created, or
+/// migrated to this build's version (a newer one is refused). One thread
+/// owns the connection and runs every operation, grouping all operations that
+/// arrive while a transaction is in progress into the next one, so many
+/// transitions share one fsync. Durable by default: see
 /// [`Synchronous`].
 ///
 /// Several processes may open the same file (SQLite's locking keeps it
@@ -101,7 +102,7 @@ impl SqliteStorage {
     ///
     /// # Errors
     /// When the file cannot be opened, is not a RuneKernel database of a
-    /// known schema version, or the schema cannot be created.
+    /// known schema version, or the schema cannot be created or migrated.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         Self::open_with(path, SqliteOptions::default())
     }
