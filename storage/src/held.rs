@@ -15,6 +15,28 @@ use crate::{JobId, JobState};
 /// without a word cannot make it grow without bound.
 const LIMIT: usize = 1 << 16;
 
+/// What a job's row must still hold for a commit computed from a record of
+/// it (remembered, or read without locks) to be written: the columns every
+/// other change to a running job touches.
+#[derive(Clone, Copy)]
+pub(crate) struct Guard {
+    pub(crate) version: i64,
+    pub(crate) status: &'static str,
+    pub(crate) lease_token: Option<i64>,
+    pub(crate) cancel_requested: bool,
+}
+
+impl Guard {
+    pub(crate) fn of(r: &JobRecord) -> Self {
+        Guard {
+            version: r.version as i64,
+            status: r.status.as_str(),
+            lease_token: r.lease.as_ref().map(|l| l.token.0 as i64),
+            cancel_requested: r.cancel_requested,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Held {
     jobs: Mutex<HashMap<JobId, JobRecord>>,

@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
-use crate::held::Held;
+use crate::held::{Guard, Held};
 use crate::model::{
     cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
     JobPage, JobRecord, LeaseToken, Millis, NewJob,
@@ -33,7 +33,7 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{array_params, backend, read_job, Guard, Guards, HistoryColumns, JobColumns, NewJobColumns, JOB_COLUMNS};
+use rows::{array_params, backend, read_job, Guards, HistoryColumns, JobColumns, NewJobColumns, JOB_COLUMNS};
 
 /// The statements that name every job column, built once.
 static GET_JOB: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = $1"));
@@ -727,18 +727,16 @@ impl Storage for PostgresStorage {
         // touched the jobs meanwhile (the usual case: a worker holds each
         // one's lease); the jobs that did change go again under row locks.
         let (mut results, lost) = self.commit_optimistic(&commits).await?;
-        if lost.is_empty() {
-            self.held.settle(&results);
-            return Ok(results);
-        }
-        tracing::debug!(
-            jobs = lost.len(),
-            "jobs changed during an optimistic commit; committing them under locks"
-        );
-        let again: Vec<usize> = (0..commits.len()).filter(|&i| lost.contains(&commits[i].id)).collect();
-        let retried: Vec<Commit> = again.iter().map(|&i| commits[i].clone()).collect();
-        for (i, result) in again.into_iter().zip(self.commit_locked(&retried).await?) {
-            results[i] = result;
+        if !lost.is_empty() {
+            tracing::debug!(
+                jobs = lost.len(),
+                "jobs changed during an optimistic commit; committing them under locks"
+            );
+            let again: Vec<usize> = (0..commits.len()).filter(|&i| lost.contains(&commits[i].id)).collect();
+            let retried: Vec<Commit> = again.iter().map(|&i| commits[i].clone()).collect();
+            for (i, result) in again.into_iter().zip(self.commit_locked(&retried).await?) {
+                results[i] = result;
+            }
         }
         self.held.settle(&results);
         Ok(results)

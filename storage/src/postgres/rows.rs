@@ -6,6 +6,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row};
 
 use crate::error::StorageError;
+use crate::held::Guard;
 use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
 use crate::{JobId, JobState};
 
@@ -219,27 +220,6 @@ impl JobColumns {
             .bind(&self.cancel_requested)
             .bind(&self.updated_at)
             .bind(&self.last_error)
-    }
-}
-
-/// What a job looked like when a commit batch read it: an optimistic write
-/// goes through only where the row still matches.
-#[derive(Clone, Copy)]
-pub(super) struct Guard {
-    version: i64,
-    status: &'static str,
-    lease_token: Option<i64>,
-    cancel_requested: bool,
-}
-
-impl Guard {
-    pub(super) fn of(r: &JobRecord) -> Self {
-        Guard {
-            version: r.version as i64,
-            status: r.status.as_str(),
-            lease_token: r.lease.as_ref().map(|l| l.token.0 as i64),
-            cancel_requested: r.cancel_requested,
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
-use crate::held::Held;
+use crate::held::{Guard, Held};
 use crate::model::{
     cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
     JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
@@ -210,38 +210,39 @@ fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError>
     })
 }
 
-/// Commits with the job as this storage last wrote it, if it remembers it
-/// and the row is still so; otherwise reads the row ([`commit_one`]).
-fn commit_remembered(
-    conn: &Connection,
-    commit: &Commit,
-    remembered: Option<JobRecord>,
-) -> Result<JobRecord, StorageError> {
-    if let Some(was) = remembered {
-        if was.check_commit(commit).is_ok() {
-            let mut record = was.clone();
-            let entry = record.apply(commit);
-            let payload = record.payload.to_string();
-            if rows::update_job_if_unchanged(conn, &record, &payload, &was)? {
-                rows::insert_history(conn, record.id, &entry, &payload)?;
-                return Ok(record);
-            }
+/// Commits starting from the job as this storage last wrote it, if it
+/// remembers it, the record accepts the commit and the row is still so;
+/// otherwise from the stored row.
+fn commit_one(conn: &Connection, commit: &Commit, remembered: Option<JobRecord>) -> Result<JobRecord, StorageError> {
+    if let Some(record) = remembered.filter(|r| r.check_commit(commit).is_ok()) {
+        let guard = Guard::of(&record);
+        if let Some(record) = write_commit(conn, record, commit, Some(&guard))? {
+            return Ok(record);
         }
     }
-    commit_one(conn, commit)
-}
-
-fn commit_one(conn: &Connection, commit: &Commit) -> Result<JobRecord, StorageError> {
     // A state change replaces the payload: the stored one need not be read.
     let keep_payload = commit.change.is_none();
-    let mut record =
-        rows::get_job_for_commit(conn, commit.id, keep_payload)?.ok_or(StorageError::NotFound(commit.id))?;
+    let record = rows::get_job_for_commit(conn, commit.id, keep_payload)?.ok_or(StorageError::NotFound(commit.id))?;
     record.check_commit(commit)?;
+    write_commit(conn, record, commit, None)?
+        .ok_or_else(|| StorageError::backend(format!("job {} vanished during its commit", commit.id)))
+}
+
+/// Applies a checked commit to `record` and writes the row and its history
+/// entry; with a `guard`, only if the row still matches it (`None` if not).
+fn write_commit(
+    conn: &Connection,
+    mut record: JobRecord,
+    commit: &Commit,
+    guard: Option<&Guard>,
+) -> Result<Option<JobRecord>, StorageError> {
     let entry = record.apply(commit);
     let payload = record.payload.to_string();
-    rows::update_job(conn, &record, &payload)?;
+    if !rows::update_job(conn, &record, &payload, guard)? {
+        return Ok(None);
+    }
     rows::insert_history(conn, record.id, &entry, &payload)?;
-    Ok(record)
+    Ok(Some(record))
 }
 
 /// Reads a job that a lease operation needs, and checks the lease.
@@ -408,7 +409,7 @@ impl Storage for SqliteStorage {
             // batch that a database error failed.
             .call(move |conn| {
                 commit_each(&commits, |commit| {
-                    commit_remembered(conn, commit, remembered.remove(&commit.id))
+                    commit_one(conn, commit, remembered.remove(&commit.id))
                 })
             })
             .await?;
@@ -469,7 +470,7 @@ impl Storage for SqliteStorage {
                 let mut record = rows::get_job(conn, id)?.ok_or(StorageError::NotFound(id))?;
                 match record.status {
                     JobState::Pending => {
-                        let record = commit_one(conn, &cancel_commit(&record, now, reason))?;
+                        let record = commit_one(conn, &cancel_commit(&record, now, reason), None)?;
                         Ok(CancelOutcome::Cancelled(Box::new(record)))
                     }
                     JobState::Running => {

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use serde_json::Value;
 
 use crate::error::StorageError;
+use crate::held::Guard;
 use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
 use crate::{JobId, JobState};
 
@@ -241,31 +242,30 @@ pub(super) fn insert_history(
 }
 
 /// Writes every mutable column of a job; `payload` is its payload as JSON
-/// text.
-pub(super) fn update_job(conn: &Connection, r: &JobRecord, payload: &str) -> Result<(), StorageError> {
-    write_job(conn, &UPDATE_JOB, r, payload, None).map(|_| ())
-}
-
-/// Writes every mutable column of a job if its row is still as `was` (as
-/// this storage last wrote it); returns whether it did.
-pub(super) fn update_job_if_unchanged(
+/// text. With a `guard`, only if the row still matches it. Returns whether
+/// the row was written.
+pub(super) fn update_job(
     conn: &Connection,
     r: &JobRecord,
     payload: &str,
-    was: &JobRecord,
+    guard: Option<&Guard>,
 ) -> Result<bool, StorageError> {
-    write_job(conn, &UPDATE_JOB_IF_UNCHANGED, r, payload, Some(was)).map(|rows| rows == 1)
+    let sql = if guard.is_some() {
+        &UPDATE_JOB_IF_UNCHANGED
+    } else {
+        &UPDATE_JOB
+    };
+    write_job(conn, sql, r, payload, guard).map(|rows| rows == 1)
 }
 
-/// Runs `sql`, an update of every mutable column of `r`, guarded by `was`'s
-/// version, status, lease token and cancellation flag if given. Returns the
-/// number of rows written.
+/// Runs `sql`, an update of every mutable column of `r`, with the `guard`'s
+/// columns bound after them if given. Returns the number of rows written.
 fn write_job(
     conn: &Connection,
     sql: &str,
     r: &JobRecord,
     payload: &str,
-    was: Option<&JobRecord>,
+    guard: Option<&Guard>,
 ) -> Result<usize, StorageError> {
     let lease = r.lease.as_ref();
     let (id, fingerprint, status, version) = (
@@ -295,16 +295,13 @@ fn write_job(
         &r.updated_at,
         &r.last_error,
     ];
-    let guard = was.map(|was| {
-        (
-            was.version as i64,
-            was.status.as_str(),
-            was.lease.as_ref().map(|l| l.token.0 as i64),
-            was.cancel_requested,
-        )
-    });
-    if let Some((version, status, token, cancel_requested)) = &guard {
-        values.extend([version as &dyn ToSql, status, token, cancel_requested]);
+    if let Some(guard) = guard {
+        values.extend([
+            &guard.version as &dyn ToSql,
+            &guard.status,
+            &guard.lease_token,
+            &guard.cancel_requested,
+        ]);
     }
     conn.prepare_cached(sql)
         .map_err(backend)?
