@@ -3,6 +3,8 @@
 
 mod rows;
 mod schema;
+mod syncer;
+mod unsynced;
 mod writer;
 
 use std::path::Path;
@@ -25,16 +27,26 @@ use crate::storage::Storage;
 use crate::{JobId, JobState};
 
 use rows::{backend, JOB_COLUMNS};
-use writer::Writer;
+use syncer::Syncer;
+use unsynced::Unsynced;
+use writer::{Answer, Writer};
 
 /// SQLite's `synchronous` setting, which decides what a committed
 /// transaction survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Synchronous {
-    /// `FULL` (the default): the WAL is fsynced at every commit, so a
-    /// committed transition survives a crash of the process *and* of the
-    /// machine (power loss). Group commit spreads each fsync over every
-    /// operation in the batch.
+    /// `FULL` (the default): an operation is answered only once its
+    /// transaction's WAL frames are fsynced, so a committed transition
+    /// survives a crash of the process *and* of the machine (power loss).
+    /// Group commit spreads each fsync over every operation in the batch,
+    /// and the fsync runs on its own thread while the next transaction is
+    /// written (for a file; an in-memory database is never synced).
+    ///
+    /// One exception is answered at commit, before its fsync: a claim whose
+    /// jobs were all last changed by durable transactions. A power loss can
+    /// only undo the claim itself, which leaves the job pending as if its
+    /// worker had died before its first commit; a step never runs on a
+    /// transition that is not yet durable.
     #[default]
     Full,
     /// `NORMAL`: survives a crash of the process; a power loss may undo the
@@ -93,6 +105,7 @@ impl Default for SqliteOptions {
 #[derive(Clone)]
 pub struct SqliteStorage {
     writer: Writer,
+    unsynced: Arc<Unsynced>,
     events: EventBus,
     held: Arc<Held>,
 }
@@ -125,7 +138,7 @@ impl SqliteStorage {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| StorageError::backend(format!("cannot open SQLite database {}: {e}", path.display())))?;
-        Self::start(conn, &options)
+        Self::start(conn, &options, std::fs::File::sync_data)
     }
 
     /// A private database in memory, gone when the storage is dropped.
@@ -136,24 +149,47 @@ impl SqliteStorage {
         Self::start(
             Connection::open_in_memory().map_err(backend)?,
             &SqliteOptions::default(),
+            std::fs::File::sync_data,
         )
     }
 
-    fn start(conn: Connection, options: &SqliteOptions) -> Result<Self, StorageError> {
-        configure(&conn, options)?;
+    /// Starts the writer on `conn`; `sync` flushes the WAL file to disk.
+    fn start(conn: Connection, options: &SqliteOptions, sync: syncer::SyncFn) -> Result<Self, StorageError> {
+        let unsynced = Arc::new(Unsynced::default());
+        let syncer = configure(&conn, options, &unsynced, sync)?;
         Ok(SqliteStorage {
-            writer: Writer::spawn(conn, options.max_batch)?,
+            writer: Writer::spawn(conn, options.max_batch, &unsynced, syncer)?,
+            unsynced,
             events: EventBus::new(),
             held: Arc::default(),
         })
     }
 }
 
-/// Sets the connection up and brings its schema to this build's version.
-fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StorageError> {
+/// Sets the connection up and brings its schema to this build's version;
+/// returns who makes its commits durable.
+fn configure(
+    conn: &Connection,
+    options: &SqliteOptions,
+    unsynced: &Arc<Unsynced>,
+    sync: syncer::SyncFn,
+) -> Result<Syncer, StorageError> {
     conn.busy_timeout(options.busy_timeout).map_err(backend)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-    conn.pragma_update(None, "synchronous", options.synchronous.pragma())
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(backend)?;
+    // `FULL` on a file: `COMMIT` only writes the WAL, the syncer fsyncs it.
+    let wal_file = conn
+        .path()
+        .filter(|path| !path.is_empty() && journal.eq_ignore_ascii_case("wal"));
+    let (synchronous, syncer) = match (options.synchronous, wal_file) {
+        (Synchronous::Full, Some(path)) => (
+            Synchronous::Normal,
+            Syncer::for_wal(Path::new(path), sync, Arc::clone(unsynced))?,
+        ),
+        (synchronous, _) => (synchronous, Syncer::in_commit(Arc::clone(unsynced))),
+    };
+    conn.pragma_update(None, "synchronous", synchronous.pragma())
         .map_err(backend)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
     // Each operation of a group commit runs in a savepoint; keep their
@@ -165,7 +201,7 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StorageEr
         .map_err(backend)?;
     schema::migrate(conn)?;
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
+    Ok(syncer)
 }
 
 /// Deletes the history of jobs finished before `?1`. The status test repeats
@@ -183,15 +219,18 @@ fn claim_queries(machines: usize) -> [String; 2] {
     let machines = placeholders(machines, 3);
     [
         format!(
-            "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= ?1 \
+            "SELECT {JOB_COLUMNS}, rowid FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= ?1 \
              AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
         ),
         format!(
-            "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE status = 'pending' AND run_at <= ?1 \
+            "SELECT {JOB_COLUMNS}, rowid FROM rk_jobs WHERE status = 'pending' AND run_at <= ?1 \
              AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
         ),
     ]
 }
+
+/// The column after the job's in a claim query's rows.
+const CLAIM_ROWID: usize = 20;
 
 fn placeholders(n: usize, first: usize) -> String {
     (0..n).map(|i| format!("?{}", first + i)).collect::<Vec<_>>().join(", ")
@@ -334,18 +373,25 @@ impl Storage for SqliteStorage {
         if request.limit == 0 || request.machines.is_empty() {
             return Ok(Vec::new());
         }
+        let unsynced = Arc::clone(&self.unsynced);
         self.writer
-            .call(move |conn| {
+            .call_answering(move |conn| {
                 let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
                 let mut values: Vec<rusqlite::types::Value> = vec![request.now.into(), limit.into()];
                 values.extend(request.machines.iter().map(|m| rusqlite::types::Value::Text(m.clone())));
                 let [expired, ready] = claim_queries(request.machines.len());
-                let mut candidates = rows::query_jobs(conn, &expired, params_from_iter(values.iter()))?;
-                candidates.extend(rows::query_jobs(conn, &ready, params_from_iter(values.iter()))?);
+                let rowid = |row: &rusqlite::Row| row.get::<_, i64>(CLAIM_ROWID);
+                let mut candidates = rows::query_jobs_and(conn, &expired, params_from_iter(values.iter()), rowid)?;
+                candidates.extend(rows::query_jobs_and(
+                    conn,
+                    &ready,
+                    params_from_iter(values.iter()),
+                    rowid,
+                )?);
                 let mut jobs = Vec::with_capacity(candidates.len());
-                for candidate in candidates {
+                for (candidate, rowid) in candidates {
                     match candidate {
-                        Ok(job) => jobs.push(job),
+                        Ok(job) => jobs.push((job, rowid)),
                         Err(StorageError::Corrupt { id, message }) => {
                             tracing::error!(job = %id, %message, "failing a job whose stored row cannot be read");
                             rows::fail_corrupt(conn, id, &message, request.now)?;
@@ -353,8 +399,15 @@ impl Storage for SqliteStorage {
                         Err(other) => return Err(other),
                     }
                 }
-                jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+                jobs.sort_by_key(|(j, _)| (j.priority, j.run_at, j.id));
                 jobs.truncate(request.limit);
+                // Decided before the claim's own writes mark its rows.
+                let answer = if unsynced.all_durable(jobs.iter().map(|(_, rowid)| *rowid)) {
+                    Answer::WhenCommitted
+                } else {
+                    Answer::WhenDurable
+                };
+                let mut jobs: Vec<JobRecord> = jobs.into_iter().map(|(job, _)| job).collect();
                 let first = rows::reserve_tokens(conn, jobs.len() as u64)?;
                 for (offset, job) in jobs.iter_mut().enumerate() {
                     job.claim(
@@ -365,7 +418,7 @@ impl Storage for SqliteStorage {
                     );
                     rows::update_lifecycle(conn, job)?;
                 }
-                Ok(jobs)
+                Ok((jobs, answer))
             })
             .await
             .inspect(|jobs| self.held.remember(jobs))
@@ -549,7 +602,13 @@ mod tests {
 
     fn configured() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        configure(&conn, &SqliteOptions::default()).unwrap();
+        configure(
+            &conn,
+            &SqliteOptions::default(),
+            &Arc::default(),
+            std::fs::File::sync_data,
+        )
+        .unwrap();
         conn
     }
 
@@ -563,6 +622,86 @@ mod tests {
             ops.push(row.get(1).unwrap());
         }
         ops
+    }
+
+    /// Holds every WAL sync while closed.
+    static SYNC_GATE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+        (std::sync::Mutex::new(true), std::sync::Condvar::new());
+
+    fn gated_sync(file: &std::fs::File) -> std::io::Result<()> {
+        let (open, opened) = &SYNC_GATE;
+        let mut guard = open.lock().unwrap();
+        while !*guard {
+            guard = opened.wait(guard).unwrap();
+        }
+        file.sync_data()
+    }
+
+    fn set_sync_gate(open: bool) {
+        *SYNC_GATE.0.lock().unwrap() = open;
+        SYNC_GATE.1.notify_all();
+    }
+
+    fn job(run_at: i64) -> NewJob {
+        NewJob {
+            id: JobId::new(),
+            machine: "m".to_owned(),
+            fingerprint: 1,
+            state: "start".to_owned(),
+            payload: serde_json::json!({}),
+            priority: 0,
+            run_at,
+            max_attempts: 3,
+            timeout_ms: None,
+            idempotency_key: None,
+            created_at: 0,
+        }
+    }
+
+    fn claim_one(now: i64) -> ClaimRequest {
+        ClaimRequest {
+            worker: "w".to_owned(),
+            machines: vec!["m".to_owned()],
+            limit: 1,
+            now,
+            lease_ms: 30_000,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_waits_for_the_fsync_only_when_a_job_it_returns_is_not_yet_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("jobs.db")).unwrap();
+        let storage = SqliteStorage::start(conn, &SqliteOptions::default(), gated_sync).unwrap();
+        let durable = job(1);
+        storage.insert_batch(vec![durable.clone()]).await.unwrap();
+
+        set_sync_gate(false);
+        let inserting = {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.insert_batch(vec![job(2)]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!inserting.is_finished(), "an insert is answered only once durable");
+
+        // The durable job is claimed at once, though its claim's own fsync waits.
+        let claimed = tokio::time::timeout(Duration::from_secs(5), storage.claim(claim_one(10)))
+            .await
+            .expect("a claim of a durable job is answered at commit")
+            .unwrap();
+        assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![durable.id]);
+
+        // The job whose insert is not durable yet is not handed out before it is.
+        let claiming = {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.claim(claim_one(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!claiming.is_finished(), "the claim waits for the insert's fsync");
+
+        set_sync_gate(true);
+        inserting.await.unwrap().unwrap();
+        assert_eq!(claiming.await.unwrap().unwrap().len(), 1);
     }
 
     #[test]

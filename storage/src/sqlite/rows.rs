@@ -148,18 +148,36 @@ fn finish_raw(raw: RawJob, with_payload: bool) -> Result<JobRecord, StorageError
     Ok(record)
 }
 
+/// A job as read from a row (an error if its stored text is corrupt).
+pub(super) type ReadJob = Result<JobRecord, StorageError>;
+
 /// Runs a job query and reads every row; a row whose stored text is
 /// corrupt yields an error for that row only.
 pub(super) fn query_jobs(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+) -> Result<Vec<ReadJob>, StorageError> {
+    let jobs = query_jobs_and(conn, sql, params, |_| Ok(()))?;
+    Ok(jobs.into_iter().map(|(job, ())| job).collect())
+}
+
+/// As [`query_jobs`], with what `extra` reads from the columns that follow
+/// the job's in each row.
+pub(super) fn query_jobs_and<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    extra: impl Fn(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<(ReadJob, T)>, StorageError> {
     let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
-    let rows = stmt.query_map(params, read_raw).map_err(backend)?;
+    let rows = stmt
+        .query_map(params, |row| Ok((read_raw(row)?, extra(row)?)))
+        .map_err(backend)?;
     let mut out = Vec::new();
-    for raw in rows {
-        out.push(finish_raw(raw.map_err(backend)?, true));
+    for row in rows {
+        let (raw, extra) = row.map_err(backend)?;
+        out.push((finish_raw(raw, true), extra));
     }
     Ok(out)
 }
@@ -377,6 +395,10 @@ pub(super) fn reserve_tokens(conn: &Connection, n: u64) -> Result<u64, StorageEr
         .map_err(backend)?
         .query_row([], |row| row.get(0))
         .map_err(backend)?;
+    if n == 0 {
+        // A claim that found nothing writes nothing, so needs no fsync.
+        return Ok(first as u64);
+    }
     conn.prepare_cached(SET_NEXT_TOKEN)
         .map_err(backend)?
         .execute([first + n as i64])
