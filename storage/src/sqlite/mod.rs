@@ -105,7 +105,9 @@ impl Default for SqliteOptions {
 #[derive(Clone)]
 pub struct SqliteStorage {
     writer: Writer,
-    unsynced: Arc<Unsynced>,
+    /// Job rows not yet durable; `None` when every commit is answered at
+    /// once (the database is synced inside `COMMIT`, or never).
+    unsynced: Option<Arc<Unsynced>>,
     events: EventBus,
     held: Arc<Held>,
 }
@@ -155,11 +157,10 @@ impl SqliteStorage {
 
     /// Starts the writer on `conn`; `sync` flushes the WAL file to disk.
     fn start(conn: Connection, options: &SqliteOptions, sync: syncer::SyncFn) -> Result<Self, StorageError> {
-        let unsynced = Arc::new(Unsynced::default());
-        let syncer = configure(&conn, options, &unsynced, sync)?;
+        let syncer = configure(&conn, options, sync)?;
         Ok(SqliteStorage {
-            writer: Writer::spawn(conn, options.max_batch, &unsynced, syncer)?,
-            unsynced,
+            unsynced: syncer.unsynced(),
+            writer: Writer::spawn(conn, options.max_batch, syncer)?,
             events: EventBus::new(),
             held: Arc::default(),
         })
@@ -168,12 +169,7 @@ impl SqliteStorage {
 
 /// Sets the connection up and brings its schema to this build's version;
 /// returns who makes its commits durable.
-fn configure(
-    conn: &Connection,
-    options: &SqliteOptions,
-    unsynced: &Arc<Unsynced>,
-    sync: syncer::SyncFn,
-) -> Result<Syncer, StorageError> {
+fn configure(conn: &Connection, options: &SqliteOptions, sync: syncer::SyncFn) -> Result<Syncer, StorageError> {
     conn.busy_timeout(options.busy_timeout).map_err(backend)?;
     let journal: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
@@ -182,12 +178,9 @@ fn configure(
     let wal_file = conn
         .path()
         .filter(|path| !path.is_empty() && journal.eq_ignore_ascii_case("wal"));
-    let (synchronous, syncer) = match (options.synchronous, wal_file) {
-        (Synchronous::Full, Some(path)) => (
-            Synchronous::Normal,
-            Syncer::for_wal(Path::new(path), sync, Arc::clone(unsynced))?,
-        ),
-        (synchronous, _) => (synchronous, Syncer::in_commit(Arc::clone(unsynced))),
+    let synchronous = match (options.synchronous, wal_file) {
+        (Synchronous::Full, Some(_)) => Synchronous::Normal,
+        (synchronous, _) => synchronous,
     };
     conn.pragma_update(None, "synchronous", synchronous.pragma())
         .map_err(backend)?;
@@ -201,7 +194,11 @@ fn configure(
         .map_err(backend)?;
     schema::migrate(conn)?;
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(syncer)
+    match (options.synchronous, wal_file) {
+        // Its first fsync also covers the migration, committed unsynced.
+        (Synchronous::Full, Some(path)) => Syncer::for_wal(conn, Path::new(path), sync),
+        _ => Ok(Syncer::InCommit),
+    }
 }
 
 /// Deletes the history of jobs finished before `?1`. The status test repeats
@@ -373,7 +370,7 @@ impl Storage for SqliteStorage {
         if request.limit == 0 || request.machines.is_empty() {
             return Ok(Vec::new());
         }
-        let unsynced = Arc::clone(&self.unsynced);
+        let unsynced = self.unsynced.clone();
         self.writer
             .call_answering(move |conn| {
                 let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
@@ -402,7 +399,10 @@ impl Storage for SqliteStorage {
                 jobs.sort_by_key(|(j, _)| (j.priority, j.run_at, j.id));
                 jobs.truncate(request.limit);
                 // Decided before the claim's own writes mark its rows.
-                let answer = if unsynced.all_durable(jobs.iter().map(|(_, rowid)| *rowid)) {
+                let durable = unsynced
+                    .as_ref()
+                    .is_none_or(|u| u.all_durable(jobs.iter().map(|(_, rowid)| *rowid)));
+                let answer = if durable {
                     Answer::WhenCommitted
                 } else {
                     Answer::WhenDurable
@@ -602,13 +602,7 @@ mod tests {
 
     fn configured() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        configure(
-            &conn,
-            &SqliteOptions::default(),
-            &Arc::default(),
-            std::fs::File::sync_data,
-        )
-        .unwrap();
+        configure(&conn, &SqliteOptions::default(), std::fs::File::sync_data).unwrap();
         conn
     }
 

@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread;
 
+use rusqlite::Connection;
+
 use crate::error::StorageError;
 
 use super::unsynced::{Seq, Unsynced};
@@ -44,22 +46,25 @@ pub(super) struct Committed {
 }
 
 /// Where the writer hands committed transactions.
-pub(super) struct Syncer {
-    unsynced: Arc<Unsynced>,
-    /// The sync thread; `None` when SQLite syncs (or is told not to) inside
-    /// `COMMIT`, so a committed transaction is answered at once.
-    thread: Option<mpsc::Sender<Committed>>,
+pub(super) enum Syncer {
+    /// SQLite syncs (or is told not to) inside `COMMIT`: a committed
+    /// transaction is answered at once, and nothing needs tracking.
+    InCommit,
+    /// The sync thread makes them durable; `unsynced` tracks what it has not
+    /// yet made durable.
+    Wal {
+        unsynced: Arc<Unsynced>,
+        sender: mpsc::Sender<Committed>,
+    },
 }
 
 impl Syncer {
-    /// Answers at commit.
-    pub(super) fn in_commit(unsynced: Arc<Unsynced>) -> Self {
-        Syncer { unsynced, thread: None }
-    }
-
     /// A sync thread for the WAL of the database file at `database`, using
-    /// `sync` to flush a file.
-    pub(super) fn for_wal(database: &Path, sync: SyncFn, unsynced: Arc<Unsynced>) -> Result<Self, StorageError> {
+    /// `sync` to flush a file; from now on, `conn`'s changes to job rows
+    /// are tracked until they are durable.
+    pub(super) fn for_wal(conn: &Connection, database: &Path, sync: SyncFn) -> Result<Self, StorageError> {
+        let unsynced = Arc::new(Unsynced::default());
+        unsynced.watch(conn)?;
         let (sender, receiver) = mpsc::channel();
         let wal = Wal::new(database, sync);
         let durable = Arc::clone(&unsynced);
@@ -67,21 +72,32 @@ impl Syncer {
             .name("runekernel-sqlite-sync".into())
             .spawn(move || run(wal, &receiver, &durable))
             .map_err(StorageError::backend)?;
-        Ok(Syncer {
-            unsynced,
-            thread: Some(sender),
-        })
+        Ok(Syncer::Wal { unsynced, sender })
+    }
+
+    /// What is not yet durable, if anything can be committed and not yet
+    /// durable.
+    pub(super) fn unsynced(&self) -> Option<Arc<Unsynced>> {
+        match self {
+            Syncer::InCommit => None,
+            Syncer::Wal { unsynced, .. } => Some(Arc::clone(unsynced)),
+        }
+    }
+
+    /// A transaction has begun on `conn`; returns its sequence number.
+    pub(super) fn begin(&self, conn: &Connection) -> Seq {
+        match self {
+            Syncer::InCommit => 0,
+            Syncer::Wal { unsynced, .. } => unsynced.begin(conn),
+        }
     }
 
     /// Answers `replies` once transaction `seq`, which produced them, is
     /// durable.
     pub(super) fn committed(&self, seq: Seq, replies: Vec<Reply>, changed: bool) {
-        match &self.thread {
-            None => {
-                self.unsynced.synced(seq);
-                answer(replies, None);
-            }
-            Some(sender) => {
+        match self {
+            Syncer::InCommit => answer(replies, None),
+            Syncer::Wal { sender, .. } => {
                 if let Err(mpsc::SendError(committed)) = sender.send(Committed { seq, replies, changed }) {
                     answer(committed.replies, Some("the SQLite sync thread has stopped"));
                 }
@@ -233,7 +249,8 @@ mod tests {
     fn wal_syncer(sync: SyncFn) -> (tempfile::TempDir, Syncer) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("jobs.db-wal"), b"frames").unwrap();
-        let syncer = Syncer::for_wal(&dir.path().join("jobs.db"), sync, Arc::default()).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let syncer = Syncer::for_wal(&conn, &dir.path().join("jobs.db"), sync).unwrap();
         (dir, syncer)
     }
 

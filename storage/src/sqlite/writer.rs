@@ -16,7 +16,6 @@ use tokio::sync::oneshot;
 use crate::error::StorageError;
 
 use super::syncer::{Reply, Syncer};
-use super::unsynced::Unsynced;
 
 /// When an operation's caller is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,20 +40,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn`, records its transactions in
-    /// `unsynced` and hands them, committed, to `syncer`.
-    pub(super) fn spawn(
-        conn: Connection,
-        max_batch: usize,
-        unsynced: &std::sync::Arc<Unsynced>,
-        syncer: Syncer,
-    ) -> Result<Self, StorageError> {
-        unsynced.watch(&conn)?;
-        let unsynced = std::sync::Arc::clone(unsynced);
+    /// Starts the thread that owns `conn` and hands its transactions,
+    /// committed, to `syncer`.
+    pub(super) fn spawn(conn: Connection, max_batch: usize, syncer: Syncer) -> Result<Self, StorageError> {
         let (sender, receiver) = mpsc::channel::<Op>();
         thread::Builder::new()
             .name("runekernel-sqlite".into())
-            .spawn(move || run(&conn, &receiver, max_batch.max(1), &unsynced, &syncer))
+            .spawn(move || run(&conn, &receiver, max_batch.max(1), &syncer))
             .map_err(StorageError::backend)?;
         Ok(Writer { sender })
     }
@@ -143,7 +135,7 @@ fn in_savepoint<T>(
     }
 }
 
-fn run(conn: &Connection, receiver: &mpsc::Receiver<Op>, max_batch: usize, unsynced: &Unsynced, syncer: &Syncer) {
+fn run(conn: &Connection, receiver: &mpsc::Receiver<Op>, max_batch: usize, syncer: &Syncer) {
     let span = tracing::debug_span!("sqlite_writer");
     let _entered = span.enter();
     while let Ok(first) = receiver.recv() {
@@ -162,7 +154,7 @@ fn run(conn: &Connection, receiver: &mpsc::Receiver<Op>, max_batch: usize, unsyn
             }
             continue;
         }
-        let seq = unsynced.begin(conn);
+        let seq = syncer.begin(conn);
         let (replies, answers): (Vec<Reply>, Vec<Answer>) = ops.into_iter().map(|op| op(Ok(conn))).unzip();
         tracing::trace!(batch = replies.len(), "group commit");
         match exec(conn, "COMMIT") {
