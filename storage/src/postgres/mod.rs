@@ -286,6 +286,27 @@ impl PostgresStorage {
         self.pool.begin().await.map_err(backend)
     }
 
+    /// Ends a transaction begun with [`begin`](Self::begin): commits it if
+    /// `result` is a success, otherwise rolls it back, before returning
+    /// `result`. A dropped sqlx transaction is rolled back only once its
+    /// connection is back in the pool, by a task of its own, so its row locks
+    /// would outlive the failed call for a moment (and a claim meanwhile
+    /// would skip those jobs).
+    async fn end<T>(tx: Transaction<'static, Postgres>, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        match result {
+            Ok(value) => {
+                tx.commit().await.map_err(backend)?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(%rollback, "rolling back a failed transaction failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
     /// Queues notifications for the transaction: delivered at commit to
     /// every listening process (this one included).
     async fn notify(&self, tx: &mut Transaction<'static, Postgres>, messages: &[String]) -> Result<(), StorageError> {
@@ -347,15 +368,18 @@ impl PostgresStorage {
     /// Commits a batch under row locks, in one transaction.
     async fn commit_locked(&self, commits: &[Commit]) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
         let mut tx = self.begin().await?;
-        let ids: Vec<JobId> = commits.iter().map(|c| c.id).collect();
-        let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
-        let (results, history) = apply_commits(&mut jobs, commits);
-        let changed = changed_records(&results, &jobs);
-        Self::write_jobs(&mut tx, &changed).await?;
-        Self::write_history(&mut tx, &history).await?;
-        self.notify(&mut tx, &messages_for(&changed)).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(results)
+        let result = async {
+            let ids: Vec<JobId> = commits.iter().map(|c| c.id).collect();
+            let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
+            let (results, history) = apply_commits(&mut jobs, commits);
+            let changed = changed_records(&results, &jobs);
+            Self::write_jobs(&mut tx, &changed).await?;
+            Self::write_history(&mut tx, &history).await?;
+            self.notify(&mut tx, &messages_for(&changed)).await?;
+            Ok(results)
+        }
+        .await;
+        Self::end(tx, result).await
     }
 
     /// Commits a batch optimistically: takes the jobs as this storage last
@@ -433,14 +457,18 @@ impl PostgresStorage {
         f: impl FnOnce(&mut JobRecord) -> T,
     ) -> Result<T, StorageError> {
         let mut tx = self.begin().await?;
-        let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
-        let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        record.check_lease(lease, now)?;
-        let out = f(record);
-        Self::write_jobs(&mut tx, &[record]).await?;
-        tx.commit().await.map_err(backend)?;
+        let result = async {
+            let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
+            let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+            record.check_lease(lease, now)?;
+            let out = f(record);
+            Self::write_jobs(&mut tx, &[record]).await?;
+            Ok((out, jobs))
+        }
+        .await;
+        let (out, jobs) = Self::end(tx, result).await?;
         // A heartbeat moved the lease's expiry: the next commit checks it.
-        self.held.remember([&*record]);
+        self.held.remember(jobs.values());
         Ok(out)
     }
 
@@ -461,10 +489,22 @@ impl PostgresStorage {
         }
         // The keys are looked up and the new jobs written in one transaction.
         let mut tx = self.begin().await?;
+        let result = self.insert_keyed(&mut tx, jobs, &keys).await;
+        Self::end(tx, result).await
+    }
+
+    /// Inserts in `tx` every job but those whose idempotency key (one of
+    /// `keys`) is stored already or taken by an earlier job of the batch.
+    async fn insert_keyed(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        jobs: &[NewJob],
+        keys: &[String],
+    ) -> Result<Vec<Inserted>, StorageError> {
         let rows: Vec<(String, uuid::Uuid)> =
             sqlx::query_as("SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)")
-                .bind(&keys)
-                .fetch_all(&mut *tx)
+                .bind(keys)
+                .fetch_all(&mut **tx)
                 .await
                 .map_err(backend)?;
         let mut known: HashMap<String, JobId> = rows.into_iter().map(|(k, id)| (k, JobId::from_uuid(id))).collect();
@@ -488,9 +528,8 @@ impl PostgresStorage {
             });
         }
         if !fresh.is_empty() {
-            self.insert_new(&mut *tx, &fresh).await?;
+            self.insert_new(&mut **tx, &fresh).await?;
         }
-        tx.commit().await.map_err(backend)?;
         Ok(out)
     }
 
@@ -695,21 +734,24 @@ impl Storage for PostgresStorage {
         lease_ms: u64,
     ) -> Result<Option<JobRecord>, StorageError> {
         let mut tx = self.begin().await?;
-        let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
-        let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        if record.status != JobState::Pending && !record.is_claimable(now) {
-            return Ok(None);
+        let result = async {
+            let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
+            let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+            if record.status != JobState::Pending && !record.is_claimable(now) {
+                return Ok(None);
+            }
+            let token: i64 = sqlx::query_scalar("SELECT nextval('rk_lease_tokens')")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+            record.claim(worker, LeaseToken(token as u64), now, lease_ms);
+            Self::write_jobs(&mut tx, &[record]).await?;
+            Ok(jobs.remove(&id))
         }
-        let token: i64 = sqlx::query_scalar("SELECT nextval('rk_lease_tokens')")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        record.claim(worker, LeaseToken(token as u64), now, lease_ms);
-        Self::write_jobs(&mut tx, &[record]).await?;
-        let claimed = record.clone();
-        tx.commit().await.map_err(backend)?;
-        self.held.remember([&claimed]);
-        Ok(Some(claimed))
+        .await;
+        let claimed = Self::end(tx, result).await?;
+        self.held.remember(&claimed);
+        Ok(claimed)
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
@@ -778,28 +820,31 @@ impl Storage for PostgresStorage {
 
     async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
         let mut tx = self.begin().await?;
-        let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
-        let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        let outcome = match record.status {
-            JobState::Pending => {
-                let commit = cancel_commit(record, now, reason);
-                let entry = record.apply(&commit);
-                let mut history = HistoryColumns::default();
-                history.push(id, &entry);
-                Self::write_jobs(&mut tx, &[record]).await?;
-                Self::write_history(&mut tx, &history).await?;
-                self.notify(&mut tx, &[id.to_string()]).await?;
-                CancelOutcome::Cancelled(Box::new(record.clone()))
-            }
-            JobState::Running => {
-                record.cancel_requested = true;
-                Self::write_jobs(&mut tx, &[record]).await?;
-                CancelOutcome::Requested
-            }
-            finished => CancelOutcome::AlreadyFinished(finished),
-        };
-        tx.commit().await.map_err(backend)?;
-        Ok(outcome)
+        let result = async {
+            let mut jobs = Self::lock_jobs(&mut tx, &[id]).await?;
+            let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+            let outcome = match record.status {
+                JobState::Pending => {
+                    let commit = cancel_commit(record, now, reason);
+                    let entry = record.apply(&commit);
+                    let mut history = HistoryColumns::default();
+                    history.push(id, &entry);
+                    Self::write_jobs(&mut tx, &[record]).await?;
+                    Self::write_history(&mut tx, &history).await?;
+                    self.notify(&mut tx, &[id.to_string()]).await?;
+                    CancelOutcome::Cancelled(Box::new(record.clone()))
+                }
+                JobState::Running => {
+                    record.cancel_requested = true;
+                    Self::write_jobs(&mut tx, &[record]).await?;
+                    CancelOutcome::Requested
+                }
+                finished => CancelOutcome::AlreadyFinished(finished),
+            };
+            Ok(outcome)
+        }
+        .await;
+        Self::end(tx, result).await
     }
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
@@ -828,20 +873,24 @@ impl Storage for PostgresStorage {
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
         let mut tx = self.begin().await?;
-        let deleted: Vec<uuid::Uuid> = sqlx::query_scalar(
-            "DELETE FROM rk_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < $1 RETURNING id",
-        )
-        .bind(before)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query("DELETE FROM rk_history WHERE job_id = ANY($1)")
-            .bind(&deleted)
-            .execute(&mut *tx)
+        let result = async {
+            let deleted: Vec<uuid::Uuid> = sqlx::query_scalar(
+                "DELETE FROM rk_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < $1 \
+                 RETURNING id",
+            )
+            .bind(before)
+            .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(deleted.len() as u64)
+            sqlx::query("DELETE FROM rk_history WHERE job_id = ANY($1)")
+                .bind(&deleted)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            Ok(deleted.len() as u64)
+        }
+        .await;
+        Self::end(tx, result).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
