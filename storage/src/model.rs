@@ -369,6 +369,24 @@ impl JobRecord {
     /// backends do the same in SQL.
     pub fn apply(&mut self, commit: &Commit) -> HistoryEntry {
         let from = self.state.clone();
+        self.apply_to_record(commit);
+        HistoryEntry {
+            seq: self.version,
+            from: Some(from),
+            to: self.state.clone(),
+            status: self.status,
+            error: commit.error.clone(),
+            at: commit.now,
+            attempt: commit.attempts,
+            worker: commit.worker.clone(),
+            payload: self.payload.clone(),
+        }
+    }
+
+    /// Applies a checked commit to the record alone, for a backend that
+    /// builds the history entry in its own form; [`apply`](Self::apply)
+    /// also returns the entry.
+    pub fn apply_to_record(&mut self, commit: &Commit) {
         if let Some(change) = &commit.change {
             self.state.clone_from(&change.state);
             self.payload = change.payload.clone();
@@ -397,17 +415,6 @@ impl JobRecord {
         // next claim.
         if commit.status.is_finished() {
             self.cancel_requested = false;
-        }
-        HistoryEntry {
-            seq: self.version,
-            from: Some(from),
-            to: self.state.clone(),
-            status: self.status,
-            error: commit.error.clone(),
-            at: commit.now,
-            attempt: commit.attempts,
-            worker: commit.worker.clone(),
-            payload: self.payload.clone(),
         }
     }
 

@@ -2,7 +2,8 @@
 //! a time, and answers questions about them.
 //!
 //! The pieces, one file each: `builder` (configuration), `producer` (claims
-//! ready jobs), `executor` (runs a job's steps and classifies outcomes),
+//! ready jobs), `pool` (the tasks that run them), `executor` (runs a job's
+//! steps and classifies outcomes),
 //! `lease` (heartbeats), `clock` and `ids` (real or deterministic),
 //! `registry` (the machines), `verify` (history replay), `policy`
 //! (defaults).
@@ -16,6 +17,7 @@ mod ids;
 mod lease;
 mod metrics;
 mod policy;
+mod pool;
 mod producer;
 pub(crate) mod registry;
 mod verify;

@@ -17,7 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::storage::{ClaimRequest, StorageEvent};
 
-use super::executor::{run_claimed, WorkerSlot};
+use super::executor::WorkerSlot;
+use super::pool::ExecutorPool;
 use super::Inner;
 
 /// How long a claim waits for more worker slots to free up while jobs run.
@@ -42,6 +43,7 @@ pub(crate) async fn produce(
     let (found_tx, mut found) = mpsc::unbounded_channel::<(u64, bool)>();
     let mut in_flight = 0usize;
     let mut round = 0u64;
+    let pool = Arc::new(ExecutorPool::new(Arc::clone(&rt), tracker.clone()));
     loop {
         if rt.stopping.is_cancelled() {
             return;
@@ -96,7 +98,7 @@ pub(crate) async fn produce(
             rt: Arc::clone(&rt),
             slots: Arc::clone(&slots),
             reserved,
-            tracker: tracker.clone(),
+            pool: Arc::clone(&pool),
         };
         let found_tx = found_tx.clone();
         let claim_round = round;
@@ -107,12 +109,12 @@ pub(crate) async fn produce(
     }
 }
 
-/// One claim of up to `reserved` jobs, and the executors it starts.
+/// One claim of up to `reserved` jobs, handed to the executors as claimed.
 struct Claim {
     rt: Arc<Inner>,
     slots: Arc<Semaphore>,
     reserved: OwnedSemaphorePermit,
-    tracker: TaskTracker,
+    pool: Arc<ExecutorPool>,
 }
 
 impl Claim {
@@ -156,11 +158,7 @@ impl Claim {
                     Err(_) => return found_work,
                 },
             };
-            let rt = Arc::clone(&self.rt);
-            let slot = WorkerSlot::new(Arc::clone(&self.slots), permit);
-            self.tracker.spawn(async move {
-                run_claimed(&rt, job, Some(slot)).await;
-            });
+            self.pool.run(job, WorkerSlot::new(Arc::clone(&self.slots), permit));
         }
         found_work
     }

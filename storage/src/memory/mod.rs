@@ -5,8 +5,11 @@
 //! queues in (priority, run_at, id) order, lease expiries) sits behind one
 //! short-held lock that only claims and re-queues take; index entries are
 //! validated against the job record when popped, so a stale one is skipped.
-//! Each job is kept compactly (`stored.rs`).
+//! Each job is kept compactly (`stored.rs`), with its history (`history.rs`)
+//! and the names its shard shares (`names.rs`).
 
+mod history;
+mod names;
 mod stored;
 
 use std::collections::{BTreeSet, HashMap};
@@ -25,7 +28,8 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use stored::{Names, StoredJob};
+use names::Names;
+use stored::StoredJob;
 
 const SHARDS: usize = 32;
 
@@ -75,6 +79,24 @@ impl Shard {
         let out = f(&mut record, job)?;
         job.update(&record, state_changed, names)?;
         Ok((out, record))
+    }
+
+    /// Checks and applies `commit`, appending its history entry. Returns
+    /// when the job's lease ran out before, and the job after.
+    fn commit(&mut self, mut commit: Commit) -> Result<(Option<Millis>, JobRecord), StorageError> {
+        let Shard { jobs, names } = self;
+        let job = jobs.get_mut(&commit.id).ok_or(StorageError::NotFound(commit.id))?;
+        // The commit is ours: its payload moves into the record, not copied.
+        let payload = commit.change.as_mut().map(|change| std::mem::take(&mut change.payload));
+        let mut record = job.record_for(commit.id, payload.is_some())?;
+        record.check_commit(&commit)?;
+        let lease_before = job.lease_expires_at();
+        record.apply_to_record(&commit);
+        if let Some(payload) = payload {
+            record.payload = payload;
+        }
+        job.record_commit(&record, &commit, names)?;
+        Ok((lease_before, record))
     }
 }
 
@@ -387,17 +409,7 @@ impl Storage for InMemoryStorage {
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let mut shard = lock(self.inner.shard(commit.id));
-        let state_changed = commit.change.is_some();
-        let (lease_before, record) = shard.with_record(commit.id, state_changed, |r, job| {
-            r.check_commit(&commit)?;
-            let lease_before = job.lease_expires_at();
-            let submission = job.submission_entry(r);
-            let entry = r.apply(&commit);
-            job.push_history(submission, entry);
-            Ok(lease_before)
-        })?;
-        drop(shard);
+        let (lease_before, record) = lock(self.inner.shard(commit.id)).commit(commit)?;
         self.inner.requeue(&record, lease_before);
         self.inner.events.send(StorageEvent::JobChanged(record.id));
         if record.status == JobState::Pending {
@@ -449,13 +461,8 @@ impl Storage for InMemoryStorage {
         let mut shard = lock(self.inner.shard(id));
         let outcome = match shard.job(id)?.status() {
             JobState::Pending => {
-                let ((), record) = shard.with_record(id, false, |r, job| {
-                    let commit = cancel_commit(r, now, reason);
-                    let submission = job.submission_entry(r);
-                    let entry = r.apply(&commit);
-                    job.push_history(submission, entry);
-                    Ok(())
-                })?;
+                let pending = shard.job(id)?.record(id)?;
+                let (_, record) = shard.commit(cancel_commit(&pending, now, reason))?;
                 CancelOutcome::Cancelled(Box::new(record))
             }
             JobState::Running => {

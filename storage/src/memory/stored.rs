@@ -1,38 +1,25 @@
 //! How [`InMemoryStorage`](super::InMemoryStorage) keeps a job: compactly,
-//! since one store may hold millions of pending jobs. Machine and state
-//! names are interned per shard, the payload is kept as JSON text, the lease
-//! and the rarely set fields are boxed, and the history is not stored until
-//! the first commit appends to it (until then its one entry, the
-//! submission, is built from the job).
+//! since one store may hold millions of pending jobs. Machine, state and
+//! worker names are interned per shard, the payload is kept as JSON text,
+//! the lease and the rarely set fields are boxed, and the history
+//! (`history.rs`) is not stored until the first commit appends to it (until
+//! then its one entry, the submission, is built from the job).
 //!
 //! Operations read a full [`JobRecord`] with [`StoredJob::record`], run the
 //! same logic as every backend on it, and write it back with
-//! [`StoredJob::update`].
+//! [`StoredJob::update`] (or [`StoredJob::record_commit`], which also
+//! appends the commit's history entry).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::error::StorageError;
-use crate::model::{HistoryEntry, JobRecord, Lease, Millis, NewJob};
+use crate::model::{Commit, HistoryEntry, JobRecord, Lease, LeaseToken, Millis, NewJob};
 use crate::{JobId, JobState};
 
-/// A shard's interned machine and state names. Names come from machine
-/// definitions, so the set stays small; it is never pruned.
-#[derive(Default)]
-pub(super) struct Names(HashSet<Arc<str>>);
-
-impl Names {
-    fn intern(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.0.get(name) {
-            return Arc::clone(known);
-        }
-        let name: Arc<str> = Arc::from(name);
-        self.0.insert(Arc::clone(&name));
-        name
-    }
-}
+use super::history::StoredEntry;
+use super::names::Names;
 
 /// One job, as the in-memory store keeps it.
 pub(super) struct StoredJob {
@@ -46,7 +33,7 @@ pub(super) struct StoredJob {
     run_at: Millis,
     attempts: u32,
     max_attempts: u32,
-    lease: Option<Box<Lease>>,
+    lease: Option<Box<StoredLease>>,
     version: u64,
     cancel_requested: bool,
     created_at: Millis,
@@ -57,7 +44,25 @@ pub(super) struct StoredJob {
     /// before its own. Boxed: one pointer, not three words, in each of the
     /// many jobs that have no history yet.
     #[allow(clippy::box_collection)]
-    history: Option<Box<Vec<HistoryEntry>>>,
+    history: Option<Box<Vec<StoredEntry>>>,
+}
+
+/// A running job's lease, its owner's name interned.
+#[derive(PartialEq)]
+struct StoredLease {
+    owner: Arc<str>,
+    token: LeaseToken,
+    expires_at: Millis,
+}
+
+impl StoredLease {
+    fn read(&self) -> Lease {
+        Lease {
+            owner: self.owner.to_string(),
+            token: self.token,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// The fields most jobs leave unset.
@@ -146,10 +151,9 @@ impl StoredJob {
     }
 
     /// The record of job `id` for an operation; `replaces_payload`: it will
-    /// overwrite the payload, which is then not read (a `null` stands in)
-    /// unless a first commit needs it for the submission entry.
+    /// overwrite the payload, which is then not read (a `null` stands in).
     pub(super) fn record_for(&self, id: JobId, replaces_payload: bool) -> Result<JobRecord, StorageError> {
-        let payload = if replaces_payload && self.history.is_some() {
+        let payload = if replaces_payload {
             Value::Null
         } else {
             parse(id, &self.payload)?
@@ -166,7 +170,7 @@ impl StoredJob {
             attempts: self.attempts,
             max_attempts: self.max_attempts,
             timeout_ms: self.extras.as_ref().and_then(|e| e.timeout_ms),
-            lease: self.lease.as_deref().cloned(),
+            lease: self.lease.as_deref().map(StoredLease::read),
             version: self.version,
             idempotency_key: self.idempotency_key().map(str::to_owned),
             cancel_requested: self.cancel_requested,
@@ -196,8 +200,21 @@ impl StoredJob {
         self.status = record.status;
         self.run_at = record.run_at;
         self.attempts = record.attempts;
-        if self.lease.as_deref() != record.lease.as_ref() {
-            self.lease = record.lease.clone().map(Box::new);
+        match (&mut self.lease, &record.lease) {
+            // The same worker's lease, extended or renewed: no allocation.
+            (Some(stored), Some(lease)) if *stored.owner == *lease.owner => {
+                stored.token = lease.token;
+                stored.expires_at = lease.expires_at;
+            }
+            (stored, lease) => {
+                *stored = lease.as_ref().map(|lease| {
+                    Box::new(StoredLease {
+                        owner: names.intern(&lease.owner),
+                        token: lease.token,
+                        expires_at: lease.expires_at,
+                    })
+                });
+            }
         }
         self.version = record.version;
         self.cancel_requested = record.cancel_requested;
@@ -218,30 +235,47 @@ impl StoredJob {
         self.cancel_requested = true;
     }
 
-    /// The submission entry a first commit must store before its own, built
-    /// from `record` (the job before that commit); `None` after that.
-    pub(super) fn submission_entry(&self, record: &JobRecord) -> Option<HistoryEntry> {
-        self.history.is_none().then(|| record.submission_entry())
-    }
-
-    /// Appends a commit's history entry, after the submission entry if this
-    /// is the first commit.
-    pub(super) fn push_history(&mut self, submission: Option<HistoryEntry>, entry: HistoryEntry) {
+    /// Writes back `record`, which `commit` (checked) was applied to, and
+    /// appends the commit's history entry, after the submission entry if
+    /// this is the first commit.
+    pub(super) fn record_commit(
+        &mut self,
+        record: &JobRecord,
+        commit: &Commit,
+        names: &mut Names,
+    ) -> Result<(), StorageError> {
+        let from = Arc::clone(&self.state);
+        // Usually the lease holder commits: its name is interned already.
+        let worker = match (&self.lease, commit.worker.as_deref()) {
+            (Some(lease), Some(worker)) if *lease.owner == *worker => Some(Arc::clone(&lease.owner)),
+            (_, worker) => worker.map(|worker| names.intern(worker)),
+        };
+        let submission = self
+            .history
+            .is_none()
+            .then(|| StoredEntry::submission(&self.state, &self.payload, self.created_at));
+        self.update(record, commit.change.is_some(), names)?;
+        let entry = StoredEntry::commit(from, &self.state, self.status, &self.payload, commit, worker);
         let history = self.history.get_or_insert_default();
         history.extend(submission);
         history.push(entry);
+        Ok(())
     }
 
     /// The job's history.
     pub(super) fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
         match &self.history {
-            Some(history) => Ok(history.to_vec()),
+            Some(history) => (0u64..)
+                .zip(history.iter())
+                .map(|(seq, entry)| entry.read(id, seq))
+                .collect(),
             None => Ok(vec![self.record(id)?.submission_entry()]),
         }
     }
 }
 
-fn parse(id: JobId, payload: &str) -> Result<Value, StorageError> {
+/// Reads a stored payload of job `id` back.
+pub(super) fn parse(id: JobId, payload: &str) -> Result<Value, StorageError> {
     serde_json::from_str(payload).map_err(|e| StorageError::Corrupt {
         id,
         message: format!("stored payload: {e}"),

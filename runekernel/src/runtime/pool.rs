@@ -1,0 +1,209 @@
+//! The executor tasks that run claimed jobs. Each task runs one job at a
+//! time and then waits for the next, so a claimed job costs a hand-over
+//! rather than a task spawn: spawning allocates the job's whole future (about
+//! 2 KB, past the allocator's per-thread caches) and frees it again, which
+//! cost more than the in-memory store's claim and commit together. A new
+//! task is spawned only when every task is busy, so the pool grows to the
+//! most jobs this runtime ever ran at once and no further.
+//!
+//! Idle tasks wait last-in, first-out, so the most recently busy (and
+//! cache-warm) task gets the next job. Tasks end once the pool is dropped
+//! (the producer and its claims are done) and their job is finished.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
+
+use crate::storage::JobRecord;
+
+use super::executor::{run_claimed, WorkerSlot};
+use super::Inner;
+
+/// A claimed job and the worker slot it runs in.
+type Claimed = (JobRecord, WorkerSlot);
+
+/// Hands claimed jobs to executor tasks.
+pub(crate) struct ExecutorPool {
+    rt: Arc<Inner>,
+    tracker: TaskTracker,
+    idle: Arc<Mutex<Idle>>,
+}
+
+/// The idle tasks, each waiting on its own channel.
+#[derive(Default)]
+struct Idle {
+    waiting: Vec<oneshot::Sender<Claimed>>,
+    /// The pool is gone: a task that finishes its job ends.
+    closed: bool,
+}
+
+impl ExecutorPool {
+    /// A pool of tasks spawned on `tracker` as needed.
+    pub(crate) fn new(rt: Arc<Inner>, tracker: TaskTracker) -> Self {
+        ExecutorPool {
+            rt,
+            tracker,
+            idle: Arc::default(),
+        }
+    }
+
+    /// Runs a claimed job on an idle task, or on a new one if all are busy.
+    pub(crate) fn run(&self, job: JobRecord, slot: WorkerSlot) {
+        let mut claimed = (job, slot);
+        loop {
+            let Some(task) = lock(&self.idle).waiting.pop() else {
+                break;
+            };
+            match task.send(claimed) {
+                Ok(()) => return,
+                // That task is gone (its runtime is being dropped); try the next.
+                Err(back) => claimed = back,
+            }
+        }
+        let rt = Arc::clone(&self.rt);
+        let idle = Arc::clone(&self.idle);
+        self.tracker.spawn(execute(rt, claimed, idle));
+    }
+}
+
+impl Drop for ExecutorPool {
+    fn drop(&mut self) {
+        let mut idle = lock(&self.idle);
+        idle.closed = true;
+        // Dropping their channels ends the waiting tasks.
+        idle.waiting.clear();
+    }
+}
+
+/// One executor task: runs `claimed`, then every job handed to it, until
+/// the pool is gone.
+async fn execute(rt: Arc<Inner>, mut claimed: Claimed, idle: Arc<Mutex<Idle>>) {
+    loop {
+        let (job, slot) = claimed;
+        run_claimed(&rt, job, Some(slot)).await;
+        let (next, receiver) = oneshot::channel();
+        {
+            let mut idle = lock(&idle);
+            if idle.closed {
+                return;
+            }
+            idle.waiting.push(next);
+        }
+        match receiver.await {
+            Ok(next) => claimed = next,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Locks the idle list; its updates cannot be left half done by a panic.
+fn lock(idle: &Mutex<Idle>) -> std::sync::MutexGuard<'_, Idle> {
+    idle.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::job::Job;
+    use crate::runtime::Runtime;
+    use crate::storage::{ClaimRequest, JobState};
+    use crate::{DynamicNext, SimpleStateMachine};
+
+    /// A runtime without workers of its own, for a pool the test drives. Each
+    /// step takes a permit of `gate` first.
+    async fn runtime(gate: &Arc<Semaphore>) -> Runtime {
+        let gate = Arc::clone(gate);
+        let machine = SimpleStateMachine::new("m")
+            .initial_state("start")
+            .terminal_state("done")
+            .transition("start", "done")
+            .build()
+            .unwrap()
+            .with_handler(move |_ctx, _step| {
+                let gate = Arc::clone(&gate);
+                async move {
+                    gate.acquire().await.unwrap().forget();
+                    Ok(DynamicNext::to("done"))
+                }
+            });
+        Runtime::builder().workers(0).register(machine).build().await.unwrap()
+    }
+
+    /// Submits and claims one job.
+    async fn claimed(rt: &Runtime) -> JobRecord {
+        rt.submit_job(Job::for_machine("m")).await.unwrap();
+        let request = ClaimRequest {
+            worker: rt.inner.worker_id.clone(),
+            machines: vec!["m".into()],
+            limit: 1,
+            now: rt.inner.clock.now(),
+            lease_ms: 60_000,
+        };
+        rt.inner.storage.claim(request).await.unwrap().pop().unwrap()
+    }
+
+    async fn until_completed(rt: &Runtime, job: &JobRecord) {
+        while rt.get_record(job.id).await.unwrap().unwrap().status != JobState::Completed {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_job_after_another_runs_on_one_task_which_ends_with_the_pool() {
+        let rt = runtime(&Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
+        let tracker = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(1));
+        let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
+        for _ in 0..20 {
+            let job = claimed(&rt).await;
+            let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
+            pool.run(job.clone(), WorkerSlot::new(Arc::clone(&slots), permit));
+            until_completed(&rt, &job).await;
+            // Wait until the task is idle again, so the next job can reuse it.
+            tokio::time::timeout(Duration::from_secs(10), async {
+                while lock(&pool.idle).waiting.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("the task waits for the next job");
+            assert_eq!(tracker.len(), 1, "one task runs every job");
+        }
+        drop(pool);
+        tracker.close();
+        tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+            .await
+            .expect("the idle task ends once the pool is gone");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_given_while_every_task_is_busy_gets_a_new_task() {
+        let gate = Arc::new(Semaphore::new(0));
+        let rt = runtime(&gate).await;
+        let tracker = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(3));
+        let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
+        let mut jobs = Vec::new();
+        for _ in 0..3 {
+            let job = claimed(&rt).await;
+            let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
+            pool.run(job.clone(), WorkerSlot::new(Arc::clone(&slots), permit));
+            jobs.push(job);
+        }
+        assert_eq!(tracker.len(), 3, "no task was idle for the second and third job");
+        gate.add_permits(3);
+        for job in &jobs {
+            until_completed(&rt, job).await;
+        }
+        drop(pool);
+        tracker.close();
+        tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+            .await
+            .expect("every task ends once the pool is gone");
+    }
+}

@@ -1,0 +1,132 @@
+//! How [`InMemoryStorage`](super::InMemoryStorage) keeps a job's history:
+//! one compact entry per commit, its state and worker names interned and its
+//! payload kept as JSON text, turned into a [`HistoryEntry`] only when read.
+//! A three-step job's history takes a few hundred bytes, not kilobytes of
+//! strings and JSON trees, and a commit appends it with one allocation.
+
+use std::sync::Arc;
+
+use crate::error::StorageError;
+use crate::model::{Commit, HistoryEntry, Millis};
+use crate::{JobId, JobState};
+
+/// One history entry; its `seq` is its place in the job's history.
+pub(super) struct StoredEntry {
+    from: Option<Arc<str>>,
+    to: Arc<str>,
+    status: JobState,
+    attempt: u32,
+    at: Millis,
+    worker: Option<Arc<str>>,
+    error: Option<Box<str>>,
+    /// The machine state's fields after this entry, as JSON text.
+    payload: Box<str>,
+}
+
+impl StoredEntry {
+    /// The submission entry of a job inserted in `state` with `payload`.
+    pub(super) fn submission(state: &Arc<str>, payload: &str, created_at: Millis) -> Self {
+        StoredEntry {
+            from: None,
+            to: Arc::clone(state),
+            status: JobState::Pending,
+            attempt: 0,
+            at: created_at,
+            worker: None,
+            error: None,
+            payload: Box::from(payload),
+        }
+    }
+
+    /// The entry of `commit` by `worker` (its interned name), which took the
+    /// job from state `from` to `to` and lifecycle `status`, leaving it with
+    /// `payload`.
+    pub(super) fn commit(
+        from: Arc<str>,
+        to: &Arc<str>,
+        status: JobState,
+        payload: &str,
+        commit: &Commit,
+        worker: Option<Arc<str>>,
+    ) -> Self {
+        StoredEntry {
+            from: Some(from),
+            to: Arc::clone(to),
+            status,
+            attempt: commit.attempts,
+            at: commit.now,
+            worker,
+            error: commit.error.as_deref().map(Box::from),
+            payload: Box::from(payload),
+        }
+    }
+
+    /// The entry of job `id` at place `seq`, as the storage API returns it.
+    pub(super) fn read(&self, id: JobId, seq: u64) -> Result<HistoryEntry, StorageError> {
+        Ok(HistoryEntry {
+            seq,
+            from: self.from.as_deref().map(str::to_owned),
+            to: self.to.to_string(),
+            status: self.status,
+            error: self.error.as_deref().map(str::to_owned),
+            at: self.at,
+            attempt: self.attempt,
+            worker: self.worker.as_deref().map(str::to_owned),
+            payload: super::stored::parse(id, &self.payload)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::names::Names;
+    use crate::model::StateChange;
+
+    #[test]
+    fn an_entry_reads_back_as_committed() {
+        let mut names = Names::default();
+        let (from, to) = (names.intern("A"), names.intern("B"));
+        let commit = Commit {
+            id: JobId::new(),
+            expected_version: 0,
+            lease: None,
+            change: Some(StateChange {
+                state: "B".into(),
+                payload: serde_json::json!({ "n": 1 }),
+                fingerprint: 0,
+            }),
+            status: JobState::Pending,
+            run_at: 9,
+            attempts: 2,
+            lease_until: None,
+            error: Some("slow".into()),
+            now: 8,
+            worker: Some("w".into()),
+        };
+        let worker = Some(names.intern("w"));
+        let entry = StoredEntry::commit(from, &to, JobState::Pending, r#"{"n":1}"#, &commit, worker);
+        assert_eq!(
+            entry.read(commit.id, 3).unwrap(),
+            HistoryEntry {
+                seq: 3,
+                from: Some("A".into()),
+                to: "B".into(),
+                status: JobState::Pending,
+                error: Some("slow".into()),
+                at: 8,
+                attempt: 2,
+                worker: Some("w".into()),
+                payload: serde_json::json!({ "n": 1 }),
+            }
+        );
+    }
+
+    #[test]
+    fn a_corrupt_payload_is_reported_with_its_job() {
+        let mut names = Names::default();
+        let id = JobId::new();
+        let entry = StoredEntry::submission(&names.intern("A"), "{", 0);
+        assert!(matches!(entry.read(id, 0), Err(StorageError::Corrupt { id: bad, .. }) if bad == id));
+    }
+}
