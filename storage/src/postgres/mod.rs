@@ -937,6 +937,27 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// A storage in a fresh schema (named from `prefix`, dropped with the
+    /// returned guard) holding 20k pending jobs, the size of a real backlog;
+    /// `None` without a database.
+    #[cfg(feature = "testing")]
+    async fn with_backlog(prefix: &str) -> Option<(crate::testing::postgres::TestSchemas, PostgresStorage)> {
+        use crate::testing::postgres::{database_url, TestSchemas};
+        let url = database_url()?;
+        let schemas = TestSchemas::new(&url);
+        let schema = schemas.fresh(prefix);
+        let storage = PostgresStorage::connect_with(&url, PostgresOptions::default().schema(&schema))
+            .await
+            .unwrap();
+        for chunk in 0..20 {
+            let jobs = (0..1000)
+                .map(|n| crate::testing::new_job("m", chunk * 1000 + n))
+                .collect();
+            storage.insert_batch(jobs).await.unwrap();
+        }
+        Some((schemas, storage))
+    }
+
     /// Prepares `sql` as `name` on `conn` and returns its generic plan.
     #[cfg(feature = "testing")]
     async fn generic_plan(conn: &mut sqlx_postgres::PgConnection, name: &str, sql: &str) -> String {
@@ -952,22 +973,12 @@ mod tests {
     #[cfg(feature = "testing")]
     #[tokio::test]
     async fn a_claim_reads_the_ready_queue_in_order_whatever_the_statistics_say() {
-        use crate::testing::postgres::{database_url, TestSchemas};
-        let Some(url) = database_url() else { return };
-        let schemas = TestSchemas::new(&url);
-        let schema = schemas.fresh("rk_stale_stats");
-        let storage = PostgresStorage::connect_with(&url, PostgresOptions::default().schema(&schema))
-            .await
-            .unwrap();
-        // A backlog arrives in a table never analyzed: the planner guesses
-        // that few jobs are pending, as it does from statistics taken while
-        // the queue was drained.
-        for chunk in 0..20 {
-            let jobs = (0..1000)
-                .map(|n| crate::testing::new_job("m", chunk * 1000 + n))
-                .collect();
-            storage.insert_batch(jobs).await.unwrap();
-        }
+        let Some((_schemas, storage)) = with_backlog("rk_stale_stats").await else {
+            return;
+        };
+        // The table was never analyzed: the planner guesses that few jobs
+        // are pending, as it does from statistics taken while the queue was
+        // drained.
         let mut conn = storage.pool().acquire().await.unwrap();
         let plan = generic_plan(&mut conn, "claim_jobs", CLAIM_JOBS.as_str()).await;
         assert!(
@@ -980,20 +991,9 @@ mod tests {
     #[cfg(feature = "testing")]
     #[tokio::test]
     async fn the_hot_statements_generic_plans_read_indexes() {
-        use crate::testing::postgres::{database_url, TestSchemas};
-        let Some(url) = database_url() else { return };
-        let schemas = TestSchemas::new(&url);
-        let schema = schemas.fresh("rk_plans");
-        let storage = PostgresStorage::connect_with(&url, PostgresOptions::default().schema(&schema))
-            .await
-            .unwrap();
-        // Plans follow the table's size: give it the size of a real queue.
-        for chunk in 0..20 {
-            let jobs = (0..1000)
-                .map(|n| crate::testing::new_job("m", chunk * 1000 + n))
-                .collect();
-            storage.insert_batch(jobs).await.unwrap();
-        }
+        let Some((_schemas, storage)) = with_backlog("rk_plans").await else {
+            return;
+        };
         let mut conn = storage.pool().acquire().await.unwrap();
         conn.execute("ANALYZE").await.unwrap();
         let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
