@@ -2,7 +2,7 @@
 //! time and then waits for the next, so a claimed job costs a hand-over
 //! rather than a task spawn: spawning allocates the job's whole future (about
 //! 2 KB, past the allocator's per-thread caches) and frees it again, which
-//! cost more than the in-memory store's claim and commit together. A new
+//! took a fifth of the CPU of an in-memory burn-down. A new
 //! task is spawned only when every task is busy, so the pool grows to the
 //! most jobs this runtime ever ran at once and no further.
 //!

@@ -1,8 +1,9 @@
-//! The background loop that claims ready jobs and starts an executor for
-//! each, never more steps running at once than the runtime's worker count
-//! (River's producer). It sleeps until storage announces new work, a job
-//! this runtime put back comes due, a worker frees up, or the poll interval
-//! passes (for other processes' delayed jobs and expiring leases).
+//! The background loop that claims ready jobs and hands each to an executor
+//! task (`pool.rs`), never more steps running at once than the runtime's
+//! worker count (River's producer). It sleeps until storage announces new
+//! work, a job this runtime put back comes due, a worker frees up, or the
+//! poll interval passes (for other processes' delayed jobs and expiring
+//! leases).
 //!
 //! A claim reserves its worker slots before it asks storage, so up to
 //! [`CLAIMS_IN_FLIGHT`] claims can wait on storage at once without ever
