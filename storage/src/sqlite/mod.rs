@@ -174,13 +174,13 @@ fn configure(conn: &Connection, options: &SqliteOptions, sync: syncer::SyncFn) -
     let journal: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(backend)?;
-    // `FULL` on a file: `COMMIT` only writes the WAL, the syncer fsyncs it.
-    let wal_file = conn
-        .path()
-        .filter(|path| !path.is_empty() && journal.eq_ignore_ascii_case("wal"));
-    let synchronous = match (options.synchronous, wal_file) {
-        (Synchronous::Full, Some(_)) => Synchronous::Normal,
-        (synchronous, _) => synchronous,
+    // `FULL` on a file: `COMMIT` only writes the WAL, a sync thread fsyncs it.
+    let synced_wal = conn.path().filter(|path| {
+        options.synchronous == Synchronous::Full && !path.is_empty() && journal.eq_ignore_ascii_case("wal")
+    });
+    let synchronous = match synced_wal {
+        Some(_) => Synchronous::Normal,
+        None => options.synchronous,
     };
     conn.pragma_update(None, "synchronous", synchronous.pragma())
         .map_err(backend)?;
@@ -194,10 +194,10 @@ fn configure(conn: &Connection, options: &SqliteOptions, sync: syncer::SyncFn) -
         .map_err(backend)?;
     schema::migrate(conn)?;
     conn.set_prepared_statement_cache_capacity(64);
-    match (options.synchronous, wal_file) {
+    match synced_wal {
         // Its first fsync also covers the migration, committed unsynced.
-        (Synchronous::Full, Some(path)) => Syncer::for_wal(conn, Path::new(path), sync),
-        _ => Ok(Syncer::InCommit),
+        Some(path) => Syncer::for_wal(conn, Path::new(path), sync),
+        None => Ok(Syncer::InCommit),
     }
 }
 
