@@ -402,14 +402,12 @@ impl JobRecord {
         if commit.error.is_some() {
             self.last_error.clone_from(&commit.error);
         }
-        self.lease = match (commit.status, &self.lease, commit.lease_until) {
-            (JobState::Running, Some(lease), Some(until)) => Some(Lease {
-                expires_at: until,
-                ..lease.clone()
-            }),
-            (JobState::Running, Some(lease), None) => Some(lease.clone()),
-            _ => None,
-        };
+        // A job that stays running keeps its lease, extended if asked.
+        match (commit.status, self.lease.as_mut(), commit.lease_until) {
+            (JobState::Running, Some(lease), Some(until)) => lease.expires_at = until,
+            (JobState::Running, _, _) => {}
+            _ => self.lease = None,
+        }
         // A cancellation request stands until the job finishes: a worker
         // that commits a retry without having seen it leaves it for the
         // next claim.

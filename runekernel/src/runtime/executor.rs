@@ -7,11 +7,12 @@
 //! `Running` and the next step starts at once, under the same lease.
 //!
 //! A worker slot is held while a step runs and given back while its commit
-//! is written: the producer claims and starts the next jobs while commits are
-//! in flight, so claiming, running and committing overlap.
+//! waits on storage: the producer claims and starts the next jobs while
+//! commits are in flight, so claiming, running and committing overlap.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -20,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::context::JobContext;
 use crate::step_error::{StepError, StepErrorKind};
-use crate::storage::{Commit, JobRecord, JobState, StateChange};
+use crate::storage::{Commit, JobRecord, JobState, StateChange, StorageError};
 
 use super::clock::{millis, system_time};
 use super::lease::ActiveJob;
@@ -124,8 +125,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, mut slot: O
             _ => StepEnd::Other,
         };
         rt.metrics.record(&job.machine, latency, end);
-        WorkerSlot::release(&mut slot);
-        match rt.commit(commit).await {
+        match commit_in(rt, commit, &mut slot).await {
             Ok(record) => {
                 if record.status == JobState::Pending {
                     rt.wake_at(record.run_at);
@@ -151,6 +151,21 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, mut slot: O
     }
     rt.active.remove(job.id);
     job
+}
+
+/// Writes `commit`. A commit that storage finishes at once (the in-memory
+/// store's) keeps the worker slot; one that has to wait gives it back while
+/// it waits, so the producer can start other jobs meanwhile. A slot given
+/// back and taken again costs a wake-up of whichever task waits for it, and
+/// likely a wait for this one: at every step, for nothing, if the commit
+/// never had to wait.
+async fn commit_in(rt: &Inner, commit: Commit, slot: &mut Option<WorkerSlot>) -> Result<JobRecord, StorageError> {
+    let mut written = std::pin::pin!(rt.commit(commit));
+    if let Poll::Ready(result) = futures::poll!(written.as_mut()) {
+        return result;
+    }
+    WorkerSlot::release(slot);
+    written.await
 }
 
 /// What to do without running the handler: give up on a job that keeps
@@ -362,4 +377,51 @@ fn classify(
         _ => {}
     }
     Some(commit)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::runtime::pool::tests::{claimed, runtime_over};
+    use crate::storage::{InMemoryStorage, SqliteStorage, Storage};
+
+    /// Commits a lease extension of a freshly claimed job from inside a
+    /// worker slot; returns the slots left free afterwards (of one).
+    async fn free_slots_after_a_commit(storage: Arc<dyn Storage>) -> usize {
+        let rt = runtime_over(storage, &Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
+        let job = claimed(&rt).await;
+        let now = rt.inner.clock.now();
+        let commit = Commit {
+            id: job.id,
+            expected_version: job.version,
+            lease: job.lease.as_ref().map(|l| l.token),
+            change: None,
+            status: JobState::Running,
+            run_at: job.run_at,
+            attempts: job.attempts,
+            lease_until: Some(now + 60_000),
+            error: None,
+            now,
+            worker: Some(rt.inner.worker_id.clone()),
+        };
+        let slots = Arc::new(Semaphore::new(1));
+        let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
+        let mut slot = Some(WorkerSlot::new(Arc::clone(&slots), permit));
+        let record = commit_in(&rt.inner, commit, &mut slot).await.unwrap();
+        assert_eq!(record.version, job.version + 1, "the commit was written");
+        slots.available_permits()
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_storage_finishes_at_once_keeps_the_worker_slot() {
+        assert_eq!(free_slots_after_a_commit(Arc::new(InMemoryStorage::new())).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_waits_on_storage_gives_the_worker_slot_back() {
+        let storage = SqliteStorage::open_in_memory().unwrap();
+        assert_eq!(free_slots_after_a_commit(Arc::new(storage)).await, 1);
+    }
 }

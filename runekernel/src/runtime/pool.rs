@@ -103,7 +103,7 @@ fn lock(idle: &Mutex<Idle>) -> std::sync::MutexGuard<'_, Idle> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use tokio::sync::Semaphore;
@@ -111,12 +111,13 @@ mod tests {
     use super::*;
     use crate::job::Job;
     use crate::runtime::Runtime;
-    use crate::storage::{ClaimRequest, JobState};
+    use crate::storage::{ClaimRequest, InMemoryStorage, JobState, Storage};
     use crate::{DynamicNext, SimpleStateMachine};
 
-    /// A runtime without workers of its own, for a pool the test drives. Each
-    /// step takes a permit of `gate` first.
-    async fn runtime(gate: &Arc<Semaphore>) -> Runtime {
+    /// A runtime over `storage` without workers of its own, for a pool (or
+    /// an executor) the test drives, with machine `m`. Each step takes a
+    /// permit of `gate` first.
+    pub(crate) async fn runtime_over(storage: Arc<dyn Storage>, gate: &Arc<Semaphore>) -> Runtime {
         let gate = Arc::clone(gate);
         let machine = SimpleStateMachine::new("m")
             .initial_state("start")
@@ -131,11 +132,21 @@ mod tests {
                     Ok(DynamicNext::to("done"))
                 }
             });
-        Runtime::builder().workers(0).register(machine).build().await.unwrap()
+        Runtime::builder()
+            .shared_storage(storage)
+            .workers(0)
+            .register(machine)
+            .build()
+            .await
+            .unwrap()
     }
 
-    /// Submits and claims one job.
-    async fn claimed(rt: &Runtime) -> JobRecord {
+    async fn runtime(gate: &Arc<Semaphore>) -> Runtime {
+        runtime_over(Arc::new(InMemoryStorage::new()), gate).await
+    }
+
+    /// Submits and claims one job of machine `m`.
+    pub(crate) async fn claimed(rt: &Runtime) -> JobRecord {
         rt.submit_job(Job::for_machine("m")).await.unwrap();
         let request = ClaimRequest {
             worker: rt.inner.worker_id.clone(),

@@ -2,6 +2,7 @@
 //! machine (`Handler<M>`) and a dynamic one (`DynamicMachine`) both become an
 //! [`ErasedMachine`] that steps stored states (name + JSON payload).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -99,9 +100,14 @@ impl<M: StateMachine> ErasedMachine for Typed<M> {
         ctx: JobContext,
     ) -> Result<BoxFuture<'static, Result<Stored, StepError>>, CodecError> {
         let def = M::definition();
-        let from = state.to_owned();
         let kept = has_guards(def, state).then(|| payload.clone());
         let current = M::decode(state, payload)?;
+        // The definition's copy of the name, if it has the state: no
+        // allocation per step.
+        let from: Cow<'static, str> = match def.state(state) {
+            Some(known) => Cow::Borrowed(known.name.as_str()),
+            None => Cow::Owned(state.to_owned()),
+        };
         let handler = self.handler.clone();
         Ok(Box::pin(async move {
             let next = handler.run(current, ctx).await?;

@@ -25,7 +25,7 @@ pub(super) struct StoredEntry {
 
 impl StoredEntry {
     /// The submission entry of a job inserted in `state` with `payload`.
-    pub(super) fn submission(state: &Arc<str>, payload: &str, created_at: Millis) -> Self {
+    pub(super) fn submission(state: &Arc<str>, payload: Box<str>, created_at: Millis) -> Self {
         StoredEntry {
             from: None,
             to: Arc::clone(state),
@@ -34,7 +34,7 @@ impl StoredEntry {
             at: created_at,
             worker: None,
             error: None,
-            payload: Box::from(payload),
+            payload,
         }
     }
 
@@ -45,7 +45,7 @@ impl StoredEntry {
         from: Arc<str>,
         to: &Arc<str>,
         status: JobState,
-        payload: &str,
+        payload: Box<str>,
         commit: &Commit,
         worker: Option<Arc<str>>,
     ) -> Self {
@@ -57,8 +57,13 @@ impl StoredEntry {
             at: commit.now,
             worker,
             error: commit.error.as_deref().map(Box::from),
-            payload: Box::from(payload),
+            payload,
         }
+    }
+
+    /// The machine state's fields after this entry, as JSON text.
+    pub(super) fn payload(&self) -> &str {
+        &self.payload
     }
 
     /// The entry of job `id` at place `seq`, as the storage API returns it.
@@ -105,7 +110,7 @@ mod tests {
             worker: Some("w".into()),
         };
         let worker = Some(names.intern("w"));
-        let entry = StoredEntry::commit(from, &to, JobState::Pending, r#"{"n":1}"#, &commit, worker);
+        let entry = StoredEntry::commit(from, &to, JobState::Pending, r#"{"n":1}"#.into(), &commit, worker);
         assert_eq!(
             entry.read(commit.id, 3).unwrap(),
             HistoryEntry {
@@ -126,7 +131,7 @@ mod tests {
     fn a_corrupt_payload_is_reported_with_its_job() {
         let mut names = Names::default();
         let id = JobId::new();
-        let entry = StoredEntry::submission(&names.intern("A"), "{", 0);
+        let entry = StoredEntry::submission(&names.intern("A"), "{".into(), 0);
         assert!(matches!(entry.read(id, 0), Err(StorageError::Corrupt { id: bad, .. }) if bad == id));
     }
 }

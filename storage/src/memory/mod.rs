@@ -33,6 +33,11 @@ use stored::StoredJob;
 
 const SHARDS: usize = 32;
 
+/// Room made up front for the jobs of one claim, so the claim's vector is
+/// not grown (and copied) job by job; bounded, since the limit comes from
+/// the caller.
+const MAX_PREALLOCATED_CLAIM: usize = 1024;
+
 /// The default storage: fast, concurrent, and gone when the process ends.
 ///
 /// Clones share the same jobs.
@@ -65,19 +70,18 @@ impl Shard {
             .ok_or(StorageError::NotFound(id))
     }
 
-    /// Runs `f` on job `id`'s full record and keeps what it changed
-    /// (`state_changed`: whether it may have changed the state and payload).
+    /// Runs `f` on job `id`'s full record and keeps what it changed in the
+    /// job's lifecycle (not its state or payload).
     fn with_record<T>(
         &mut self,
         id: JobId,
-        state_changed: bool,
         f: impl FnOnce(&mut JobRecord, &mut StoredJob) -> Result<T, StorageError>,
     ) -> Result<(T, JobRecord), StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        let mut record = job.record_for(id, state_changed)?;
+        let mut record = job.record(id)?;
         let out = f(&mut record, job)?;
-        job.update(&record, state_changed, names)?;
+        job.update(&record, names);
         Ok((out, record))
     }
 
@@ -86,13 +90,21 @@ impl Shard {
     fn commit(&mut self, mut commit: Commit) -> Result<(Option<Millis>, JobRecord), StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&commit.id).ok_or(StorageError::NotFound(commit.id))?;
-        // The commit is ours: its payload moves into the record, not copied.
-        let payload = commit.change.as_mut().map(|change| std::mem::take(&mut change.payload));
-        let mut record = job.record_for(commit.id, payload.is_some())?;
+        // The commit is ours: its state and payload move into the record,
+        // not copied, and the stored ones are not read.
+        let change = commit
+            .change
+            .as_mut()
+            .map(|change| (std::mem::take(&mut change.state), std::mem::take(&mut change.payload)));
+        let mut record = match change {
+            Some(_) => job.record_without_state(commit.id)?,
+            None => job.record(commit.id)?,
+        };
         record.check_commit(&commit)?;
         let lease_before = job.lease_expires_at();
         record.apply_to_record(&commit);
-        if let Some(payload) = payload {
+        if let Some((state, payload)) = change {
+            record.state = state;
             record.payload = payload;
         }
         job.record_commit(&record, &commit, names)?;
@@ -150,7 +162,7 @@ impl InMemoryStorage {
             _ => return Ok(None),
         }
         let next_token = &self.inner.next_token;
-        let (took, record) = shard.with_record(id, false, |r, _| {
+        let (took, record) = shard.with_record(id, |r, _| {
             if !r.is_claimable(request.now) {
                 return Ok(false);
             }
@@ -347,7 +359,7 @@ impl Storage for InMemoryStorage {
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
-        let mut claimed = Vec::new();
+        let mut claimed = Vec::with_capacity(request.limit.min(MAX_PREALLOCATED_CLAIM));
         if request.limit == 0 || request.machines.is_empty() {
             return Ok(claimed);
         }
@@ -390,7 +402,7 @@ impl Storage for InMemoryStorage {
     ) -> Result<Option<JobRecord>, StorageError> {
         let mut shard = lock(self.inner.shard(id));
         let next_token = &self.inner.next_token;
-        let (took, record) = shard.with_record(id, false, |r, _| {
+        let (took, record) = shard.with_record(id, |r, _| {
             if r.status != JobState::Pending && !r.is_claimable(now) {
                 return Ok(false);
             }
@@ -433,7 +445,7 @@ impl Storage for InMemoryStorage {
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let ((beat, lease_before), record) = shard.with_record(id, false, |r, job| {
+        let ((beat, lease_before), record) = shard.with_record(id, |r, job| {
             r.check_lease(lease, now)?;
             let lease_before = job.lease_expires_at();
             Ok((r.extend_lease(now, lease_ms), lease_before))
@@ -445,7 +457,7 @@ impl Storage for InMemoryStorage {
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let (lease_before, record) = shard.with_record(id, false, |r, job| {
+        let (lease_before, record) = shard.with_record(id, |r, job| {
             r.check_lease(lease, now)?;
             let lease_before = job.lease_expires_at();
             r.release(now);

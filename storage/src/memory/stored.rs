@@ -5,11 +5,16 @@
 //! (`history.rs`) is not stored until the first commit appends to it (until
 //! then its one entry, the submission, is built from the job).
 //!
+//! The payload is stored once: in the job until its first commit, then in
+//! the latest history entry (every commit appends one, with the payload it
+//! leaves), so a state change stores its new payload with one allocation.
+//!
 //! Operations read a full [`JobRecord`] with [`StoredJob::record`], run the
 //! same logic as every backend on it, and write it back with
 //! [`StoredJob::update`] (or [`StoredJob::record_commit`], which also
 //! appends the commit's history entry).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -25,7 +30,8 @@ use super::names::Names;
 pub(super) struct StoredJob {
     machine: Arc<str>,
     state: Arc<str>,
-    /// The current state's fields, as JSON text.
+    /// The submitted state's fields, as JSON text; empty once the job has a
+    /// history, whose latest entry holds the current ones.
     payload: Box<str>,
     fingerprint: u64,
     status: JobState,
@@ -147,22 +153,26 @@ impl StoredJob {
 
     /// The full record of job `id`.
     pub(super) fn record(&self, id: JobId) -> Result<JobRecord, StorageError> {
-        self.record_for(id, false)
+        self.read(id, false)
     }
 
-    /// The record of job `id` for an operation; `replaces_payload`: it will
-    /// overwrite the payload, which is then not read (a `null` stands in).
-    pub(super) fn record_for(&self, id: JobId, replaces_payload: bool) -> Result<JobRecord, StorageError> {
-        let payload = if replaces_payload {
-            Value::Null
+    /// The record of job `id` for a commit that replaces its state and
+    /// payload: they are not read, and an empty name and a `null` stand in.
+    pub(super) fn record_without_state(&self, id: JobId) -> Result<JobRecord, StorageError> {
+        self.read(id, true)
+    }
+
+    fn read(&self, id: JobId, without_state: bool) -> Result<JobRecord, StorageError> {
+        let (state, payload) = if without_state {
+            (String::new(), Value::Null)
         } else {
-            parse(id, &self.payload)?
+            (self.state.to_string(), parse(id, self.payload())?)
         };
         Ok(JobRecord {
             id,
             machine: self.machine.to_string(),
             fingerprint: self.fingerprint,
-            state: self.state.to_string(),
+            state,
             payload,
             status: self.status,
             priority: self.priority,
@@ -180,23 +190,17 @@ impl StoredJob {
         })
     }
 
-    /// Takes back what an operation changed in `record`. `state_changed`:
-    /// whether its state and payload may differ from the stored ones (only
-    /// then is the payload written out again).
-    pub(super) fn update(
-        &mut self,
-        record: &JobRecord,
-        state_changed: bool,
-        names: &mut Names,
-    ) -> Result<(), StorageError> {
-        if state_changed {
-            let payload = serde_json::to_string(&record.payload).map_err(StorageError::backend)?;
-            if *self.state != *record.state {
-                self.state = names.intern(&record.state);
-            }
-            self.payload = payload.into_boxed_str();
-            self.fingerprint = record.fingerprint;
+    /// The current state's fields, as JSON text.
+    fn payload(&self) -> &str {
+        match self.history.as_deref().and_then(|h| h.last()) {
+            Some(latest) => latest.payload(),
+            None => &self.payload,
         }
+    }
+
+    /// Takes back what an operation changed in `record`'s lifecycle: all
+    /// but its state and payload, which only a commit changes.
+    pub(super) fn update(&mut self, record: &JobRecord, names: &mut Names) {
         self.status = record.status;
         self.run_at = record.run_at;
         self.attempts = record.attempts;
@@ -227,7 +231,6 @@ impl StoredJob {
             }
             .boxed();
         }
-        Ok(())
     }
 
     /// Marks a running job's cancellation as requested.
@@ -250,15 +253,27 @@ impl StoredJob {
             (Some(lease), Some(worker)) if *lease.owner == *worker => Some(Arc::clone(&lease.owner)),
             (_, worker) => worker.map(|worker| names.intern(worker)),
         };
-        let submission = self
-            .history
-            .is_none()
-            .then(|| StoredEntry::submission(&self.state, &self.payload, self.created_at));
-        self.update(record, commit.change.is_some(), names)?;
-        let entry = StoredEntry::commit(from, &self.state, self.status, &self.payload, commit, worker);
-        let history = self.history.get_or_insert_default();
-        history.extend(submission);
-        history.push(entry);
+        let payload = match commit.change {
+            Some(_) => json_text(&record.payload)?,
+            None => Box::from(self.payload()),
+        };
+        if self.history.is_none() {
+            // The first commit moves the submitted payload into its entry.
+            let submitted = std::mem::take(&mut self.payload);
+            // Room for a few steps: most jobs have few.
+            let mut history = Vec::with_capacity(4);
+            history.push(StoredEntry::submission(&from, submitted, self.created_at));
+            self.history = Some(Box::new(history));
+        }
+        if commit.change.is_some() {
+            if *self.state != *record.state {
+                self.state = names.intern(&record.state);
+            }
+            self.fingerprint = record.fingerprint;
+        }
+        self.update(record, names);
+        let entry = StoredEntry::commit(from, &self.state, self.status, payload, commit, worker);
+        self.history.get_or_insert_default().push(entry);
         Ok(())
     }
 
@@ -272,6 +287,21 @@ impl StoredJob {
             None => Ok(vec![self.record(id)?.submission_entry()]),
         }
     }
+}
+
+/// `value` as JSON text in a box of its own size: written to a buffer kept
+/// by the thread, then copied once, where `serde_json::to_string` would grow
+/// a `String` and shrink it again.
+fn json_text(value: &Value) -> Result<Box<str>, StorageError> {
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        serde_json::to_writer(&mut *buffer, value).map_err(StorageError::backend)?;
+        let text = std::str::from_utf8(buffer).map_err(StorageError::backend)?;
+        Ok(Box::from(text))
+    })
 }
 
 /// Reads a stored payload of job `id` back.
@@ -311,6 +341,57 @@ mod tests {
         let record = stored.record(new.id).unwrap();
         assert_eq!(record, JobRecord::from_new(&new));
         assert_eq!(stored.history(new.id).unwrap(), vec![record.submission_entry()]);
+    }
+
+    /// A pending job's commit (no lease) by worker `w` at time `now`;
+    /// `change`: to state `B` with `{"n": 2}`, or none.
+    fn commit(record: &JobRecord, change: bool, now: Millis) -> Commit {
+        Commit {
+            id: record.id,
+            expected_version: record.version,
+            lease: None,
+            change: change.then(|| crate::model::StateChange {
+                state: "B".into(),
+                payload: serde_json::json!({ "n": 2 }),
+                fingerprint: 3,
+            }),
+            status: JobState::Pending,
+            run_at: now,
+            attempts: 0,
+            lease_until: None,
+            error: None,
+            now,
+            worker: Some("w".into()),
+        }
+    }
+
+    #[test]
+    fn the_payload_is_stored_once_and_every_entry_reads_back_its_own() {
+        let new = job(serde_json::json!({ "n": 1 }));
+        let mut names = Names::default();
+        let mut stored = StoredJob::new(&new, &mut names);
+        for (change, now) in [(true, 8), (false, 9)] {
+            let c = commit(&stored.record(new.id).unwrap(), change, now);
+            let mut record = stored.record(new.id).unwrap();
+            record.apply_to_record(&c);
+            stored.record_commit(&record, &c, &mut names).unwrap();
+        }
+        assert!(stored.payload.is_empty(), "the history holds the payload");
+        let record = stored.record(new.id).unwrap();
+        assert_eq!(
+            (record.state.as_str(), record.payload),
+            ("B", serde_json::json!({ "n": 2 }))
+        );
+        let history = stored.history(new.id).unwrap();
+        let read: Vec<_> = history.iter().map(|e| (e.to.as_str(), e.payload.clone())).collect();
+        assert_eq!(
+            read,
+            [
+                ("Start", serde_json::json!({ "n": 1 })),
+                ("B", serde_json::json!({ "n": 2 })),
+                ("B", serde_json::json!({ "n": 2 })),
+            ]
+        );
     }
 
     #[test]
