@@ -311,19 +311,18 @@ fn classify(
     };
     // Once cancellation is signalled the job ends cancelled, whatever the
     // step did meanwhile (it may well have stopped *because* of it).
+    let cancelled = active.cancel.is_cancelled();
     let outcome = match outcome {
         Outcome::LeaseLost => return None,
-        _ if active.cancel.is_cancelled() => Outcome::Cancelled,
+        _ if cancelled => Outcome::Cancelled,
         other => other,
     };
     let commit = match outcome {
         Outcome::LeaseLost => return None,
         Outcome::Moved((state, payload)) => {
             let terminal = machine.definition().state(&state).is_some_and(|s| s.terminal);
-            let go_on = !terminal
-                && steps < rt.policies.max_steps_per_claim
-                && !rt.stopping.is_cancelled()
-                && !active.cancel.is_cancelled();
+            // (Not cancelled, or the outcome would be `Cancelled`.)
+            let go_on = !terminal && steps < rt.policies.max_steps_per_claim && !rt.stopping.is_cancelled();
             let status = if terminal {
                 JobState::Completed
             } else if go_on {

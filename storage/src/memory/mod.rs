@@ -29,7 +29,7 @@ use crate::storage::Storage;
 use crate::{JobId, JobState};
 
 use names::Names;
-use stored::StoredJob;
+use stored::{LeaseDue, StoredJob};
 
 const SHARDS: usize = 32;
 
@@ -71,23 +71,29 @@ impl Shard {
     }
 
     /// Runs `f` on job `id`'s full record and keeps what it changed in the
-    /// job's lifecycle (not its state or payload).
+    /// job's lifecycle (not its state or payload). Returns what `f` did, the
+    /// job after, and where the lease index files its lease.
     fn with_record<T>(
         &mut self,
         id: JobId,
-        f: impl FnOnce(&mut JobRecord, &mut StoredJob) -> Result<T, StorageError>,
-    ) -> Result<(T, JobRecord), StorageError> {
+        f: impl FnOnce(&mut JobRecord) -> Result<T, StorageError>,
+    ) -> Result<(T, JobRecord, Filed), StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        let before = job.filed_lease();
         let mut record = job.record(id)?;
-        let out = f(&mut record, job)?;
+        let out = f(&mut record)?;
         job.update(&record, names);
-        Ok((out, record))
+        let filed = Filed {
+            before,
+            after: job.filed_lease(),
+        };
+        Ok((out, record, filed))
     }
 
     /// Checks and applies `commit`, appending its history entry. Returns
-    /// when the job's lease ran out before, and the job after.
-    fn commit(&mut self, mut commit: Commit) -> Result<(Option<Millis>, JobRecord), StorageError> {
+    /// the job after, and where the lease index files its lease.
+    fn commit(&mut self, mut commit: Commit) -> Result<(JobRecord, Filed), StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&commit.id).ok_or(StorageError::NotFound(commit.id))?;
         // The commit is ours: its state and payload move into the record,
@@ -101,15 +107,27 @@ impl Shard {
             None => job.record(commit.id)?,
         };
         record.check_commit(&commit)?;
-        let lease_before = job.lease_expires_at();
+        let before = job.filed_lease();
         record.apply_to_record(&commit);
         if let Some((state, payload)) = change {
             record.state = state;
             record.payload = payload;
         }
         job.record_commit(&record, &commit, names)?;
-        Ok((lease_before, record))
+        let filed = Filed {
+            before,
+            after: job.filed_lease(),
+        };
+        Ok((record, filed))
     }
+}
+
+/// Where the lease index files a job's lease ([`StoredJob::filed_lease`])
+/// before and after an operation.
+#[derive(Clone, Copy)]
+struct Filed {
+    before: Option<Millis>,
+    after: Option<Millis>,
 }
 
 #[derive(Default)]
@@ -162,7 +180,7 @@ impl InMemoryStorage {
             _ => return Ok(None),
         }
         let next_token = &self.inner.next_token;
-        let (took, record) = shard.with_record(id, |r, _| {
+        let (took, record, _) = shard.with_record(id, |r| {
             if !r.is_claimable(request.now) {
                 return Ok(false);
             }
@@ -189,26 +207,27 @@ impl Inner {
         lock(&self.index).leases.insert((expires_at, id));
     }
 
-    /// Index upkeep after a record changed; `lease_before` is when its lease
-    /// ran out before the change. The replaced lease's entry goes, so the
-    /// lease index holds about one entry per running job however many steps
-    /// and heartbeats they commit (an entry left behind by a race is
-    /// harmless: entries are checked against the job when popped).
-    fn requeue(&self, record: &JobRecord, lease_before: Option<Millis>) {
-        let lease_after = match (record.status, &record.lease) {
-            (JobState::Running, Some(lease)) => Some(lease.expires_at),
-            _ => None,
-        };
+    /// Index upkeep after a record changed, `filed` its lease's entry
+    /// before and after. The replaced entry goes, so the lease index holds
+    /// one entry per running job however many steps and heartbeats they
+    /// commit (an entry left behind by a race is harmless: entries are
+    /// checked against the job when popped). A lease extended keeps its
+    /// entry, so a step that goes on under its lease takes no index lock.
+    fn requeue(&self, record: &JobRecord, filed: Filed) {
+        let pending = record.status == JobState::Pending;
+        if filed.before == filed.after && !pending {
+            return;
+        }
         let mut index = lock(&self.index);
-        if lease_before != lease_after {
-            if let Some(before) = lease_before {
+        if filed.before != filed.after {
+            if let Some(before) = filed.before {
                 index.leases.remove(&(before, record.id));
             }
-            if let Some(after) = lease_after {
+            if let Some(after) = filed.after {
                 index.leases.insert((after, record.id));
             }
         }
-        if record.status == JobState::Pending {
+        if pending {
             index.scheduled.insert((record.run_at, record.id));
         }
     }
@@ -239,38 +258,31 @@ impl Inner {
 
     /// Moves due and lease-expired jobs into their machine's ready queue.
     fn promote(&self, index: &mut Index, now: Millis) {
-        self.promote_due(
-            index,
-            now,
-            |i| &mut i.scheduled,
-            |job, run_at| job.status() == JobState::Pending && job.run_at() == run_at,
-        );
-        self.promote_due(
-            index,
-            now,
-            |i| &mut i.leases,
-            |job, expires_at| job.status() == JobState::Running && job.lease_expires_at() == Some(expires_at),
-        );
-    }
-
-    /// Pops the entries of one time index (`queue`) that are due by `now`,
-    /// and makes ready each job that an entry still describes (`current`).
-    fn promote_due(
-        &self,
-        index: &mut Index,
-        now: Millis,
-        queue: fn(&mut Index) -> &mut BTreeSet<(Millis, JobId)>,
-        current: impl Fn(&StoredJob, Millis) -> bool,
-    ) {
-        while let Some(&(at, id)) = queue(index).first() {
+        while let Some(&(run_at, id)) = index.scheduled.first() {
+            if run_at > now {
+                break;
+            }
+            index.scheduled.pop_first();
+            let shard = lock(self.shard(id));
+            if let Some(job) = shard.jobs.get(&id) {
+                if job.status() == JobState::Pending && job.run_at() == run_at {
+                    Self::make_ready(index, job, id);
+                }
+            }
+        }
+        while let Some(&(at, id)) = index.leases.first() {
             if at > now {
                 break;
             }
-            queue(index).pop_first();
-            let shard = lock(self.shard(id));
-            if let Some(job) = shard.jobs.get(&id) {
-                if current(job, at) {
-                    Self::make_ready(index, job, id);
+            index.leases.pop_first();
+            let mut shard = lock(self.shard(id));
+            if let Some(job) = shard.jobs.get_mut(&id) {
+                match job.lease_due(at, now) {
+                    LeaseDue::Expired => Self::make_ready(index, job, id),
+                    LeaseDue::Extended(until) => {
+                        index.leases.insert((until, id));
+                    }
+                    LeaseDue::Stale => {}
                 }
             }
         }
@@ -402,7 +414,7 @@ impl Storage for InMemoryStorage {
     ) -> Result<Option<JobRecord>, StorageError> {
         let mut shard = lock(self.inner.shard(id));
         let next_token = &self.inner.next_token;
-        let (took, record) = shard.with_record(id, |r, _| {
+        let (took, record, _) = shard.with_record(id, |r| {
             if r.status != JobState::Pending && !r.is_claimable(now) {
                 return Ok(false);
             }
@@ -421,8 +433,8 @@ impl Storage for InMemoryStorage {
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let (lease_before, record) = lock(self.inner.shard(commit.id)).commit(commit)?;
-        self.inner.requeue(&record, lease_before);
+        let (record, filed) = lock(self.inner.shard(commit.id)).commit(commit)?;
+        self.inner.requeue(&record, filed);
         self.inner.events.send(StorageEvent::JobChanged(record.id));
         if record.status == JobState::Pending {
             self.inner.events.send(StorageEvent::JobsReady);
@@ -445,26 +457,24 @@ impl Storage for InMemoryStorage {
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let ((beat, lease_before), record) = shard.with_record(id, |r, job| {
+        let (beat, record, filed) = shard.with_record(id, |r| {
             r.check_lease(lease, now)?;
-            let lease_before = job.lease_expires_at();
-            Ok((r.extend_lease(now, lease_ms), lease_before))
+            Ok(r.extend_lease(now, lease_ms))
         })?;
         drop(shard);
-        self.inner.requeue(&record, lease_before);
+        self.inner.requeue(&record, filed);
         Ok(beat)
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
         let mut shard = lock(self.inner.shard(id));
-        let (lease_before, record) = shard.with_record(id, |r, job| {
+        let ((), record, filed) = shard.with_record(id, |r| {
             r.check_lease(lease, now)?;
-            let lease_before = job.lease_expires_at();
             r.release(now);
-            Ok(lease_before)
+            Ok(())
         })?;
         drop(shard);
-        self.inner.requeue(&record, lease_before);
+        self.inner.requeue(&record, filed);
         self.inner.events.send(StorageEvent::JobsReady);
         Ok(())
     }
@@ -474,7 +484,7 @@ impl Storage for InMemoryStorage {
         let outcome = match shard.job(id)?.status() {
             JobState::Pending => {
                 let pending = shard.job(id)?.record(id)?;
-                let (_, record) = shard.commit(cancel_commit(&pending, now, reason))?;
+                let (record, _) = shard.commit(cancel_commit(&pending, now, reason))?;
                 CancelOutcome::Cancelled(Box::new(record))
             }
             JobState::Running => {

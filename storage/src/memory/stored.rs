@@ -59,6 +59,22 @@ struct StoredLease {
     owner: Arc<str>,
     token: LeaseToken,
     expires_at: Millis,
+    /// When the store's lease index expects it to run out: its expiry when
+    /// it was taken, or when that entry came due. Extending the lease leaves
+    /// it, so the index is not touched at every step and heartbeat; an entry
+    /// that comes due before the lease has run out is filed again
+    /// ([`StoredJob::lease_due`]).
+    filed: Millis,
+}
+
+/// What a lease index entry that has come due says of its job.
+pub(super) enum LeaseDue {
+    /// The lease ran out: the job can be claimed again.
+    Expired,
+    /// The lease was extended: file it again at its new expiry.
+    Extended(Millis),
+    /// The entry is not the job's current one: drop it.
+    Stale,
 }
 
 impl StoredLease {
@@ -146,9 +162,26 @@ impl StoredJob {
         self.extras.as_ref()?.last_error.as_deref()
     }
 
-    /// When the current lease runs out, while running.
-    pub(super) fn lease_expires_at(&self) -> Option<Millis> {
-        self.lease.as_ref().map(|l| l.expires_at)
+    /// Where the store's lease index files this job's lease, while it
+    /// holds one (see `StoredLease::filed`).
+    pub(super) fn filed_lease(&self) -> Option<Millis> {
+        self.lease.as_ref().map(|l| l.filed)
+    }
+
+    /// Reads the lease index entry `at`, come due by `now`, against this job;
+    /// an extended lease is filed again at its expiry.
+    pub(super) fn lease_due(&mut self, at: Millis, now: Millis) -> LeaseDue {
+        match self.lease.as_deref_mut() {
+            Some(lease) if self.status == JobState::Running && lease.filed == at => {
+                if lease.expires_at <= now {
+                    LeaseDue::Expired
+                } else {
+                    lease.filed = lease.expires_at;
+                    LeaseDue::Extended(lease.expires_at)
+                }
+            }
+            _ => LeaseDue::Stale,
+        }
     }
 
     /// The full record of job `id`.
@@ -207,6 +240,11 @@ impl StoredJob {
         match (&mut self.lease, &record.lease) {
             // The same worker's lease, extended or renewed: no allocation.
             (Some(stored), Some(lease)) if *stored.owner == *lease.owner => {
+                // A new lease (a new claim) is filed at its expiry; so is an
+                // expiry moved earlier, which the index must not miss.
+                if stored.token != lease.token || lease.expires_at < stored.filed {
+                    stored.filed = lease.expires_at;
+                }
                 stored.token = lease.token;
                 stored.expires_at = lease.expires_at;
             }
@@ -216,6 +254,7 @@ impl StoredJob {
                         owner: names.intern(&lease.owner),
                         token: lease.token,
                         expires_at: lease.expires_at,
+                        filed: lease.expires_at,
                     })
                 });
             }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::support::{claim_request, finish, new_job};
+use super::support::{claim_request, finish, move_on, new_job};
 use crate::{CancelOutcome, JobState, Storage, StorageError};
 
 pub async fn expired_lease_is_reclaimed_and_fenced(s: Arc<dyn Storage>) {
@@ -46,6 +46,26 @@ pub async fn heartbeat_extends_the_lease(s: Arc<dyn Storage>) {
     );
     let done = s.commit(finish(&job, 45_000)).await.unwrap();
     assert_eq!(done.status, JobState::Completed);
+}
+
+/// A lease extended twice, by a heartbeat and by a commit that keeps the job
+/// running, holds until its last expiry and runs out then.
+pub async fn an_extended_lease_runs_out_at_its_last_expiry(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let job = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
+    let token = job.lease.as_ref().unwrap().token;
+    s.heartbeat(job.id, token, 20_000, 30_000).await.unwrap();
+    let moved = s.commit(move_on(&job, 40_000, 90_000)).await.unwrap();
+    for now in [30_000, 50_000, 89_999] {
+        assert!(
+            s.claim(claim_request(&["m"], 1, now)).await.unwrap().is_empty(),
+            "the extended lease holds at {now}"
+        );
+    }
+    let again = s.claim(claim_request(&["m"], 1, 90_000)).await.unwrap();
+    assert_eq!(again.len(), 1, "the lease ran out at its last expiry");
+    assert_eq!((again[0].id, again[0].state.as_str()), (moved.id, "next"));
+    assert!(again[0].lease.as_ref().unwrap().token > token);
 }
 
 pub async fn release_hands_the_job_back(s: Arc<dyn Storage>) {

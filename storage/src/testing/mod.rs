@@ -69,6 +69,7 @@ checks![
     commit::commit_batch_applies_each_on_its_own_terms,
     lease::expired_lease_is_reclaimed_and_fenced,
     lease::heartbeat_extends_the_lease,
+    lease::an_extended_lease_runs_out_at_its_last_expiry,
     lease::release_hands_the_job_back,
     lease::cancel_pending_running_and_finished,
 ];
