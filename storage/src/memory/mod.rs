@@ -203,10 +203,6 @@ impl Inner {
         lock(&self.index).scheduled.insert((run_at, id));
     }
 
-    fn track_lease(&self, expires_at: Millis, id: JobId) {
-        lock(&self.index).leases.insert((expires_at, id));
-    }
-
     /// Index upkeep after a record changed, `filed` its lease's entry
     /// before and after. The replaced entry goes, so the lease index holds
     /// one entry per running job however many steps and heartbeats they
@@ -414,7 +410,7 @@ impl Storage for InMemoryStorage {
     ) -> Result<Option<JobRecord>, StorageError> {
         let mut shard = lock(self.inner.shard(id));
         let next_token = &self.inner.next_token;
-        let (took, record, _) = shard.with_record(id, |r| {
+        let (took, record, filed) = shard.with_record(id, |r| {
             if r.status != JobState::Pending && !r.is_claimable(now) {
                 return Ok(false);
             }
@@ -426,9 +422,7 @@ impl Storage for InMemoryStorage {
         if !took {
             return Ok(None);
         }
-        if let Some(lease) = &record.lease {
-            self.inner.track_lease(lease.expires_at, id);
-        }
+        self.inner.requeue(&record, filed);
         Ok(Some(record))
     }
 
