@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio_util::sync::CancellationToken;
+use crate::signal::Signal;
 
 use crate::step_error::StepError;
 use crate::storage::JobId;
@@ -49,18 +49,12 @@ struct ContextInner {
     job_id: JobId,
     attempt: u32,
     now: SystemTime,
-    cancel: CancellationToken,
+    cancel: Signal,
     resources: Arc<Resources>,
 }
 
 impl JobContext {
-    pub(crate) fn new(
-        job_id: JobId,
-        attempt: u32,
-        now: SystemTime,
-        cancel: CancellationToken,
-        resources: Arc<Resources>,
-    ) -> Self {
+    pub(crate) fn new(job_id: JobId, attempt: u32, now: SystemTime, cancel: Signal, resources: Arc<Resources>) -> Self {
         JobContext {
             inner: Arc::new(ContextInner {
                 job_id,
@@ -76,7 +70,7 @@ impl JobContext {
     /// in unit tests: attempt 1, the system clock, never cancelled, no
     /// resources.
     pub fn detached(job_id: JobId) -> Self {
-        Self::new(job_id, 1, SystemTime::now(), CancellationToken::new(), Arc::default())
+        Self::new(job_id, 1, SystemTime::now(), Signal::new(), Arc::default())
     }
 
     /// The job this step runs for.
@@ -89,20 +83,21 @@ impl JobContext {
         self.inner.attempt
     }
 
-    /// The runtime's time when the step started (the manual clock in
-    /// deterministic mode).
+    /// The runtime's time when the step started: when its job was claimed
+    /// or its previous step committed, a moment before the handler was
+    /// called (the manual clock in deterministic mode).
     pub fn now(&self) -> SystemTime {
         self.inner.now
     }
 
     /// Resolves once the job is cancelled; `select!` on it to stop early.
     pub async fn cancelled(&self) {
-        self.inner.cancel.cancelled().await;
+        self.inner.cancel.raised().await;
     }
 
     /// Whether the job has been cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancel.is_cancelled()
+        self.inner.cancel.is_raised()
     }
 
     /// The shared resource of type `T`.

@@ -69,6 +69,7 @@ pub mod handler;
 pub mod job;
 pub mod machine;
 pub mod runtime;
+mod signal;
 pub mod step_error;
 
 #[doc(hidden)]

@@ -9,9 +9,39 @@ use uuid::Uuid;
 /// A job's identity: a UUID, version 7 (time-ordered, random tail) in normal
 /// operation, or from a seeded sequence in deterministic mode. `Copy`,
 /// displays and parses as the hyphenated UUID, serializes as that string.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Ordered as the UUID's bytes are.
+#[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JobId(Uuid);
+
+// Compared and hashed as one `u128` (big-endian, so in the bytes' order)
+// rather than byte by byte: ids are compared in every ordered index and
+// hashed at every lookup.
+impl PartialEq for JobId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_u128() == other.as_u128()
+    }
+}
+
+impl Eq for JobId {}
+
+impl PartialOrd for JobId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for JobId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_u128().cmp(&other.as_u128())
+    }
+}
+
+impl std::hash::Hash for JobId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.as_u128());
+    }
+}
 
 impl JobId {
     /// A fresh id: UUIDv7, unique across processes and machines.
@@ -86,6 +116,20 @@ mod tests {
         assert_eq!(id.to_string().parse::<JobId>(), Ok(id));
         assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
         assert!("nope".parse::<JobId>().unwrap_err().to_string().contains("`nope`"));
+    }
+
+    #[test]
+    fn ids_compare_as_their_uuids_do() {
+        let ids: Vec<JobId> = (0..200)
+            .map(|i: u8| JobId(Uuid::from_u128((u128::from(i) << 120) | (u128::from(i) * 7919))))
+            .chain((0..200).map(|_| JobId::new()))
+            .collect();
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(a.cmp(b), a.0.cmp(&b.0), "{a} vs {b}");
+                assert_eq!(a == b, a.0 == b.0);
+            }
+        }
     }
 
     #[test]

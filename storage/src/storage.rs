@@ -75,6 +75,52 @@ pub trait Storage: Send + Sync + 'static {
     /// unchanged.
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError>;
 
+    /// Applies one commit as [`commit`](Self::commit) does and leaves the
+    /// updated job in `record`, the caller's copy of it. A runtime calls
+    /// this at every step of a running job; a backend that keeps jobs in
+    /// memory overrides it to update `record` in place rather than build a
+    /// new one (no names copied, no payload parsed: the commit's new state
+    /// and payload move in). The default calls `commit` and replaces
+    /// `record`.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit); the job is unchanged, and so is
+    /// `record` for every error `commit` lists.
+    ///
+    /// ```
+    /// # use runekernel_storage::{Commit, InMemoryStorage, JobId, JobRecord, JobState, NewJob, Storage, StateChange};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), runekernel_storage::StorageError> {
+    /// let storage = InMemoryStorage::new();
+    /// let id = JobId::new();
+    /// # let job = NewJob { id, machine: "m".into(), fingerprint: 0, state: "A".into(), payload: serde_json::json!({}),
+    /// #     priority: 0, run_at: 0, max_attempts: 3, timeout_ms: None, idempotency_key: None, created_at: 0 };
+    /// storage.insert(job).await?;
+    /// let mut record: JobRecord = storage.get(id).await?.expect("inserted");
+    /// let commit = Commit {
+    ///     id,
+    ///     expected_version: record.version,
+    ///     lease: None,
+    ///     change: Some(StateChange { state: "B".into(), payload: serde_json::json!({ "n": 1 }), fingerprint: 0 }),
+    ///     status: JobState::Pending,
+    ///     run_at: 0,
+    ///     attempts: 0,
+    ///     lease_until: None,
+    ///     error: None,
+    ///     now: 1,
+    ///     worker: None,
+    /// };
+    /// storage.commit_into(commit, &mut record).await?;
+    /// assert_eq!((record.state.as_str(), record.version), ("B", 1));
+    /// assert_eq!(Some(&record), storage.get(id).await?.as_ref());
+    /// # Ok(())
+    /// # }
+    /// ```
+    async fn commit_into(&self, commit: Commit, record: &mut JobRecord) -> Result<(), StorageError> {
+        *record = self.commit(commit).await?;
+        Ok(())
+    }
+
     /// Applies many commits, each on its own terms (one failing does not stop
     /// the others), ideally in one round trip or transaction. Results are in
     /// input order.
@@ -92,6 +138,17 @@ pub trait Storage: Send + Sync + 'static {
     /// batches. The default `commit_batch` is a loop, hence the default
     /// `false`.
     fn batches_commits(&self) -> bool {
+        false
+    }
+
+    /// Whether claiming one job costs little more than its share of a
+    /// large claim: no round trip, no transaction (the in-memory store).
+    /// A runtime then lets a worker that finishes a job claim its next one
+    /// itself, on its own thread, rather than wait for the next batch that
+    /// one task claims and hands out: the job's payload is then read on the
+    /// thread that uses it and frees it, and no hand-over is needed. The
+    /// default is `false`.
+    fn claims_are_cheap(&self) -> bool {
         false
     }
 

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::signal::Signal;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::context::Resources;
@@ -231,8 +231,8 @@ impl RuntimeBuilder {
             worker_id,
             active: ActiveJobs::default(),
             metrics,
-            stopping: CancellationToken::new(),
-            closed: CancellationToken::new(),
+            stopping: Signal::new(),
+            closed: Signal::new(),
             wake: tokio::sync::Notify::new(),
             completer,
             ids,

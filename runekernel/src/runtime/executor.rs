@@ -63,6 +63,11 @@ impl WorkerSlot {
         }
     }
 
+    /// Whether the slot is held (not given back during a commit).
+    pub(crate) fn is_held(&self) -> bool {
+        self.permit.is_some()
+    }
+
     fn release(slot: &mut Option<WorkerSlot>) {
         if let Some(slot) = slot {
             slot.permit = None;
@@ -84,9 +89,10 @@ impl WorkerSlot {
 }
 
 /// Runs the claimed job's steps while this worker holds it, in `slot` if the
-/// producer gave one (direct runs have none). Returns the job as last
-/// committed (or as claimed, if nothing was committed).
-pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, mut slot: Option<WorkerSlot>) -> JobRecord {
+/// producer gave one (direct runs have none), which it leaves held or given
+/// back. Returns the job as last committed (or as claimed, if nothing was
+/// committed).
+pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut Option<WorkerSlot>) -> JobRecord {
     let Some(lease) = job.lease.as_ref().map(|l| l.token) else {
         return job;
     };
@@ -97,6 +103,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, mut slot: O
     };
     let active = rt.active.insert(job.id, lease);
     let span = tracing::debug_span!("job", id = %job.id, machine = %job.machine);
+    let counters = rt.metrics.machine(&job.machine);
     let mut steps = 0u32;
     loop {
         let outcome = {
@@ -124,15 +131,16 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, mut slot: O
             (_, _, Some(_)) => StepEnd::Moved,
             _ => StepEnd::Other,
         };
-        rt.metrics.record(&job.machine, latency, end);
-        match commit_in(rt, commit, &mut slot).await {
-            Ok(record) => {
-                if record.status == JobState::Pending {
-                    rt.wake_at(record.run_at);
+        if let Some(counters) = counters {
+            counters.record(latency, end);
+        }
+        match commit_in(rt, commit, &mut job, slot).await {
+            Ok(()) => {
+                if job.status == JobState::Pending {
+                    rt.wake_at(job.run_at);
                 }
-                let keep_going = record.status == JobState::Running;
-                job = record;
-                if !keep_going || !WorkerSlot::reacquire(&mut slot).await {
+                let keep_going = job.status == JobState::Running;
+                if !keep_going || !WorkerSlot::reacquire(slot).await {
                     break;
                 }
                 // The next step is the new state's first attempt.
@@ -153,14 +161,19 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, mut slot: O
     job
 }
 
-/// Writes `commit`. A commit that storage finishes at once (the in-memory
-/// store's) keeps the worker slot; one that has to wait gives it back while
-/// it waits, so the producer can start other jobs meanwhile. A slot given
-/// back and taken again costs a wake-up of whichever task waits for it, and
-/// likely a wait for this one: at every step, for nothing, if the commit
-/// never had to wait.
-async fn commit_in(rt: &Inner, commit: Commit, slot: &mut Option<WorkerSlot>) -> Result<JobRecord, StorageError> {
-    let mut written = std::pin::pin!(rt.commit(commit));
+/// Writes `commit` and leaves the job after in `job`. A commit that
+/// storage finishes at once (the in-memory store's) keeps the worker slot;
+/// one that has to wait gives it back while it waits, so the producer can
+/// start other jobs meanwhile. A slot given back and taken again costs a
+/// wake-up of whichever task waits for it, and likely a wait for this one:
+/// at every step, for nothing, if the commit never had to wait.
+async fn commit_in(
+    rt: &Inner,
+    commit: Commit,
+    job: &mut JobRecord,
+    slot: &mut Option<WorkerSlot>,
+) -> Result<(), StorageError> {
+    let mut written = std::pin::pin!(rt.commit_into(commit, job));
     if let Poll::Ready(result) = futures::poll!(written.as_mut()) {
         return result;
     }
@@ -171,7 +184,7 @@ async fn commit_in(rt: &Inner, commit: Commit, slot: &mut Option<WorkerSlot>) ->
 /// What to do without running the handler: give up on a job that keeps
 /// crashing its workers, or honour a cancellation that came first.
 fn precheck(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &ActiveJob) -> Option<Outcome> {
-    if job.cancel_requested || active.cancel.is_cancelled() {
+    if job.cancel_requested || active.cancel.is_raised() {
         return Some(Outcome::Cancelled);
     }
     let max = max_attempts(rt, machine, job);
@@ -218,7 +231,10 @@ async fn run_step(
     let ctx = JobContext::new(
         job.id,
         job.attempts,
-        system_time(rt.clock.now()),
+        // The step starts as soon as the job is claimed or its previous
+        // step committed, when the runtime's clock was read last: no need
+        // to read it again.
+        system_time(job.updated_at),
         active.cancel.clone(),
         Arc::clone(&rt.resources),
     );
@@ -239,10 +255,14 @@ async fn run_step(
     let timeout = step_timeout(rt, machine, job);
     let mut step = std::pin::pin!(AssertUnwindSafe(step).catch_unwind());
     tokio::select! {
+        // The step first: one that finishes when first polled (most do)
+        // never arms the timer or registers with the two signals, and a
+        // step that finished wins over a timeout or signal that came with it.
+        biased;
         result = &mut step => settle(result),
         () = rt.clock.sleep(timeout) => Outcome::TimedOut(timeout),
-        () = active.lost.cancelled() => Outcome::LeaseLost,
-        () = active.cancel.cancelled() => {
+        () = active.lost.raised() => Outcome::LeaseLost,
+        () = active.cancel.raised() => {
             // Give the step its grace period to wind down, then drop it.
             tokio::select! {
                 _ = &mut step => {}
@@ -311,7 +331,7 @@ fn classify(
     };
     // Once cancellation is signalled the job ends cancelled, whatever the
     // step did meanwhile (it may well have stopped *because* of it).
-    let cancelled = active.cancel.is_cancelled();
+    let cancelled = active.cancel.is_raised();
     let outcome = match outcome {
         Outcome::LeaseLost => return None,
         _ if cancelled => Outcome::Cancelled,
@@ -322,7 +342,7 @@ fn classify(
         Outcome::Moved((state, payload)) => {
             let terminal = machine.definition().state(&state).is_some_and(|s| s.terminal);
             // (Not cancelled, or the outcome would be `Cancelled`.)
-            let go_on = !terminal && steps < rt.policies.max_steps_per_claim && !rt.stopping.is_cancelled();
+            let go_on = !terminal && steps < rt.policies.max_steps_per_claim && !rt.stopping.is_raised();
             let status = if terminal {
                 JobState::Completed
             } else if go_on {
@@ -408,7 +428,8 @@ mod tests {
         let slots = Arc::new(Semaphore::new(1));
         let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
         let mut slot = Some(WorkerSlot::new(Arc::clone(&slots), permit));
-        let record = commit_in(&rt.inner, commit, &mut slot).await.unwrap();
+        let mut record = job.clone();
+        commit_in(&rt.inner, commit, &mut record, &mut slot).await.unwrap();
         assert_eq!(record.version, job.version + 1, "the commit was written");
         slots.available_permits()
     }

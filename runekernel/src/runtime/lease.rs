@@ -5,12 +5,10 @@
 //! longer be extended (another worker may have the job now: the step is
 //! abandoned and nothing is committed).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
-
+use crate::signal::Signal;
 use crate::storage::{JobId, LeaseToken, StorageError};
 
 use super::Inner;
@@ -19,21 +17,32 @@ use super::Inner;
 #[derive(Clone)]
 pub(crate) struct ActiveJob {
     pub(crate) lease: LeaseToken,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) lost: CancellationToken,
+    pub(crate) cancel: Signal,
+    pub(crate) lost: Signal,
 }
 
 /// The running jobs of this runtime, by id, and cancellations that arrived
-/// between a job's claim and the start of its executor.
-#[derive(Default)]
+/// between a job's claim and the start of its executor. Sharded by id:
+/// every job's executor takes its shard's lock when it starts and ends, and
+/// one lock for all made the two cores wait on each other.
 pub(crate) struct ActiveJobs {
-    jobs: Mutex<Jobs>,
+    shards: [Mutex<Jobs>; SHARDS],
 }
+
+const SHARDS: usize = 16;
 
 #[derive(Default)]
 struct Jobs {
-    running: HashMap<JobId, ActiveJob>,
-    early_cancels: HashMap<JobId, Instant>,
+    running: foldhash::HashMap<JobId, ActiveJob>,
+    early_cancels: foldhash::HashMap<JobId, Instant>,
+}
+
+impl Default for ActiveJobs {
+    fn default() -> Self {
+        ActiveJobs {
+            shards: std::array::from_fn(|_| Mutex::default()),
+        }
+    }
 }
 
 /// How long an early cancellation is remembered: far longer than the gap
@@ -44,13 +53,13 @@ impl ActiveJobs {
     pub(crate) fn insert(&self, id: JobId, lease: LeaseToken) -> ActiveJob {
         let active = ActiveJob {
             lease,
-            cancel: CancellationToken::new(),
-            lost: CancellationToken::new(),
+            cancel: Signal::new(),
+            lost: Signal::new(),
         };
-        let mut jobs = self.lock();
+        let mut jobs = self.lock(id);
         jobs.early_cancels.retain(|_, at| at.elapsed() < EARLY_CANCEL_MEMORY);
         if jobs.early_cancels.remove(&id).is_some() {
-            active.cancel.cancel();
+            active.cancel.raise();
         }
         jobs.running.insert(id, active.clone());
         active
@@ -59,9 +68,9 @@ impl ActiveJobs {
     /// Signals a running job's cancellation, or remembers it for an
     /// executor about to start.
     pub(crate) fn cancel(&self, id: JobId) {
-        let mut jobs = self.lock();
+        let mut jobs = self.lock(id);
         match jobs.running.get(&id) {
-            Some(active) => active.cancel.cancel(),
+            Some(active) => active.cancel.raise(),
             None => {
                 jobs.early_cancels.insert(id, Instant::now());
             }
@@ -69,16 +78,27 @@ impl ActiveJobs {
     }
 
     pub(crate) fn remove(&self, id: JobId) {
-        self.lock().running.remove(&id);
+        self.lock(id).running.remove(&id);
     }
 
     pub(crate) fn snapshot(&self) -> Vec<(JobId, ActiveJob)> {
-        self.lock().running.iter().map(|(id, a)| (*id, a.clone())).collect()
+        self.shards
+            .iter()
+            .flat_map(|shard| {
+                let jobs = lock(shard);
+                jobs.running.iter().map(|(id, a)| (*id, a.clone())).collect::<Vec<_>>()
+            })
+            .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The shard of job `id` (the low bits of a UUIDv7 are random).
+    fn lock(&self, id: JobId) -> MutexGuard<'_, Jobs> {
+        lock(&self.shards[(id.as_u128() as usize) % SHARDS])
     }
+}
+
+fn lock(shard: &Mutex<Jobs>) -> MutexGuard<'_, Jobs> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Extends every held lease once; raises `cancel` for jobs whose
@@ -88,11 +108,11 @@ pub(crate) async fn beat(rt: &Inner) {
         let now = rt.clock.now();
         let lease_ms = rt.policies.lease.as_millis() as u64;
         match rt.storage.heartbeat(id, active.lease, now, lease_ms).await {
-            Ok(beat) if beat.cancel_requested => active.cancel.cancel(),
+            Ok(beat) if beat.cancel_requested => active.cancel.raise(),
             Ok(_) => {}
             Err(StorageError::LeaseLost { .. } | StorageError::NotFound(_)) => {
                 tracing::warn!(job = %id, "lease lost; abandoning the step");
-                active.lost.cancel();
+                active.lost.raise();
             }
             Err(error) => tracing::warn!(job = %id, %error, "heartbeat failed; will retry"),
         }
@@ -103,7 +123,7 @@ pub(crate) async fn beat(rt: &Inner) {
 pub(crate) async fn heartbeat_loop(rt: Arc<Inner>) {
     loop {
         tokio::select! {
-            () = rt.closed.cancelled() => return,
+            () = rt.closed.raised() => return,
             () = tokio::time::sleep(rt.policies.heartbeat) => beat(&rt).await,
         }
     }

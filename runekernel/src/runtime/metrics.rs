@@ -2,13 +2,13 @@
 //! histogram. The set of machines is fixed when the runtime is built, so the
 //! hot path only touches atomics.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the step latency buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0];
 
+/// One machine's counters.
 #[derive(Default)]
 pub(crate) struct MachineCounters {
     steps: AtomicU64,
@@ -18,10 +18,30 @@ pub(crate) struct MachineCounters {
     latency_micros: AtomicU64,
 }
 
+impl MachineCounters {
+    /// Counts one step that took `latency` and ended as `end`.
+    pub(crate) fn record(&self, latency: Duration, end: StepEnd) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        match end {
+            StepEnd::Retried => self.retries.fetch_add(1, Ordering::Relaxed),
+            StepEnd::Failed => self.failures.fetch_add(1, Ordering::Relaxed),
+            StepEnd::Moved | StepEnd::Other => 0,
+        };
+        let seconds = latency.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency_micros.fetch_add(
+            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// Counters for every registered machine.
 #[derive(Default)]
 pub(crate) struct Metrics {
-    machines: HashMap<String, MachineCounters>,
+    machines: foldhash::HashMap<String, MachineCounters>,
 }
 
 /// How a step ended, for counting.
@@ -43,22 +63,10 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn record(&self, machine: &str, latency: Duration, end: StepEnd) {
-        let Some(c) = self.machines.get(machine) else { return };
-        c.steps.fetch_add(1, Ordering::Relaxed);
-        match end {
-            StepEnd::Retried => c.retries.fetch_add(1, Ordering::Relaxed),
-            StepEnd::Failed => c.failures.fetch_add(1, Ordering::Relaxed),
-            StepEnd::Moved | StepEnd::Other => 0,
-        };
-        let seconds = latency.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
-            c.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        c.latency_micros.fetch_add(
-            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+    /// The counters of `machine`, looked up once per job rather than at
+    /// every step; `None` for a machine that is not registered.
+    pub(crate) fn machine(&self, machine: &str) -> Option<&MachineCounters> {
+        self.machines.get(machine)
     }
 
     pub(crate) fn snapshot(&self) -> Vec<MachineMetrics> {

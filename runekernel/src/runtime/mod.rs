@@ -26,9 +26,9 @@ mod view;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::signal::Signal;
 use rand::rngs::StdRng;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::context::Resources;
@@ -103,9 +103,9 @@ pub(crate) struct Inner {
     pub(crate) active: ActiveJobs,
     pub(crate) metrics: metrics::Metrics,
     /// Raised by `shutdown`: stop claiming, hand jobs back after this step.
-    pub(crate) stopping: CancellationToken,
+    pub(crate) stopping: Signal,
     /// Raised when shutdown has finished: background tasks end.
-    pub(crate) closed: CancellationToken,
+    pub(crate) closed: Signal,
     /// Wakes the producer when a job this runtime put back comes due.
     pub(crate) wake: tokio::sync::Notify,
     /// Batches commits when the storage gains from it; `None` otherwise,
@@ -137,19 +137,38 @@ impl Inner {
         tokio::spawn(async move {
             tokio::select! {
                 () = rt.clock.sleep_until(run_at) => rt.wake.notify_one(),
-                () = rt.closed.cancelled() => {}
+                () = rt.closed.raised() => {}
             }
         });
     }
 
-    /// Commits through the completer's batches, or directly.
-    pub(crate) async fn commit(
-        &self,
+    /// A claim of up to `limit` jobs of the registered machines for this
+    /// runtime's worker, under a lease of the policy's length.
+    pub(crate) fn claim_request(&self, limit: usize) -> crate::storage::ClaimRequest {
+        crate::storage::ClaimRequest {
+            worker: self.worker_id.clone(),
+            machines: self.registry.names().to_vec(),
+            limit,
+            now: self.clock.now(),
+            lease_ms: self.policies.lease.as_millis() as u64,
+        }
+    }
+
+    /// Commits through the completer's batches, or directly, and leaves
+    /// the job after in `record` (see `Storage::commit_into`).
+    /// Storage's own future when there is no completer: no wrapper for the
+    /// commit (about 200 bytes) to be moved into at every step.
+    pub(crate) fn commit_into<'a>(
+        &'a self,
         commit: crate::storage::Commit,
-    ) -> Result<JobRecord, crate::storage::StorageError> {
+        record: &'a mut JobRecord,
+    ) -> futures::future::BoxFuture<'a, Result<(), crate::storage::StorageError>> {
         match &self.completer {
-            Some(completer) => completer.commit(commit).await,
-            None => self.storage.commit(commit).await,
+            Some(completer) => Box::pin(async move {
+                *record = completer.commit(commit).await?;
+                Ok(())
+            }),
+            None => self.storage.commit_into(commit, record),
         }
     }
 
@@ -547,7 +566,7 @@ impl Runtime {
             .claim_job(*id, &self.inner.worker_id, self.inner.clock.now(), self.lease_ms())
             .await?;
         match claimed {
-            Some(job) => Ok(executor::run_claimed(&self.inner, job, None).await.status),
+            Some(job) => Ok(executor::run_claimed(&self.inner, job, &mut None).await.status),
             None => Ok(record.status),
         }
     }
@@ -567,17 +586,10 @@ impl Runtime {
     pub async fn run_until_idle(&self) -> Result<usize> {
         let mut ran = 0;
         loop {
-            let request = crate::storage::ClaimRequest {
-                worker: self.inner.worker_id.clone(),
-                machines: self.inner.registry.names().to_vec(),
-                limit: 1,
-                now: self.inner.clock.now(),
-                lease_ms: self.lease_ms(),
-            };
-            let Some(job) = self.inner.storage.claim(request).await?.pop() else {
+            let Some(job) = self.inner.storage.claim(self.inner.claim_request(1)).await?.pop() else {
                 return Ok(ran);
             };
-            executor::run_claimed(&self.inner, job, None).await;
+            executor::run_claimed(&self.inner, job, &mut None).await;
             ran += 1;
         }
     }
@@ -605,7 +617,7 @@ impl Runtime {
     /// None today; reserved for storage errors while handing jobs back.
     pub async fn shutdown(&self) -> Result<()> {
         let inner = &self.inner;
-        inner.stopping.cancel();
+        inner.stopping.raise();
         inner.tasks.close();
         if tokio::time::timeout(inner.shutdown_timeout, inner.tasks.wait())
             .await
@@ -613,14 +625,14 @@ impl Runtime {
         {
             tracing::warn!("shutdown timeout reached; handing the remaining jobs back");
             for (id, active) in inner.active.snapshot() {
-                active.lost.cancel();
+                active.lost.raise();
                 if let Err(error) = inner.storage.release(id, active.lease, inner.clock.now()).await {
                     tracing::warn!(job = %id, %error, "could not hand a job back; its lease will expire");
                 }
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), inner.tasks.wait()).await;
         }
-        inner.closed.cancel();
+        inner.closed.raise();
         tracing::info!("runtime shut down");
         Ok(())
     }

@@ -6,6 +6,14 @@
 //! task is spawned only when every task is busy, so the pool grows to the
 //! most jobs this runtime ever ran at once and no further.
 //!
+//! When claims are cheap (the in-memory store), a task that finishes a job
+//! claims its next one itself, keeping its worker slot: no hand-over, and
+//! the job's payload is allocated and freed on one thread. Handed out in
+//! batches by another thread, payloads were freed across threads, which
+//! glibc's allocator serves through the other thread's locked arena (a
+//! sixth of an in-memory burn-down's time went to that lock and to growing
+//! the arena again).
+//!
 //! Idle tasks wait last-in, first-out, so the most recently busy (and
 //! cache-warm) task gets the next job. Tasks end once the pool is dropped
 //! (the producer and its claims are done) and their job is finished.
@@ -18,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::storage::JobRecord;
 
 use super::executor::{run_claimed, WorkerSlot};
+use super::producer::claim_jobs;
 use super::Inner;
 
 /// A claimed job and the worker slot it runs in.
@@ -76,12 +85,19 @@ impl Drop for ExecutorPool {
     }
 }
 
-/// One executor task: runs `claimed`, then every job handed to it, until
-/// the pool is gone.
-async fn execute(rt: Arc<Inner>, mut claimed: Claimed, idle: Arc<Mutex<Idle>>) {
+/// One executor task: runs `claimed`, then every job it claims itself or
+/// is handed, until the pool is gone.
+async fn execute(rt: Arc<Inner>, claimed: Claimed, idle: Arc<Mutex<Idle>>) {
+    let (mut job, slot) = claimed;
+    let mut slot = Some(slot);
     loop {
-        let (job, slot) = claimed;
-        run_claimed(&rt, job, Some(slot)).await;
+        run_claimed(&rt, job, &mut slot).await;
+        if let Some(next) = claim_next(&rt, slot.as_ref()).await {
+            job = next;
+            continue;
+        }
+        // Idle: the slot goes back to the producer.
+        drop(slot.take());
         let (next, receiver) = oneshot::channel();
         {
             let mut idle = lock(&idle);
@@ -91,10 +107,24 @@ async fn execute(rt: Arc<Inner>, mut claimed: Claimed, idle: Arc<Mutex<Idle>>) {
             idle.waiting.push(next);
         }
         match receiver.await {
-            Ok(next) => claimed = next,
+            Ok((next, next_slot)) => {
+                job = next;
+                slot = Some(next_slot);
+            }
             Err(_) => return,
         }
     }
+}
+
+/// The next job of an executor that still holds its slot, when claims are
+/// cheap ([`Storage::claims_are_cheap`](crate::storage::Storage::claims_are_cheap)):
+/// claimed on this task's thread, which reads its payload and frees it,
+/// and run without a hand-over. `None` sends the executor idle.
+async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>) -> Option<JobRecord> {
+    if !rt.storage.claims_are_cheap() || !slot.is_some_and(WorkerSlot::is_held) || rt.stopping.is_raised() {
+        return None;
+    }
+    claim_jobs(rt, 1).await.pop()
 }
 
 /// Locks the idle list; its updates cannot be left half done by a panic.
@@ -164,6 +194,17 @@ pub(crate) mod tests {
         }
     }
 
+    /// Waits until a task of `pool` is idle, waiting to be handed a job.
+    async fn until_idle(pool: &ExecutorPool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while lock(&pool.idle).waiting.is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("a task goes idle");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_job_after_another_runs_on_one_task_which_ends_with_the_pool() {
         let rt = runtime(&Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
@@ -175,14 +216,8 @@ pub(crate) mod tests {
             let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
             pool.run(job.clone(), WorkerSlot::new(Arc::clone(&slots), permit));
             until_completed(&rt, &job).await;
-            // Wait until the task is idle again, so the next job can reuse it.
-            tokio::time::timeout(Duration::from_secs(10), async {
-                while lock(&pool.idle).waiting.is_empty() {
-                    tokio::task::yield_now().await;
-                }
-            })
-            .await
-            .expect("the task waits for the next job");
+            // The task is idle again before the next job, which can reuse it.
+            until_idle(&pool).await;
             assert_eq!(tracker.len(), 1, "one task runs every job");
         }
         drop(pool);
@@ -190,6 +225,37 @@ pub(crate) mod tests {
         tokio::time::timeout(Duration::from_secs(10), tracker.wait())
             .await
             .expect("the idle task ends once the pool is gone");
+    }
+
+    /// Hands one job to a pool over `storage` with another job waiting;
+    /// returns the waiting job's state once the first has finished and its
+    /// task has gone idle.
+    async fn waiting_job_after_one_handed_over(storage: Arc<dyn Storage>) -> JobState {
+        let rt = runtime_over(storage, &Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
+        let tracker = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(1));
+        let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
+        let first = claimed(&rt).await;
+        let waiting = rt.submit_job(Job::for_machine("m")).await.unwrap();
+        let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
+        pool.run(first.clone(), WorkerSlot::new(Arc::clone(&slots), permit));
+        until_completed(&rt, &first).await;
+        until_idle(&pool).await;
+        assert_eq!(slots.available_permits(), 1, "an idle task gives its slot back");
+        rt.get_record(waiting).await.unwrap().unwrap().status
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_cheap_claims_a_task_claims_and_runs_the_next_job_itself() {
+        let state = waiting_job_after_one_handed_over(Arc::new(InMemoryStorage::new())).await;
+        assert_eq!(state, JobState::Completed);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_cheap_claims_a_task_waits_to_be_handed_its_next_job() {
+        let storage = crate::storage::SqliteStorage::open_in_memory().unwrap();
+        let state = waiting_job_after_one_handed_over(Arc::new(storage)).await;
+        assert_eq!(state, JobState::Pending);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

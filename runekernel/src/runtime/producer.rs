@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::storage::{ClaimRequest, StorageEvent};
+use crate::storage::{JobRecord, StorageEvent};
 
 use super::executor::WorkerSlot;
 use super::pool::ExecutorPool;
@@ -46,7 +46,7 @@ pub(crate) async fn produce(
     let mut round = 0u64;
     let pool = Arc::new(ExecutorPool::new(Arc::clone(&rt), tracker.clone()));
     loop {
-        if rt.stopping.is_cancelled() {
+        if rt.stopping.is_raised() {
             return;
         }
         let mut idle = false;
@@ -56,7 +56,7 @@ pub(crate) async fn produce(
         }
         if in_flight == CLAIMS_IN_FLIGHT {
             tokio::select! {
-                () = rt.stopping.cancelled() => return,
+                () = rt.stopping.raised() => return,
                 Some((claim_round, found_work)) = found.recv() => {
                     in_flight -= 1;
                     idle |= !found_work && claim_round == round;
@@ -71,7 +71,7 @@ pub(crate) async fn produce(
         let free = slots.available_permits();
         if free == 0 {
             tokio::select! {
-                () = rt.stopping.cancelled() => return,
+                () = rt.stopping.raised() => return,
                 permit = Arc::clone(&slots).acquire_owned() => drop(permit),
             }
             continue;
@@ -81,7 +81,7 @@ pub(crate) async fn produce(
             // (and the commits that follow them) come in batches rather
             // than one job per round trip.
             tokio::select! {
-                () = rt.stopping.cancelled() => return,
+                () = rt.stopping.raised() => return,
                 () = tokio::time::sleep(GATHER) => {}
                 permits = Arc::clone(&slots).acquire_many_owned(batch as u32) => drop(permits),
             }
@@ -122,33 +122,8 @@ impl Claim {
     /// Claims and starts the jobs; returns whether it found any. Slots it
     /// reserved and did not use go back when it ends.
     async fn run(mut self) -> bool {
-        let rt = &self.rt;
-        let request = ClaimRequest {
-            worker: rt.worker_id.clone(),
-            machines: rt.registry.names().to_vec(),
-            limit: self.reserved.num_permits(),
-            now: rt.clock.now(),
-            lease_ms: rt.policies.lease.as_millis() as u64,
-        };
-        let jobs = match rt.storage.claim(request).await {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                tracing::error!(%error, "claiming jobs failed; retrying");
-                return false;
-            }
-        };
+        let jobs = claim_jobs(&self.rt, self.reserved.num_permits()).await;
         let found_work = !jobs.is_empty();
-        if rt.stopping.is_cancelled() {
-            // Shutting down: hand the jobs straight back.
-            for job in jobs {
-                if let Some(lease) = &job.lease {
-                    if let Err(error) = rt.storage.release(job.id, lease.token, rt.clock.now()).await {
-                        tracing::warn!(job = %job.id, %error, "could not hand back a job claimed during shutdown");
-                    }
-                }
-            }
-            return found_work;
-        }
         for job in jobs {
             // A storage that returns more jobs than asked for gets them run
             // as slots free up.
@@ -165,13 +140,36 @@ impl Claim {
     }
 }
 
+/// Claims up to `limit` jobs to run now. A failed claim is logged and finds
+/// none; jobs claimed while the runtime stops are handed straight back.
+pub(crate) async fn claim_jobs(rt: &Inner, limit: usize) -> Vec<JobRecord> {
+    let jobs = match rt.storage.claim(rt.claim_request(limit)).await {
+        Ok(jobs) => jobs,
+        Err(error) => {
+            tracing::error!(%error, "claiming jobs failed; retrying");
+            return Vec::new();
+        }
+    };
+    if !rt.stopping.is_raised() {
+        return jobs;
+    }
+    for job in jobs {
+        if let Some(lease) = &job.lease {
+            if let Err(error) = rt.storage.release(job.id, lease.token, rt.clock.now()).await {
+                tracing::warn!(job = %job.id, %error, "could not hand back a job claimed during shutdown");
+            }
+        }
+    }
+    Vec::new()
+}
+
 /// Waits for a sign that a claim may find work.
 async fn wait_for_work(rt: &Inner, events: &mut broadcast::Receiver<StorageEvent>) {
     let poll = tokio::time::sleep(rt.policies.poll_interval);
     tokio::pin!(poll);
     loop {
         tokio::select! {
-            () = rt.stopping.cancelled() => return,
+            () = rt.stopping.raised() => return,
             () = &mut poll => return,
             () = rt.wake.notified() => return,
             event = events.recv() => match event {

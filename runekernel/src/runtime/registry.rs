@@ -3,7 +3,6 @@
 //! [`ErasedMachine`] that steps stored states (name + JSON payload).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -135,10 +134,10 @@ impl<M: StateMachine> ErasedMachine for Typed<M> {
     }
 }
 
-/// The registered machines, by name.
+/// The registered machines, by name (foldhash: looked up for every job).
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
-    machines: HashMap<String, Arc<dyn ErasedMachine>>,
+    machines: foldhash::HashMap<String, Arc<dyn ErasedMachine>>,
     names: Vec<String>,
 }
 

@@ -71,7 +71,7 @@ impl StoredEntry {
         Ok(HistoryEntry {
             seq,
             from: self.from.as_deref().map(str::to_owned),
-            to: self.to.to_string(),
+            to: String::from(&*self.to),
             status: self.status,
             error: self.error.as_deref().map(str::to_owned),
             at: self.at,

@@ -3,12 +3,14 @@
 //! Jobs live in a sharded map: reading, committing or heartbeating one job
 //! locks only its shard. The ordering index (due times, per-machine ready
 //! queues in (priority, run_at, id) order, lease expiries) sits behind one
-//! short-held lock that only claims and re-queues take; index entries are
-//! validated against the job record when popped, so a stale one is skipped.
+//! short-held lock that only claims and re-queues take (`index.rs`); index
+//! entries are validated against the job record when popped, so a stale one
+//! is skipped.
 //! Each job is kept compactly (`stored.rs`), with its history (`history.rs`)
 //! and the names its shard shares (`names.rs`).
 
 mod history;
+mod index;
 mod names;
 mod stored;
 
@@ -22,12 +24,13 @@ use tokio::sync::broadcast;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    add_ms, cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
     JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
+use index::{Index, IndexLock};
 use names::Names;
 use stored::{LeaseDue, StoredJob};
 
@@ -48,7 +51,7 @@ pub struct InMemoryStorage {
 
 struct Inner {
     shards: Vec<Mutex<Shard>>,
-    index: Mutex<Index>,
+    index: IndexLock,
     /// Serializes inserts, so idempotency keys and batch atomicity hold.
     keys: Mutex<HashMap<String, JobId>>,
     next_token: AtomicU64,
@@ -58,7 +61,10 @@ struct Inner {
 /// One shard of the jobs, with the names its jobs use.
 #[derive(Default)]
 struct Shard {
-    jobs: HashMap<JobId, Box<StoredJob>>,
+    /// Hashed with foldhash, not SipHash: every operation looks a job up,
+    /// and foldhash's per-map random seed still keeps chosen ids from
+    /// piling up in one bucket.
+    jobs: foldhash::HashMap<JobId, Box<StoredJob>>,
     names: Names,
 }
 
@@ -91,34 +97,32 @@ impl Shard {
         Ok((out, record, filed))
     }
 
-    /// Checks and applies `commit`, appending its history entry. Returns
-    /// the job after, and where the lease index files its lease.
-    fn commit(&mut self, mut commit: Commit) -> Result<(JobRecord, Filed), StorageError> {
+    /// Checks and applies `commit`, appending its history entry, and
+    /// leaves the job after in `record` (see [`Storage::commit_into`]).
+    /// Returns where the lease index files its lease before and after.
+    fn commit_into(&mut self, mut commit: Commit, record: &mut JobRecord) -> Result<Filed, StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&commit.id).ok_or(StorageError::NotFound(commit.id))?;
+        job.check_commit(commit.id, &commit)?;
         // The commit is ours: its state and payload move into the record,
         // not copied, and the stored ones are not read.
         let change = commit
             .change
             .as_mut()
             .map(|change| (std::mem::take(&mut change.state), std::mem::take(&mut change.payload)));
-        let mut record = match change {
-            Some(_) => job.record_without_state(commit.id)?,
-            None => job.record(commit.id)?,
-        };
-        record.check_commit(&commit)?;
+        record.id = commit.id;
+        job.read_into(record, change.is_none())?;
         let before = job.filed_lease();
         record.apply_to_record(&commit);
         if let Some((state, payload)) = change {
             record.state = state;
             record.payload = payload;
         }
-        job.record_commit(&record, &commit, names)?;
-        let filed = Filed {
+        job.record_commit(record, &commit, names)?;
+        Ok(Filed {
             before,
             after: job.filed_lease(),
-        };
-        Ok((record, filed))
+        })
     }
 }
 
@@ -130,21 +134,11 @@ struct Filed {
     after: Option<Millis>,
 }
 
-#[derive(Default)]
-struct Index {
-    /// Pending jobs by due time: (run_at, id).
-    scheduled: BTreeSet<(Millis, JobId)>,
-    /// Due jobs per machine: (priority, run_at, id).
-    ready: HashMap<Arc<str>, BTreeSet<(i32, Millis, JobId)>>,
-    /// Running jobs by lease expiry: (expires_at, id).
-    leases: BTreeSet<(Millis, JobId)>,
-}
-
 impl Default for Inner {
     fn default() -> Self {
         Inner {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            index: Mutex::default(),
+            index: IndexLock::default(),
             keys: Mutex::default(),
             next_token: AtomicU64::new(1),
             events: EventBus::new(),
@@ -200,7 +194,7 @@ impl Inner {
 
     /// Puts a pending job in the due-time index.
     fn schedule(&self, run_at: Millis, id: JobId) {
-        lock(&self.index).scheduled.insert((run_at, id));
+        self.index.lock().scheduled.insert((run_at, id));
     }
 
     /// Index upkeep after a record changed, `filed` its lease's entry
@@ -208,13 +202,16 @@ impl Inner {
     /// one entry per running job however many steps and heartbeats they
     /// commit (an entry left behind by a race is harmless: entries are
     /// checked against the job when popped). A lease extended keeps its
-    /// entry, so a step that goes on under its lease takes no index lock.
+    /// entry, so a step that goes on under its lease takes no index lock,
+    /// and the entry of a job that ends is retired without it.
     fn requeue(&self, record: &JobRecord, filed: Filed) {
         let pending = record.status == JobState::Pending;
-        if filed.before == filed.after && !pending {
-            return;
+        match (filed.before, filed.after) {
+            (before, after) if before == after && !pending => return,
+            (Some(before), None) if !pending => return self.index.retire(before, record.id),
+            _ => {}
         }
-        let mut index = lock(&self.index);
+        let mut index = self.index.lock();
         if filed.before != filed.after {
             if let Some(before) = filed.before {
                 index.leases.remove(&(before, record.id));
@@ -371,29 +368,32 @@ impl Storage for InMemoryStorage {
         if request.limit == 0 || request.machines.is_empty() {
             return Ok(claimed);
         }
-        // The index lock is held only to pick candidates and to record the
-        // new leases, not while the jobs are claimed, so commits are not
-        // held up behind a large claim. A candidate that changed meanwhile
-        // is skipped (its change queued it again if it is still ready).
+        // Every lease of this claim runs out at the same time, so the index
+        // lock is taken once per round: to pick candidates and to file
+        // their leases. It is not held while the jobs are claimed, so
+        // commits are not held up behind a large claim. A candidate that
+        // changed meanwhile is skipped (its change queued it again if it is
+        // still ready), and the lease entry filed for it is dropped when it
+        // comes due: it is not that job's lease.
+        let expires_at = add_ms(request.now, request.lease_ms);
         loop {
             let candidates: Vec<(i32, Millis, JobId)> = {
-                let mut index = lock(&self.inner.index);
+                let mut index = self.inner.index.lock();
                 self.inner.promote(&mut index, request.now);
-                (claimed.len()..request.limit)
+                let candidates: Vec<_> = (claimed.len()..request.limit)
                     .map_while(|_| Inner::pop_ready(&mut index, &request.machines))
-                    .collect()
+                    .collect();
+                index
+                    .leases
+                    .extend(candidates.iter().map(|&(_, _, id)| (expires_at, id)));
+                candidates
             };
             if candidates.is_empty() {
                 break;
             }
-            let mut leases = Vec::with_capacity(candidates.len());
             for (priority, run_at, id) in candidates {
-                if let Some(record) = self.claim_candidate(id, priority, run_at, &request)? {
-                    leases.extend(record.lease.as_ref().map(|l| (l.expires_at, id)));
-                    claimed.push(record);
-                }
+                claimed.extend(self.claim_candidate(id, priority, run_at, &request)?);
             }
-            lock(&self.inner.index).leases.extend(leases);
             if claimed.len() == request.limit {
                 break;
             }
@@ -427,13 +427,19 @@ impl Storage for InMemoryStorage {
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let (record, filed) = lock(self.inner.shard(commit.id)).commit(commit)?;
-        self.inner.requeue(&record, filed);
+        let mut record = stored::blank(commit.id);
+        self.commit_into(commit, &mut record).await?;
+        Ok(record)
+    }
+
+    async fn commit_into(&self, commit: Commit, record: &mut JobRecord) -> Result<(), StorageError> {
+        let filed = lock(self.inner.shard(commit.id)).commit_into(commit, record)?;
+        self.inner.requeue(record, filed);
         self.inner.events.send(StorageEvent::JobChanged(record.id));
         if record.status == JobState::Pending {
             self.inner.events.send(StorageEvent::JobsReady);
         }
-        Ok(record)
+        Ok(())
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
@@ -477,8 +483,9 @@ impl Storage for InMemoryStorage {
         let mut shard = lock(self.inner.shard(id));
         let outcome = match shard.job(id)?.status() {
             JobState::Pending => {
-                let pending = shard.job(id)?.record(id)?;
-                let (record, _) = shard.commit(cancel_commit(&pending, now, reason))?;
+                let mut record = shard.job(id)?.record(id)?;
+                let commit = cancel_commit(&record, now, reason);
+                shard.commit_into(commit, &mut record)?;
                 CancelOutcome::Cancelled(Box::new(record))
             }
             JobState::Running => {
@@ -519,6 +526,10 @@ impl Storage for InMemoryStorage {
             });
         }
         Ok(pruned)
+    }
+
+    fn claims_are_cheap(&self) -> bool {
+        true
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {

@@ -1,12 +1,14 @@
 //! The names a shard of [`InMemoryStorage`](super::InMemoryStorage) shares
 //! among its jobs: machine, state and worker names, each stored once.
 
-use std::collections::HashSet;
 use std::sync::Arc;
+
+use foldhash::HashSet;
 
 /// A shard's interned names. They come from machine definitions and from
 /// the workers of the runtimes that use the store, so the set stays small;
-/// it is never pruned.
+/// it is never pruned. Hashed with foldhash: a name is looked up at every
+/// state change.
 #[derive(Default)]
 pub(super) struct Names(HashSet<Arc<str>>);
 

@@ -9,7 +9,8 @@
 //! the latest history entry (every commit appends one, with the payload it
 //! leaves), so a state change stores its new payload with one allocation.
 //!
-//! Operations read a full [`JobRecord`] with [`StoredJob::record`], run the
+//! Operations read a full [`JobRecord`] with [`StoredJob::record`] (a
+//! commit refreshes the caller's with [`StoredJob::read_into`]), run the
 //! same logic as every backend on it, and write it back with
 //! [`StoredJob::update`] (or [`StoredJob::record_commit`], which also
 //! appends the commit's history entry).
@@ -80,7 +81,7 @@ pub(super) enum LeaseDue {
 impl StoredLease {
     fn read(&self) -> Lease {
         Lease {
-            owner: self.owner.to_string(),
+            owner: String::from(&*self.owner),
             token: self.token,
             expires_at: self.expires_at,
         }
@@ -186,41 +187,62 @@ impl StoredJob {
 
     /// The full record of job `id`.
     pub(super) fn record(&self, id: JobId) -> Result<JobRecord, StorageError> {
-        self.read(id, false)
+        let mut record = blank(id);
+        self.read_into(&mut record, true)?;
+        Ok(record)
     }
 
-    /// The record of job `id` for a commit that replaces its state and
-    /// payload: they are not read, and an empty name and a `null` stand in.
-    pub(super) fn record_without_state(&self, id: JobId) -> Result<JobRecord, StorageError> {
-        self.read(id, true)
+    /// Writes the job as stored into `record` (of this job), reusing the
+    /// strings it holds where they match already: a running job's record is
+    /// refreshed at every step. `with_state`: its state and payload too;
+    /// without, they are left for a commit that replaces them. On error
+    /// (a payload that does not parse) `record` is unchanged.
+    pub(super) fn read_into(&self, record: &mut JobRecord, with_state: bool) -> Result<(), StorageError> {
+        if with_state {
+            record.payload = parse(record.id, self.payload())?;
+            set(&mut record.state, &self.state);
+        }
+        set(&mut record.machine, &self.machine);
+        record.fingerprint = self.fingerprint;
+        record.status = self.status;
+        record.priority = self.priority;
+        record.run_at = self.run_at;
+        record.attempts = self.attempts;
+        record.max_attempts = self.max_attempts;
+        record.timeout_ms = self.extras.as_ref().and_then(|e| e.timeout_ms);
+        match (&mut record.lease, self.lease.as_deref()) {
+            (Some(lease), Some(stored)) => {
+                set(&mut lease.owner, &stored.owner);
+                lease.token = stored.token;
+                lease.expires_at = stored.expires_at;
+            }
+            (lease, stored) => *lease = stored.map(StoredLease::read),
+        }
+        record.version = self.version;
+        set_optional(&mut record.idempotency_key, self.idempotency_key());
+        record.cancel_requested = self.cancel_requested;
+        record.created_at = self.created_at;
+        record.updated_at = self.updated_at;
+        set_optional(&mut record.last_error, self.last_error());
+        Ok(())
     }
 
-    fn read(&self, id: JobId, without_state: bool) -> Result<JobRecord, StorageError> {
-        let (state, payload) = if without_state {
-            (String::new(), Value::Null)
-        } else {
-            (self.state.to_string(), parse(id, self.payload())?)
-        };
-        Ok(JobRecord {
-            id,
-            machine: self.machine.to_string(),
-            fingerprint: self.fingerprint,
-            state,
-            payload,
-            status: self.status,
-            priority: self.priority,
-            run_at: self.run_at,
-            attempts: self.attempts,
-            max_attempts: self.max_attempts,
-            timeout_ms: self.extras.as_ref().and_then(|e| e.timeout_ms),
-            lease: self.lease.as_deref().map(StoredLease::read),
+    /// Checks `commit` against the job as stored, as
+    /// [`JobRecord::check_commit`] does, without reading names or payload.
+    pub(super) fn check_commit(&self, id: JobId, commit: &Commit) -> Result<(), StorageError> {
+        let lease = self.lease.as_deref().map(|lease| Lease {
+            // The check reads the token and expiry, not the owner.
+            owner: String::new(),
+            token: lease.token,
+            expires_at: lease.expires_at,
+        });
+        JobRecord {
             version: self.version,
-            idempotency_key: self.idempotency_key().map(str::to_owned),
-            cancel_requested: self.cancel_requested,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            last_error: self.last_error().map(str::to_owned),
-        })
+            status: self.status,
+            lease,
+            ..blank(id)
+        }
+        .check_commit(commit)
     }
 
     /// The current state's fields, as JSON text.
@@ -341,6 +363,45 @@ fn json_text(value: &Value) -> Result<Box<str>, StorageError> {
         let text = std::str::from_utf8(buffer).map_err(StorageError::backend)?;
         Ok(Box::from(text))
     })
+}
+
+/// A record of job `id` with every other field empty, to read into.
+pub(super) fn blank(id: JobId) -> JobRecord {
+    JobRecord {
+        id,
+        machine: String::new(),
+        fingerprint: 0,
+        state: String::new(),
+        payload: Value::Null,
+        status: JobState::Pending,
+        priority: 0,
+        run_at: 0,
+        attempts: 0,
+        max_attempts: 0,
+        timeout_ms: None,
+        lease: None,
+        version: 0,
+        idempotency_key: None,
+        cancel_requested: false,
+        created_at: 0,
+        updated_at: 0,
+        last_error: None,
+    }
+}
+
+/// Sets `target` to `value`, keeping its allocation when they are equal.
+fn set(target: &mut String, value: &str) {
+    if *target != *value {
+        value.clone_into(target);
+    }
+}
+
+/// [`set`] for a field that may be unset.
+fn set_optional(target: &mut Option<String>, value: Option<&str>) {
+    match (target.as_mut(), value) {
+        (Some(target), Some(value)) => set(target, value),
+        (_, value) => *target = value.map(str::to_owned),
+    }
 }
 
 /// Reads a stored payload of job `id` back.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::support::{claim_request, finish, new_job};
+use super::support::{claim_request, finish, move_on, new_job};
 use crate::{JobState, StateChange, Storage, StorageError};
 
 pub async fn commit_is_compare_and_set(s: Arc<dyn Storage>) {
@@ -65,6 +65,35 @@ pub async fn commit_moves_state_and_appends_history(s: Arc<dyn Storage>) {
     assert_eq!(last.worker.as_deref(), Some("worker-1"));
     assert_eq!(last.at, 7);
     assert_eq!(s.get(job.id).await.unwrap().unwrap(), record);
+}
+
+/// `commit_into` leaves in the caller's record what `get` reads back, step
+/// after step under one lease, whether or not the state changes, and
+/// leaves the record as it was when the commit is rejected.
+pub async fn commit_into_updates_the_callers_record(s: Arc<dyn Storage>) {
+    s.insert(new_job("m", 1)).await.unwrap();
+    let mut record = s.claim(claim_request(&["m"], 1, 0)).await.unwrap().remove(0);
+    let step = move_on(&record, 5, 40_000);
+    s.commit_into(step, &mut record).await.unwrap();
+    assert_eq!((record.version, record.status), (1, JobState::Running));
+    assert_eq!(Some(&record), s.get(record.id).await.unwrap().as_ref());
+    // A lifecycle-only commit: state and payload are read back, not kept
+    // from the commit (it has none).
+    let mut retry = finish(&record, 6);
+    retry.change = None;
+    retry.status = JobState::Pending;
+    retry.error = Some("try again".into());
+    // As a runtime does, the step took the payload.
+    record.payload = serde_json::Value::Null;
+    s.commit_into(retry, &mut record).await.unwrap();
+    assert_eq!(Some(&record), s.get(record.id).await.unwrap().as_ref());
+    assert_eq!(record.last_error.as_deref(), Some("try again"));
+    let before = record.clone();
+    let mut stale = finish(&record, 7);
+    stale.expected_version = 0;
+    let err = s.commit_into(stale, &mut record).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(record, before, "a rejected commit leaves the record alone");
 }
 
 pub async fn commit_can_keep_the_lease(s: Arc<dyn Storage>) {

@@ -64,6 +64,7 @@ checks![
     claim::claim_job_takes_one_job_whenever_it_is_due,
     commit::commit_is_compare_and_set,
     commit::commit_moves_state_and_appends_history,
+    commit::commit_into_updates_the_callers_record,
     commit::commit_can_keep_the_lease,
     commit::lease_less_commit_of_running_job_is_rejected,
     commit::commit_batch_applies_each_on_its_own_terms,
