@@ -284,17 +284,16 @@ impl ErasedMachine for DynamicMachine {
         }
     }
 
-    fn step(
-        &self,
+    fn step<'a>(
+        &'a self,
         state: &str,
         payload: Value,
         ctx: JobContext,
-    ) -> Result<BoxFuture<'static, Result<Stored, StepError>>, CodecError> {
+    ) -> Result<BoxFuture<'a, Result<Stored, StepError>>, CodecError> {
         self.check_stored(state, &payload)?;
-        let machine = self.clone();
         let from = state.to_owned();
         Ok(Box::pin(async move {
-            let next = match &machine.handler {
+            let next = match &self.handler {
                 Some(handler) => {
                     let step = DynamicStep {
                         state: from.clone(),
@@ -303,14 +302,14 @@ impl ErasedMachine for DynamicMachine {
                     handler(ctx, step).await?
                 }
                 None => {
-                    let targets: Vec<&Transition> = machine.def.transitions_from(&from).collect();
+                    let targets: Vec<&Transition> = self.def.transitions_from(&from).collect();
                     match targets.as_slice() {
                         [only] => DynamicNext::to(only.to.clone()),
                         _ => {
                             return Err(StepError::fatal(format!(
                                 "`{from}` of the `{}` machine has {} ways out and no handler to choose; register the \
                                  machine with a handler",
-                                machine.def.name(),
+                                self.def.name(),
                                 targets.len()
                             )))
                         }
@@ -318,7 +317,7 @@ impl ErasedMachine for DynamicMachine {
                 }
             };
             let data = next.data.unwrap_or(payload);
-            match machine.check(&from, &next.state, &data) {
+            match self.check(&from, &next.state, &data) {
                 Ok(()) => Ok((next.state, data)),
                 Err(e @ TransitionError::GuardRejected { .. }) => Err(StepError::retry(e)),
                 Err(e) => Err(StepError::fatal(e)),

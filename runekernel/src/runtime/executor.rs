@@ -96,7 +96,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
     let Some(lease) = job.lease.as_ref().map(|l| l.token) else {
         return job;
     };
-    let Some(machine) = rt.registry.get(&job.machine).cloned() else {
+    let Some(machine) = rt.registry.get(&job.machine) else {
         // Claims only ask for registered machines; hand it back regardless.
         let _ = rt.storage.release(job.id, lease, rt.clock.now()).await;
         return job;
@@ -238,7 +238,7 @@ async fn run_step(
         active.cancel.clone(),
         Arc::clone(&rt.resources),
     );
-    let step: BoxFuture<'static, _> = match machine.step(&job.state, payload, ctx) {
+    let step: BoxFuture<'_, _> = match machine.step(&job.state, payload, ctx) {
         Ok(step) => step,
         Err(error) => {
             let def = machine.definition();

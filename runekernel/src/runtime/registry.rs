@@ -26,15 +26,18 @@ pub(crate) trait ErasedMachine: Send + Sync + 'static {
 
     /// Starts one step from a stored state. The future yields the next
     /// stored state, already checked against the transitions and guards.
+    /// It borrows the machine rather than holding a reference count of its
+    /// own: a count shared by every job of the machine, changed at every
+    /// step by both cores, cost more than the step's own work.
     ///
     /// # Errors
     /// The stored state does not decode.
-    fn step(
-        &self,
+    fn step<'a>(
+        &'a self,
         state: &str,
         payload: Value,
         ctx: JobContext,
-    ) -> Result<BoxFuture<'static, Result<Stored, StepError>>, CodecError>;
+    ) -> Result<BoxFuture<'a, Result<Stored, StepError>>, CodecError>;
 
     /// Checks a move between two stored states, guards included.
     fn check_move(&self, from: (&str, &Value), to: (&str, &Value)) -> Result<(), MoveError>;
@@ -92,12 +95,12 @@ impl<M: StateMachine> ErasedMachine for Typed<M> {
         M::decode(state, payload.clone()).map(drop)
     }
 
-    fn step(
-        &self,
+    fn step<'a>(
+        &'a self,
         state: &str,
         payload: Value,
         ctx: JobContext,
-    ) -> Result<BoxFuture<'static, Result<Stored, StepError>>, CodecError> {
+    ) -> Result<BoxFuture<'a, Result<Stored, StepError>>, CodecError> {
         let def = M::definition();
         let kept = has_guards(def, state).then(|| payload.clone());
         let current = M::decode(state, payload)?;
@@ -107,9 +110,8 @@ impl<M: StateMachine> ErasedMachine for Typed<M> {
             Some(known) => Cow::Borrowed(known.name.as_str()),
             None => Cow::Owned(state.to_owned()),
         };
-        let handler = self.handler.clone();
         Ok(Box::pin(async move {
-            let next = handler.run(current, ctx).await?;
+            let next = self.handler.run(current, ctx).await?;
             let to = next.state_name();
             if def.transition(&from, to).is_none() {
                 // Only a hand-written handler can get here: derived handlers

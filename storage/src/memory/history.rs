@@ -4,20 +4,20 @@
 //! A three-step job's history takes a few hundred bytes, not kilobytes of
 //! strings and JSON trees, and a commit appends it with one allocation.
 
-use std::sync::Arc;
-
 use crate::error::StorageError;
 use crate::model::{Commit, HistoryEntry, Millis};
 use crate::{JobId, JobState};
 
-/// One history entry; its `seq` is its place in the job's history.
+use super::names::{Name, Names};
+
+/// One history entry; its `seq` is its place in the job's history, and the
+/// state it came from the previous entry's `to` (none for the submission).
 pub(super) struct StoredEntry {
-    from: Option<Arc<str>>,
-    to: Arc<str>,
+    to: Name,
     status: JobState,
     attempt: u32,
     at: Millis,
-    worker: Option<Arc<str>>,
+    worker: Option<Name>,
     error: Option<Box<str>>,
     /// The machine state's fields after this entry, as JSON text.
     payload: Box<str>,
@@ -25,10 +25,9 @@ pub(super) struct StoredEntry {
 
 impl StoredEntry {
     /// The submission entry of a job inserted in `state` with `payload`.
-    pub(super) fn submission(state: &Arc<str>, payload: Box<str>, created_at: Millis) -> Self {
+    pub(super) fn submission(state: Name, payload: Box<str>, created_at: Millis) -> Self {
         StoredEntry {
-            from: None,
-            to: Arc::clone(state),
+            to: state,
             status: JobState::Pending,
             attempt: 0,
             at: created_at,
@@ -38,20 +37,11 @@ impl StoredEntry {
         }
     }
 
-    /// The entry of `commit` by `worker` (its interned name), which took the
-    /// job from state `from` to `to` and lifecycle `status`, leaving it with
-    /// `payload`.
-    pub(super) fn commit(
-        from: Arc<str>,
-        to: &Arc<str>,
-        status: JobState,
-        payload: Box<str>,
-        commit: &Commit,
-        worker: Option<Arc<str>>,
-    ) -> Self {
+    /// The entry of `commit` by `worker`, which took the job to state `to`
+    /// and lifecycle `status`, leaving it with `payload`.
+    pub(super) fn commit(to: Name, status: JobState, payload: Box<str>, commit: &Commit, worker: Option<Name>) -> Self {
         StoredEntry {
-            from: Some(from),
-            to: Arc::clone(to),
+            to,
             status,
             attempt: commit.attempts,
             at: commit.now,
@@ -66,17 +56,29 @@ impl StoredEntry {
         &self.payload
     }
 
-    /// The entry of job `id` at place `seq`, as the storage API returns it.
-    pub(super) fn read(&self, id: JobId, seq: u64) -> Result<HistoryEntry, StorageError> {
+    /// The state this entry took the job to.
+    pub(super) fn to(&self) -> Name {
+        self.to
+    }
+
+    /// The entry of job `id` at place `seq`, coming `from` the previous
+    /// entry's state, as the storage API returns it.
+    pub(super) fn read(
+        &self,
+        id: JobId,
+        seq: u64,
+        from: Option<Name>,
+        names: &Names,
+    ) -> Result<HistoryEntry, StorageError> {
         Ok(HistoryEntry {
             seq,
-            from: self.from.as_deref().map(str::to_owned),
-            to: String::from(&*self.to),
+            from: from.map(|from| names.get(from).to_owned()),
+            to: names.get(self.to).to_owned(),
             status: self.status,
             error: self.error.as_deref().map(str::to_owned),
             at: self.at,
             attempt: self.attempt,
-            worker: self.worker.as_deref().map(str::to_owned),
+            worker: self.worker.map(|worker| names.get(worker).to_owned()),
             payload: super::stored::parse(id, &self.payload)?,
         })
     }
@@ -85,13 +87,12 @@ impl StoredEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::names::Names;
     use crate::model::StateChange;
 
     #[test]
     fn an_entry_reads_back_as_committed() {
         let mut names = Names::default();
-        let (from, to) = (names.intern("A"), names.intern("B"));
+        let (from, to) = (names.intern("A").unwrap(), names.intern("B").unwrap());
         let commit = Commit {
             id: JobId::new(),
             expected_version: 0,
@@ -109,10 +110,10 @@ mod tests {
             now: 8,
             worker: Some("w".into()),
         };
-        let worker = Some(names.intern("w"));
-        let entry = StoredEntry::commit(from, &to, JobState::Pending, r#"{"n":1}"#.into(), &commit, worker);
+        let worker = Some(names.intern("w").unwrap());
+        let entry = StoredEntry::commit(to, JobState::Pending, r#"{"n":1}"#.into(), &commit, worker);
         assert_eq!(
-            entry.read(commit.id, 3).unwrap(),
+            entry.read(commit.id, 3, Some(from), &names).unwrap(),
             HistoryEntry {
                 seq: 3,
                 from: Some("A".into()),
@@ -131,7 +132,7 @@ mod tests {
     fn a_corrupt_payload_is_reported_with_its_job() {
         let mut names = Names::default();
         let id = JobId::new();
-        let entry = StoredEntry::submission(&names.intern("A"), "{".into(), 0);
-        assert!(matches!(entry.read(id, 0), Err(StorageError::Corrupt { id: bad, .. }) if bad == id));
+        let entry = StoredEntry::submission(names.intern("A").unwrap(), "{".into(), 0);
+        assert!(matches!(entry.read(id, 0, None, &names), Err(StorageError::Corrupt { id: bad, .. }) if bad == id));
     }
 }

@@ -76,6 +76,12 @@ impl Shard {
             .ok_or(StorageError::NotFound(id))
     }
 
+    /// Job `id`'s full record.
+    fn record(&self, id: JobId) -> Result<JobRecord, StorageError> {
+        let job = self.jobs.get(&id).ok_or(StorageError::NotFound(id))?;
+        job.record(id, &self.names)
+    }
+
     /// Runs `f` on job `id`'s full record and keeps what it changed in the
     /// job's lifecycle (not its state or payload). Returns what `f` did, the
     /// job after, and where the lease index files its lease.
@@ -87,9 +93,9 @@ impl Shard {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
         let before = job.filed_lease();
-        let mut record = job.record(id)?;
+        let mut record = job.record(id, names)?;
         let out = f(&mut record)?;
-        job.update(&record, names);
+        job.update(&record, names)?;
         let filed = Filed {
             before,
             after: job.filed_lease(),
@@ -111,7 +117,7 @@ impl Shard {
             .as_mut()
             .map(|change| (std::mem::take(&mut change.state), std::mem::take(&mut change.payload)));
         record.id = commit.id;
-        job.read_into(record, change.is_none())?;
+        job.read_into(record, change.is_none(), names)?;
         let before = job.filed_lease();
         record.apply_to_record(&commit);
         if let Some((state, payload)) = change {
@@ -236,7 +242,7 @@ impl Inner {
         if shard.jobs.contains_key(&job.id) {
             return Err(StorageError::DuplicateId(job.id));
         }
-        let stored = StoredJob::new(job, &mut shard.names);
+        let stored = StoredJob::new(job, &mut shard.names)?;
         shard.jobs.insert(job.id, Box::new(stored));
         drop(shard);
         if let Some(key) = &job.idempotency_key {
@@ -259,7 +265,7 @@ impl Inner {
             let shard = lock(self.shard(id));
             if let Some(job) = shard.jobs.get(&id) {
                 if job.status() == JobState::Pending && job.run_at() == run_at {
-                    Self::make_ready(index, job, id);
+                    Self::make_ready(index, job, id, &shard.names);
                 }
             }
         }
@@ -269,9 +275,10 @@ impl Inner {
             }
             index.leases.pop_first();
             let mut shard = lock(self.shard(id));
-            if let Some(job) = shard.jobs.get_mut(&id) {
+            let Shard { jobs, names } = &mut *shard;
+            if let Some(job) = jobs.get_mut(&id) {
                 match job.lease_due(at, now) {
-                    LeaseDue::Expired => Self::make_ready(index, job, id),
+                    LeaseDue::Expired => Self::make_ready(index, job, id, names),
                     LeaseDue::Extended(until) => {
                         index.leases.insert((until, id));
                     }
@@ -281,15 +288,15 @@ impl Inner {
         }
     }
 
-    /// Puts a job in its machine's ready queue.
-    fn make_ready(index: &mut Index, job: &StoredJob, id: JobId) {
+    /// Puts a job (its names in `names`) in its machine's ready queue.
+    fn make_ready(index: &mut Index, job: &StoredJob, id: JobId, names: &Names) {
         let key = (job.priority(), job.run_at(), id);
-        match index.ready.get_mut(&**job.machine()) {
+        match index.ready.get_mut(names.get(job.machine())) {
             Some(queue) => {
                 queue.insert(key);
             }
             None => {
-                index.ready.insert(Arc::clone(job.machine()), BTreeSet::from([key]));
+                index.ready.insert(names.shared(job.machine()), BTreeSet::from([key]));
             }
         }
     }
@@ -339,20 +346,21 @@ impl Storage for InMemoryStorage {
     }
 
     async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
-        lock(self.inner.shard(id))
-            .jobs
-            .get(&id)
-            .map(|job| job.record(id))
-            .transpose()
+        match lock(self.inner.shard(id)).record(id) {
+            Err(StorageError::NotFound(_)) => Ok(None),
+            found => found.map(Some),
+        }
     }
 
     async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
         let mut matching: Vec<JobRecord> = Vec::new();
         for shard in &self.inner.shards {
             let shard = lock(shard);
+            let names = &shard.names;
             for (&id, job) in &shard.jobs {
-                if after.is_none_or(|a| id > a) && filter.matches(job.machine(), job.state(), job.status()) {
-                    matching.push(job.record(id)?);
+                let (machine, state) = (names.get(job.machine()), names.get(job.state()));
+                if after.is_none_or(|a| id > a) && filter.matches(machine, state, job.status()) {
+                    matching.push(job.record(id, names)?);
                 }
             }
         }
@@ -443,8 +451,9 @@ impl Storage for InMemoryStorage {
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
-        match lock(self.inner.shard(id)).jobs.get(&id) {
-            Some(job) => job.history(id),
+        let shard = lock(self.inner.shard(id));
+        match shard.jobs.get(&id) {
+            Some(job) => job.history(id, &shard.names),
             None => Ok(Vec::new()),
         }
     }
@@ -483,7 +492,7 @@ impl Storage for InMemoryStorage {
         let mut shard = lock(self.inner.shard(id));
         let outcome = match shard.job(id)?.status() {
             JobState::Pending => {
-                let mut record = shard.job(id)?.record(id)?;
+                let mut record = shard.record(id)?;
                 let commit = cancel_commit(&record, now, reason);
                 shard.commit_into(commit, &mut record)?;
                 CancelOutcome::Cancelled(Box::new(record))
@@ -506,7 +515,9 @@ impl Storage for InMemoryStorage {
         // locked in index order, and never with the index lock held here).
         let shards: Vec<_> = self.inner.shards.iter().map(lock).collect();
         Ok(CountRow::tally_names(shards.iter().flat_map(|s| {
-            s.jobs.values().map(|job| (&**job.machine(), job.state(), job.status()))
+            s.jobs
+                .values()
+                .map(|job| (s.names.get(job.machine()), s.names.get(job.state()), job.status()))
         })))
     }
 

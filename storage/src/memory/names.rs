@@ -1,26 +1,65 @@
 //! The names a shard of [`InMemoryStorage`](super::InMemoryStorage) shares
-//! among its jobs: machine, state and worker names, each stored once.
+//! among its jobs: machine, state and worker names, each stored once and
+//! referred to by number. A job or history entry holds a 4-byte [`Name`],
+//! not a shared pointer: storing or dropping one touches no reference
+//! count, which the cores committing steps of a shard's jobs would
+//! otherwise pass back and forth at every commit.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use foldhash::HashSet;
+use crate::error::StorageError;
+
+/// A name interned in one shard's [`Names`]: its place in the table, plus
+/// one, so that an `Option<Name>` takes 4 bytes too.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Name(NonZeroU32);
+
+impl Name {
+    fn index(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
 
 /// A shard's interned names. They come from machine definitions and from
 /// the workers of the runtimes that use the store, so the set stays small;
 /// it is never pruned. Hashed with foldhash: a name is looked up at every
 /// state change.
 #[derive(Default)]
-pub(super) struct Names(HashSet<Arc<str>>);
+pub(super) struct Names {
+    numbers: foldhash::HashMap<Arc<str>, Name>,
+    names: Vec<Arc<str>>,
+}
 
 impl Names {
-    /// The shared copy of `name`.
-    pub(super) fn intern(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.0.get(name) {
-            return Arc::clone(known);
+    /// The number of `name`, interned if it is new.
+    ///
+    /// # Errors
+    /// [`StorageError::Backend`] once a shard holds 2^32 distinct names.
+    pub(super) fn intern(&mut self, name: &str) -> Result<Name, StorageError> {
+        if let Some(&known) = self.numbers.get(name) {
+            return Ok(known);
         }
+        let number = u32::try_from(self.names.len() + 1)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .map(Name)
+            .ok_or_else(|| StorageError::backend("an in-memory store shard ran out of room for distinct names"))?;
         let name: Arc<str> = Arc::from(name);
-        self.0.insert(Arc::clone(&name));
-        name
+        self.names.push(Arc::clone(&name));
+        self.numbers.insert(name, number);
+        Ok(number)
+    }
+
+    /// The name numbered `name` (interned here: a shard's jobs only hold
+    /// its own names).
+    pub(super) fn get(&self, name: Name) -> &str {
+        self.names.get(name.index()).map_or("", |name| name)
+    }
+
+    /// The shared copy of `name`'s text, for an index keyed by it.
+    pub(super) fn shared(&self, name: Name) -> Arc<str> {
+        self.names.get(name.index()).map_or_else(|| Arc::from(""), Arc::clone)
     }
 }
 
@@ -29,11 +68,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_name_is_stored_once() {
+    fn a_name_is_stored_once_and_read_back() {
         let mut names = Names::default();
-        let a = names.intern("Start");
-        let b = names.intern(&String::from("Start"));
-        assert!(Arc::ptr_eq(&a, &b));
-        assert!(!Arc::ptr_eq(&a, &names.intern("Done")));
+        let a = names.intern("Start").unwrap();
+        assert_eq!(a, names.intern(&String::from("Start")).unwrap());
+        let done = names.intern("Done").unwrap();
+        assert_ne!(a, done);
+        assert_eq!((names.get(a), names.get(done)), ("Start", "Done"));
+        assert_eq!(names.names.len(), 2);
     }
 }

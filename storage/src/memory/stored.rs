@@ -16,7 +16,6 @@
 //! appends the commit's history entry).
 
 use std::cell::RefCell;
-use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -25,12 +24,12 @@ use crate::model::{Commit, HistoryEntry, JobRecord, Lease, LeaseToken, Millis, N
 use crate::{JobId, JobState};
 
 use super::history::StoredEntry;
-use super::names::Names;
+use super::names::{Name, Names};
 
 /// One job, as the in-memory store keeps it.
 pub(super) struct StoredJob {
-    machine: Arc<str>,
-    state: Arc<str>,
+    machine: Name,
+    state: Name,
     /// The submitted state's fields, as JSON text; empty once the job has a
     /// history, whose latest entry holds the current ones.
     payload: Box<str>,
@@ -57,7 +56,7 @@ pub(super) struct StoredJob {
 /// A running job's lease, its owner's name interned.
 #[derive(PartialEq)]
 struct StoredLease {
-    owner: Arc<str>,
+    owner: Name,
     token: LeaseToken,
     expires_at: Millis,
     /// When the store's lease index expects it to run out: its expiry when
@@ -79,9 +78,9 @@ pub(super) enum LeaseDue {
 }
 
 impl StoredLease {
-    fn read(&self) -> Lease {
+    fn read(&self, names: &Names) -> Lease {
         Lease {
-            owner: String::from(&*self.owner),
+            owner: names.get(self.owner).to_owned(),
             token: self.token,
             expires_at: self.expires_at,
         }
@@ -105,10 +104,13 @@ impl Extras {
 
 impl StoredJob {
     /// A freshly inserted job.
-    pub(super) fn new(job: &NewJob, names: &mut Names) -> Self {
-        StoredJob {
-            machine: names.intern(&job.machine),
-            state: names.intern(&job.state),
+    ///
+    /// # Errors
+    /// When the shard has no room for a new name ([`Names::intern`]).
+    pub(super) fn new(job: &NewJob, names: &mut Names) -> Result<Self, StorageError> {
+        Ok(StoredJob {
+            machine: names.intern(&job.machine)?,
+            state: names.intern(&job.state)?,
             payload: job.payload.to_string().into_boxed_str(),
             fingerprint: job.fingerprint,
             status: JobState::Pending,
@@ -128,15 +130,15 @@ impl StoredJob {
             }
             .boxed(),
             history: None,
-        }
+        })
     }
 
-    pub(super) fn machine(&self) -> &Arc<str> {
-        &self.machine
+    pub(super) fn machine(&self) -> Name {
+        self.machine
     }
 
-    pub(super) fn state(&self) -> &str {
-        &self.state
+    pub(super) fn state(&self) -> Name {
+        self.state
     }
 
     pub(super) fn status(&self) -> JobState {
@@ -185,10 +187,10 @@ impl StoredJob {
         }
     }
 
-    /// The full record of job `id`.
-    pub(super) fn record(&self, id: JobId) -> Result<JobRecord, StorageError> {
+    /// The full record of job `id`, its names read from `names`.
+    pub(super) fn record(&self, id: JobId, names: &Names) -> Result<JobRecord, StorageError> {
         let mut record = blank(id);
-        self.read_into(&mut record, true)?;
+        self.read_into(&mut record, true, names)?;
         Ok(record)
     }
 
@@ -197,12 +199,17 @@ impl StoredJob {
     /// refreshed at every step. `with_state`: its state and payload too;
     /// without, they are left for a commit that replaces them. On error
     /// (a payload that does not parse) `record` is unchanged.
-    pub(super) fn read_into(&self, record: &mut JobRecord, with_state: bool) -> Result<(), StorageError> {
+    pub(super) fn read_into(
+        &self,
+        record: &mut JobRecord,
+        with_state: bool,
+        names: &Names,
+    ) -> Result<(), StorageError> {
         if with_state {
             record.payload = parse(record.id, self.payload())?;
-            set(&mut record.state, &self.state);
+            set(&mut record.state, names.get(self.state));
         }
-        set(&mut record.machine, &self.machine);
+        set(&mut record.machine, names.get(self.machine));
         record.fingerprint = self.fingerprint;
         record.status = self.status;
         record.priority = self.priority;
@@ -212,11 +219,11 @@ impl StoredJob {
         record.timeout_ms = self.extras.as_ref().and_then(|e| e.timeout_ms);
         match (&mut record.lease, self.lease.as_deref()) {
             (Some(lease), Some(stored)) => {
-                set(&mut lease.owner, &stored.owner);
+                set(&mut lease.owner, names.get(stored.owner));
                 lease.token = stored.token;
                 lease.expires_at = stored.expires_at;
             }
-            (lease, stored) => *lease = stored.map(StoredLease::read),
+            (lease, stored) => *lease = stored.map(|stored| stored.read(names)),
         }
         record.version = self.version;
         set_optional(&mut record.idempotency_key, self.idempotency_key());
@@ -255,13 +262,21 @@ impl StoredJob {
 
     /// Takes back what an operation changed in `record`'s lifecycle: all
     /// but its state and payload, which only a commit changes.
-    pub(super) fn update(&mut self, record: &JobRecord, names: &mut Names) {
+    ///
+    /// # Errors
+    /// When the shard has no room for a new worker's name; nothing is
+    /// changed then.
+    pub(super) fn update(&mut self, record: &JobRecord, names: &mut Names) -> Result<(), StorageError> {
+        let new_owner = match (&self.lease, &record.lease) {
+            (Some(stored), Some(lease)) if names.get(stored.owner) == lease.owner => None,
+            (_, lease) => lease.as_ref().map(|lease| names.intern(&lease.owner)).transpose()?,
+        };
         self.status = record.status;
         self.run_at = record.run_at;
         self.attempts = record.attempts;
-        match (&mut self.lease, &record.lease) {
+        match (&mut self.lease, &record.lease, new_owner) {
             // The same worker's lease, extended or renewed: no allocation.
-            (Some(stored), Some(lease)) if *stored.owner == *lease.owner => {
+            (Some(stored), Some(lease), None) => {
                 // A new lease (a new claim) is filed at its expiry; so is an
                 // expiry moved earlier, which the index must not miss.
                 if stored.token != lease.token || lease.expires_at < stored.filed {
@@ -270,10 +285,10 @@ impl StoredJob {
                 stored.token = lease.token;
                 stored.expires_at = lease.expires_at;
             }
-            (stored, lease) => {
-                *stored = lease.as_ref().map(|lease| {
+            (stored, lease, owner) => {
+                *stored = lease.as_ref().zip(owner).map(|(lease, owner)| {
                     Box::new(StoredLease {
-                        owner: names.intern(&lease.owner),
+                        owner,
                         token: lease.token,
                         expires_at: lease.expires_at,
                         filed: lease.expires_at,
@@ -292,6 +307,7 @@ impl StoredJob {
             }
             .boxed();
         }
+        Ok(())
     }
 
     /// Marks a running job's cancellation as requested.
@@ -308,11 +324,14 @@ impl StoredJob {
         commit: &Commit,
         names: &mut Names,
     ) -> Result<(), StorageError> {
-        let from = Arc::clone(&self.state);
         // Usually the lease holder commits: its name is interned already.
         let worker = match (&self.lease, commit.worker.as_deref()) {
-            (Some(lease), Some(worker)) if *lease.owner == *worker => Some(Arc::clone(&lease.owner)),
-            (_, worker) => worker.map(|worker| names.intern(worker)),
+            (Some(lease), Some(worker)) if names.get(lease.owner) == worker => Some(lease.owner),
+            (_, worker) => worker.map(|worker| names.intern(worker)).transpose()?,
+        };
+        let state = match &commit.change {
+            Some(_) if names.get(self.state) != record.state => names.intern(&record.state)?,
+            _ => self.state,
         };
         let payload = match commit.change {
             Some(_) => json_text(&record.payload)?,
@@ -323,29 +342,31 @@ impl StoredJob {
             let submitted = std::mem::take(&mut self.payload);
             // Room for a few steps: most jobs have few.
             let mut history = Vec::with_capacity(4);
-            history.push(StoredEntry::submission(&from, submitted, self.created_at));
+            history.push(StoredEntry::submission(self.state, submitted, self.created_at));
             self.history = Some(Box::new(history));
         }
+        self.update(record, names)?;
         if commit.change.is_some() {
-            if *self.state != *record.state {
-                self.state = names.intern(&record.state);
-            }
+            self.state = state;
             self.fingerprint = record.fingerprint;
         }
-        self.update(record, names);
-        let entry = StoredEntry::commit(from, &self.state, self.status, payload, commit, worker);
+        let entry = StoredEntry::commit(self.state, self.status, payload, commit, worker);
         self.history.get_or_insert_default().push(entry);
         Ok(())
     }
 
-    /// The job's history.
-    pub(super) fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+    /// The job's history, its names read from `names`.
+    pub(super) fn history(&self, id: JobId, names: &Names) -> Result<Vec<HistoryEntry>, StorageError> {
         match &self.history {
-            Some(history) => (0u64..)
-                .zip(history.iter())
-                .map(|(seq, entry)| entry.read(id, seq))
-                .collect(),
-            None => Ok(vec![self.record(id)?.submission_entry()]),
+            Some(history) => {
+                // Each entry came from the state the one before it reached.
+                let from = std::iter::once(None).chain(history.iter().map(|entry| Some(entry.to())));
+                (0u64..)
+                    .zip(history.iter().zip(from))
+                    .map(|(seq, (entry, from))| entry.read(id, seq, from, names))
+                    .collect()
+            }
+            None => Ok(vec![self.record(id, names)?.submission_entry()]),
         }
     }
 }
@@ -437,10 +458,10 @@ mod tests {
         let payload = serde_json::json!({ "n": u64::MAX, "neg": -3, "f": 0.1, "s": "a\u{0}b", "list": [1, null] });
         let new = job(payload);
         let mut names = Names::default();
-        let stored = StoredJob::new(&new, &mut names);
-        let record = stored.record(new.id).unwrap();
+        let stored = StoredJob::new(&new, &mut names).unwrap();
+        let record = stored.record(new.id, &names).unwrap();
         assert_eq!(record, JobRecord::from_new(&new));
-        assert_eq!(stored.history(new.id).unwrap(), vec![record.submission_entry()]);
+        assert_eq!(stored.history(new.id, &names).unwrap(), vec![record.submission_entry()]);
     }
 
     /// A pending job's commit (no lease) by worker `w` at time `now`;
@@ -469,27 +490,30 @@ mod tests {
     fn the_payload_is_stored_once_and_every_entry_reads_back_its_own() {
         let new = job(serde_json::json!({ "n": 1 }));
         let mut names = Names::default();
-        let mut stored = StoredJob::new(&new, &mut names);
+        let mut stored = StoredJob::new(&new, &mut names).unwrap();
         for (change, now) in [(true, 8), (false, 9)] {
-            let c = commit(&stored.record(new.id).unwrap(), change, now);
-            let mut record = stored.record(new.id).unwrap();
+            let c = commit(&stored.record(new.id, &names).unwrap(), change, now);
+            let mut record = stored.record(new.id, &names).unwrap();
             record.apply_to_record(&c);
             stored.record_commit(&record, &c, &mut names).unwrap();
         }
         assert!(stored.payload.is_empty(), "the history holds the payload");
-        let record = stored.record(new.id).unwrap();
+        let record = stored.record(new.id, &names).unwrap();
         assert_eq!(
             (record.state.as_str(), record.payload),
             ("B", serde_json::json!({ "n": 2 }))
         );
-        let history = stored.history(new.id).unwrap();
-        let read: Vec<_> = history.iter().map(|e| (e.to.as_str(), e.payload.clone())).collect();
+        let history = stored.history(new.id, &names).unwrap();
+        let read: Vec<_> = history
+            .iter()
+            .map(|e| (e.from.as_deref(), e.to.as_str(), e.payload.clone()))
+            .collect();
         assert_eq!(
             read,
             [
-                ("Start", serde_json::json!({ "n": 1 })),
-                ("B", serde_json::json!({ "n": 2 })),
-                ("B", serde_json::json!({ "n": 2 })),
+                (None, "Start", serde_json::json!({ "n": 1 })),
+                (Some("Start"), "B", serde_json::json!({ "n": 2 })),
+                (Some("B"), "B", serde_json::json!({ "n": 2 })),
             ]
         );
     }
@@ -498,8 +522,11 @@ mod tests {
     fn names_are_shared_within_a_shard() {
         let mut names = Names::default();
         let (a, b) = (job(Value::Null), job(Value::Null));
-        let (a, b) = (StoredJob::new(&a, &mut names), StoredJob::new(&b, &mut names));
-        assert!(Arc::ptr_eq(a.machine(), b.machine()));
-        assert!(Arc::ptr_eq(&a.state, &b.state));
+        let (a, b) = (
+            StoredJob::new(&a, &mut names).unwrap(),
+            StoredJob::new(&b, &mut names).unwrap(),
+        );
+        assert_eq!((a.machine(), a.state()), (b.machine(), b.state()));
+        assert_eq!((names.get(a.machine()), names.get(a.state())), ("m", "Start"));
     }
 }
