@@ -173,11 +173,11 @@ impl InMemoryStorage {
         priority: i32,
         run_at: Millis,
         request: &ClaimRequest,
-    ) -> Result<Option<JobRecord>, StorageError> {
+    ) -> Result<Candidate, StorageError> {
         let mut shard = lock(self.inner.shard(id));
         match shard.jobs.get(&id) {
             Some(job) if job.priority() == priority && job.run_at() == run_at => {}
-            _ => return Ok(None),
+            _ => return Ok(Candidate::Gone),
         }
         let next_token = &self.inner.next_token;
         let (took, record, _) = shard.with_record(id, |r| {
@@ -188,19 +188,31 @@ impl InMemoryStorage {
             r.claim(&request.worker, token, request.now, request.lease_ms);
             Ok(true)
         })?;
-        Ok(took.then_some(record))
+        Ok(match record.status {
+            _ if took => Candidate::Claimed(record),
+            // Queued as due by a writer whose clock is ahead of this
+            // claimer's: not lost, but scheduled for when it is due here.
+            JobState::Pending => Candidate::NotDue(run_at),
+            _ => Candidate::Gone,
+        })
     }
+}
+
+/// What became of a job picked from the ready queue. Unpacked as soon as
+/// it is returned: boxing the record would cost an allocation per job.
+#[allow(clippy::large_enum_variant)]
+enum Candidate {
+    Claimed(JobRecord),
+    /// Pending, but not due by the claim's clock.
+    NotDue(Millis),
+    /// Changed since it was queued (a change queues a job again if needed).
+    Gone,
 }
 
 impl Inner {
     fn shard(&self, id: JobId) -> &Mutex<Shard> {
         // The low bits of a UUIDv7 are random.
         &self.shards[(id.as_u128() as usize) % SHARDS]
-    }
-
-    /// Puts a pending job in the due-time index.
-    fn schedule(&self, run_at: Millis, id: JobId) {
-        self.index.lock().scheduled.insert((run_at, id));
     }
 
     /// Index upkeep after a record changed, `filed` its lease's entry
@@ -227,7 +239,8 @@ impl Inner {
             }
         }
         if pending {
-            index.scheduled.insert((record.run_at, record.id));
+            let key = (record.priority, record.run_at, record.id);
+            Self::queue_pending(&mut index, &record.machine, key, record.updated_at);
         }
     }
 
@@ -248,7 +261,8 @@ impl Inner {
         if let Some(key) = &job.idempotency_key {
             keys.insert(key.clone(), job.id);
         }
-        self.schedule(job.run_at, job.id);
+        let key = (job.priority, job.run_at, job.id);
+        Self::queue_pending(&mut self.index.lock(), &job.machine, key, job.created_at);
         Ok(Inserted {
             id: job.id,
             created: true,
@@ -265,7 +279,7 @@ impl Inner {
             let shard = lock(self.shard(id));
             if let Some(job) = shard.jobs.get(&id) {
                 if job.status() == JobState::Pending && job.run_at() == run_at {
-                    Self::make_ready(index, job, id, &shard.names);
+                    Self::make_ready(index, shard.names.get(job.machine()), (job.priority(), run_at, id));
                 }
             }
         }
@@ -278,7 +292,9 @@ impl Inner {
             let Shard { jobs, names } = &mut *shard;
             if let Some(job) = jobs.get_mut(&id) {
                 match job.lease_due(at, now) {
-                    LeaseDue::Expired => Self::make_ready(index, job, id, names),
+                    LeaseDue::Expired => {
+                        Self::make_ready(index, names.get(job.machine()), (job.priority(), job.run_at(), id));
+                    }
                     LeaseDue::Extended(until) => {
                         index.leases.insert((until, id));
                     }
@@ -288,15 +304,30 @@ impl Inner {
         }
     }
 
-    /// Puts a job (its names in `names`) in its machine's ready queue.
-    fn make_ready(index: &mut Index, job: &StoredJob, id: JobId, names: &Names) {
-        let key = (job.priority(), job.run_at(), id);
-        match index.ready.get_mut(names.get(job.machine())) {
+    /// Queues a pending job of `machine`, keyed (priority, run_at, id) and
+    /// last written at `written`: in its machine's ready queue if it was
+    /// due then, as a job submitted or handed back for now is; otherwise in
+    /// the due-time index, from which a claim promotes it once due. A job
+    /// due when written skips the promotion, which after a bulk insert of a
+    /// million jobs held the index lock for half a second at the first
+    /// claim.
+    fn queue_pending(index: &mut Index, machine: &str, key: (i32, Millis, JobId), written: Millis) {
+        let (_, run_at, id) = key;
+        if run_at <= written {
+            Self::make_ready(index, machine, key);
+        } else {
+            index.scheduled.insert((run_at, id));
+        }
+    }
+
+    /// Puts a job of `machine` in that machine's ready queue.
+    fn make_ready(index: &mut Index, machine: &str, key: (i32, Millis, JobId)) {
+        match index.ready.get_mut(machine) {
             Some(queue) => {
                 queue.insert(key);
             }
             None => {
-                index.ready.insert(names.shared(job.machine()), BTreeSet::from([key]));
+                index.ready.insert(Arc::from(machine), BTreeSet::from([key]));
             }
         }
     }
@@ -399,8 +430,16 @@ impl Storage for InMemoryStorage {
             if candidates.is_empty() {
                 break;
             }
+            let mut not_due = Vec::new();
             for (priority, run_at, id) in candidates {
-                claimed.extend(self.claim_candidate(id, priority, run_at, &request)?);
+                match self.claim_candidate(id, priority, run_at, &request)? {
+                    Candidate::Claimed(record) => claimed.push(record),
+                    Candidate::NotDue(run_at) => not_due.push((run_at, id)),
+                    Candidate::Gone => {}
+                }
+            }
+            if !not_due.is_empty() {
+                self.inner.index.lock().scheduled.extend(not_due);
             }
             if claimed.len() == request.limit {
                 break;

@@ -56,11 +56,6 @@ impl Names {
     pub(super) fn get(&self, name: Name) -> &str {
         self.names.get(name.index()).map_or("", |name| name)
     }
-
-    /// The shared copy of `name`'s text, for an index keyed by it.
-    pub(super) fn shared(&self, name: Name) -> Arc<str> {
-        self.names.get(name.index()).map_or_else(|| Arc::from(""), Arc::clone)
-    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,19 @@ pub async fn claim_skips_future_and_foreign_jobs(s: Arc<dyn Storage>) {
     assert_eq!(both.iter().map(|j| j.id).collect::<Vec<_>>(), vec![other.id]);
 }
 
+/// A job submitted for "now" by a writer whose clock is ahead of the
+/// claimer's is not claimed early, and not lost: it is claimed once due by
+/// the claimer's clock.
+pub async fn a_job_due_by_its_writers_clock_waits_for_the_claimers(s: Arc<dyn Storage>) {
+    let mut ahead = new_job("m", 1);
+    (ahead.created_at, ahead.run_at) = (1_000, 1_000);
+    s.insert(ahead.clone()).await.unwrap();
+    assert!(s.claim(claim_request(&["m"], 10, 500)).await.unwrap().is_empty());
+    assert!(s.claim(claim_request(&["m"], 10, 999)).await.unwrap().is_empty());
+    let claimed = s.claim(claim_request(&["m"], 10, 1_000)).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ahead.id]);
+}
+
 pub async fn claim_issues_increasing_tokens_and_counts_attempts(s: Arc<dyn Storage>) {
     for n in 0..3 {
         s.insert(new_job("m", n)).await.unwrap();

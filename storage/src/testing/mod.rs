@@ -59,6 +59,7 @@ checks![
     read::events_announce_inserts_and_commits,
     claim::claim_orders_by_priority_run_at_and_id,
     claim::claim_skips_future_and_foreign_jobs,
+    claim::a_job_due_by_its_writers_clock_waits_for_the_claimers,
     claim::claim_issues_increasing_tokens_and_counts_attempts,
     claim::concurrent_claimers_never_share_a_job,
     claim::claim_job_takes_one_job_whenever_it_is_due,
