@@ -106,6 +106,11 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
     let counters = rt.metrics.machine(&job.machine);
     let mut steps = 0u32;
     loop {
+        // A step costs a unit of the task's cooperative budget, as a channel
+        // receive does: an executor that goes from step to step and job to
+        // job without waiting on anything (the in-memory store never makes
+        // it wait) still lets the other tasks of its thread run.
+        tokio::task::consume_budget().await;
         let outcome = {
             let _entered = span.enter();
             tracing::trace!(state = %job.state, attempt = job.attempts, "step");

@@ -258,6 +258,47 @@ pub(crate) mod tests {
         assert_eq!(state, JobState::Pending);
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_task_that_claims_job_after_job_lets_other_tasks_run() {
+        const JOBS: u64 = 2_000;
+        let machine = SimpleStateMachine::new("m")
+            .initial_state("start")
+            .terminal_state("done")
+            .transition("start", "done")
+            .build()
+            .unwrap();
+        let storage = Arc::new(InMemoryStorage::new());
+        let rt = Runtime::builder()
+            .shared_storage(storage.clone())
+            .workers(1)
+            .register(machine)
+            .build()
+            .await
+            .unwrap();
+        for _ in 0..JOBS {
+            rt.submit_job(Job::for_machine("m")).await.unwrap();
+        }
+        // This task gets to run again while the one executor works through
+        // the jobs, not only once it has run them all.
+        let completed = loop {
+            tokio::task::yield_now().await;
+            let counts = storage.counts().await.unwrap();
+            let completed: u64 = counts
+                .iter()
+                .filter(|c| c.status == JobState::Completed)
+                .map(|c| c.count)
+                .sum();
+            if completed > 0 {
+                break completed;
+            }
+        };
+        assert!(
+            completed < JOBS,
+            "{completed} of {JOBS} jobs ran before the test task could run"
+        );
+        rt.shutdown().await.unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_given_while_every_task_is_busy_gets_a_new_task() {
         let gate = Arc::new(Semaphore::new(0));
