@@ -350,14 +350,20 @@ impl Tx<'_> {
                         None => None,
                     };
                     match job {
-                        Some(r)
-                            if r.is_claimable(request.now)
-                                && keys::ready(&r.machine, r.priority, r.run_at, r.id) == *key =>
-                        {
-                            candidates.push(r);
-                            found += 1;
-                            if found == request.limit {
-                                break 'scan;
+                        Some(r) if keys::ready(&r.machine, r.priority, r.run_at, r.id) == *key => {
+                            if r.is_claimable(request.now) {
+                                candidates.push(r);
+                                found += 1;
+                                if found == request.limit {
+                                    break 'scan;
+                                }
+                            } else if r.status == JobState::Pending {
+                                // Promoted by a claimer whose clock is ahead
+                                // of this one's: due later here, not lost.
+                                self.delete(keys::READY, &key)?;
+                                self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes())?;
+                            } else {
+                                self.delete(keys::READY, &key)?;
                             }
                         }
                         _ => self.delete(keys::READY, &key)?,

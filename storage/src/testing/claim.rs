@@ -51,14 +51,17 @@ pub async fn claim_skips_future_and_foreign_jobs(s: Arc<dyn Storage>) {
     assert_eq!(both.iter().map(|j| j.id).collect::<Vec<_>>(), vec![other.id]);
 }
 
-/// A job submitted for "now" by a writer whose clock is ahead of the
-/// claimer's is not claimed early, and not lost: it is claimed once due by
-/// the claimer's clock.
+/// A job due by the clock of its writer, or of another claimer, that is
+/// ahead of this claimer's is not claimed early, and not lost: it is
+/// claimed once due by this claimer's clock.
 pub async fn a_job_due_by_its_writers_clock_waits_for_the_claimers(s: Arc<dyn Storage>) {
     let mut ahead = new_job("m", 1);
     (ahead.created_at, ahead.run_at) = (1_000, 1_000);
     s.insert(ahead.clone()).await.unwrap();
     assert!(s.claim(claim_request(&["m"], 10, 500)).await.unwrap().is_empty());
+    // A claimer at 1000 for another machine: a backend that moves due jobs
+    // to a ready queue when claimed may do so now.
+    assert!(s.claim(claim_request(&["other"], 10, 1_000)).await.unwrap().is_empty());
     assert!(s.claim(claim_request(&["m"], 10, 999)).await.unwrap().is_empty());
     let claimed = s.claim(claim_request(&["m"], 10, 1_000)).await.unwrap();
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ahead.id]);
