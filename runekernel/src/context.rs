@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::signal::Signal;
-
 use crate::step_error::StepError;
 use crate::storage::JobId;
 

@@ -4,13 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::signal::Signal;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::task::TaskTracker;
 
 use crate::context::Resources;
 use crate::job::lifecycle_machine;
+use crate::signal::Signal;
 use crate::storage::{InMemoryStorage, Storage};
 
 use super::clock::Clock;

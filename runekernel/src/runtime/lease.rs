@@ -82,13 +82,11 @@ impl ActiveJobs {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<(JobId, ActiveJob)> {
-        self.shards
-            .iter()
-            .flat_map(|shard| {
-                let jobs = lock(shard);
-                jobs.running.iter().map(|(id, a)| (*id, a.clone())).collect::<Vec<_>>()
-            })
-            .collect()
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            all.extend(lock(shard).running.iter().map(|(id, a)| (*id, a.clone())));
+        }
+        all
     }
 
     /// The shard of job `id` (the low bits of a UUIDv7 are random).

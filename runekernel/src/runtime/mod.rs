@@ -26,7 +26,6 @@ mod view;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::signal::Signal;
 use rand::rngs::StdRng;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::task::TaskTracker;
@@ -34,6 +33,7 @@ use tokio_util::task::TaskTracker;
 use crate::context::Resources;
 use crate::job::Job;
 use crate::machine::{MachineDef, StateMachine};
+use crate::signal::Signal;
 use crate::storage::{
     CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, Millis, NewJob, Storage, StorageEvent,
 };

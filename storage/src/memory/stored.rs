@@ -267,16 +267,10 @@ impl StoredJob {
     /// When the shard has no room for a new worker's name; nothing is
     /// changed then.
     pub(super) fn update(&mut self, record: &JobRecord, names: &mut Names) -> Result<(), StorageError> {
-        let new_owner = match (&self.lease, &record.lease) {
-            (Some(stored), Some(lease)) if names.get(stored.owner) == lease.owner => None,
-            (_, lease) => lease.as_ref().map(|lease| names.intern(&lease.owner)).transpose()?,
-        };
-        self.status = record.status;
-        self.run_at = record.run_at;
-        self.attempts = record.attempts;
-        match (&mut self.lease, &record.lease, new_owner) {
+        // The lease first: interning a new owner's name is all that can fail.
+        match (&mut self.lease, &record.lease) {
             // The same worker's lease, extended or renewed: no allocation.
-            (Some(stored), Some(lease), None) => {
+            (Some(stored), Some(lease)) if names.get(stored.owner) == lease.owner => {
                 // A new lease (a new claim) is filed at its expiry; so is an
                 // expiry moved earlier, which the index must not miss.
                 if stored.token != lease.token || lease.expires_at < stored.filed {
@@ -285,17 +279,19 @@ impl StoredJob {
                 stored.token = lease.token;
                 stored.expires_at = lease.expires_at;
             }
-            (stored, lease, owner) => {
-                *stored = lease.as_ref().zip(owner).map(|(lease, owner)| {
-                    Box::new(StoredLease {
-                        owner,
-                        token: lease.token,
-                        expires_at: lease.expires_at,
-                        filed: lease.expires_at,
-                    })
-                });
+            (stored, None) => *stored = None,
+            (stored, Some(lease)) => {
+                *stored = Some(Box::new(StoredLease {
+                    owner: names.intern(&lease.owner)?,
+                    token: lease.token,
+                    expires_at: lease.expires_at,
+                    filed: lease.expires_at,
+                }));
             }
         }
+        self.status = record.status;
+        self.run_at = record.run_at;
+        self.attempts = record.attempts;
         self.version = record.version;
         self.cancel_requested = record.cancel_requested;
         self.updated_at = record.updated_at;
