@@ -407,18 +407,17 @@ impl Storage for SqliteStorage {
                 } else {
                     Answer::WhenDurable
                 };
-                let mut jobs: Vec<JobRecord> = jobs.into_iter().map(|(job, _)| job).collect();
                 let first = rows::reserve_tokens(conn, jobs.len() as u64)?;
-                for (offset, job) in jobs.iter_mut().enumerate() {
+                for (offset, (job, _)) in jobs.iter_mut().enumerate() {
                     job.claim(
                         &request.worker,
                         LeaseToken(first + offset as u64),
                         request.now,
                         request.lease_ms,
                     );
-                    rows::update_lifecycle(conn, job)?;
                 }
-                Ok((jobs, answer))
+                rows::lease_claimed(conn, &jobs, first, request.now)?;
+                Ok((jobs.into_iter().map(|(job, _)| job).collect(), answer))
             })
             .await
             .inspect(|jobs| self.held.remember(jobs))
@@ -718,6 +717,61 @@ mod tests {
                 "{sql} builds a temporary table"
             );
         }
+    }
+
+    #[test]
+    fn a_claim_leases_its_jobs_by_rowid_in_one_statement() {
+        let conn = configured();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", rows::LEASE_CLAIMED))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params![None::<String>, 0_i64, 0_i64, 0_i64, "[]"], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("SEARCH rk_jobs USING INTEGER PRIMARY KEY")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN rk_jobs")), "{plan:?}");
+
+        let jobs = [job(1), job(2), job(3)];
+        for new in &jobs {
+            rows::insert_job(&conn, new).unwrap();
+        }
+        let rowid = |id: JobId| -> i64 {
+            conn.query_row("SELECT rowid FROM rk_jobs WHERE id = ?1", [rows::id_bytes(id)], |row| {
+                row.get(0)
+            })
+            .unwrap()
+        };
+        // The second job is left pending; the others are leased in the
+        // order given, tokens counting up from 40.
+        let claimed: Vec<(JobRecord, i64)> = [&jobs[2], &jobs[0]]
+            .into_iter()
+            .enumerate()
+            .map(|(offset, new)| {
+                let mut record = JobRecord::from_new(new);
+                record.claim("w", LeaseToken(40 + offset as u64), 7, 100);
+                (record, rowid(new.id))
+            })
+            .collect();
+        rows::lease_claimed(&conn, &claimed, 40, 7).unwrap();
+        for (record, _) in &claimed {
+            assert_eq!(rows::get_job(&conn, record.id).unwrap().as_ref(), Some(record));
+        }
+        assert_eq!(
+            rows::get_job(&conn, jobs[1].id).unwrap().map(|r| r.status),
+            Some(JobState::Pending)
+        );
+
+        // A job that is gone fails the whole batch, which the claim's
+        // savepoint then undoes.
+        let gone = (claimed[0].0.clone(), 1_000_000);
+        let error = rows::lease_claimed(&conn, &[gone], 50, 7).unwrap_err();
+        assert!(error.to_string().contains("leased 0 of the 1 jobs"), "{error}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! parameters and back. Every statement is prepared once per connection
 //! (`prepare_cached`).
 
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
@@ -50,6 +51,14 @@ pub(super) static UPDATE_JOB_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
 pub(super) const UPDATE_LIFECYCLE: &str =
     "UPDATE rk_jobs SET status = ?2, run_at = ?3, attempts = ?4, lease_owner = ?5, lease_token = ?6, \
      lease_expires_at = ?7, cancel_requested = ?8, updated_at = ?9 WHERE id = ?1";
+
+/// Leases the claimed jobs whose rowids the JSON array `?5` lists, in one
+/// statement: the job at index `i` gets token `?2 + i`. `?1` is the worker,
+/// `?3` the lease's expiry, `?4` now. What it writes is what
+/// [`JobRecord::claim`] does to each record.
+pub(super) const LEASE_CLAIMED: &str =
+    "UPDATE rk_jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, lease_token = ?2 + c.key, \
+     lease_expires_at = ?3, updated_at = ?4 FROM json_each(?5) AS c WHERE rk_jobs.rowid = c.value";
 
 /// Reads one job by id.
 pub(super) static GET_JOB: LazyLock<String> =
@@ -344,6 +353,39 @@ pub(super) fn update_lifecycle(conn: &Connection, r: &JobRecord) -> Result<(), S
         r.updated_at,
     ])
     .map_err(backend)?;
+    Ok(())
+}
+
+/// Writes the lease of the jobs a claim picked, which `claimed` holds as
+/// claimed (in the order their tokens were issued, from `first`), with their
+/// rowids; one statement for the whole batch.
+pub(super) fn lease_claimed(
+    conn: &Connection,
+    claimed: &[(JobRecord, i64)],
+    first: u64,
+    now: i64,
+) -> Result<(), StorageError> {
+    let Some(lease) = claimed.first().and_then(|(job, _)| job.lease.as_ref()) else {
+        return Ok(());
+    };
+    let mut rowids = String::with_capacity(claimed.len() * 8 + 2);
+    for (_, rowid) in claimed {
+        rowids.push(if rowids.is_empty() { '[' } else { ',' });
+        // Writing to a `String` cannot fail.
+        let _ = write!(rowids, "{rowid}");
+    }
+    rowids.push(']');
+    let written = conn
+        .prepare_cached(LEASE_CLAIMED)
+        .map_err(backend)?
+        .execute(params![lease.owner, first as i64, lease.expires_at, now, rowids])
+        .map_err(backend)?;
+    if written != claimed.len() {
+        return Err(StorageError::backend(format!(
+            "a claim leased {written} of the {} jobs it picked",
+            claimed.len()
+        )));
+    }
     Ok(())
 }
 
