@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only WORKLOAD] [--backend NAME] [--n N] [--without-apalis]
 //! runekernel-bench --memory-of runekernel|apalis N   # one memory figure, used by the run itself
+//! runekernel-bench --help                            # the flags (`args.rs`); an unknown one stops the run
 //! ```
 //! Every workload runs on RuneKernel and, where apalis has the backend, on
 //! apalis 1.0 (`peer.rs`), with the same N, workers and machine. Postgres
@@ -10,6 +11,7 @@
 //! rows. Prints a table, then one `ratio` line per comparison; see
 //! BENCHMARKS.md for the latest ones.
 
+mod args;
 mod floor;
 mod machines;
 mod peer;
@@ -129,26 +131,28 @@ async fn cleanup(url: Option<&str>, schema: Option<String>) {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--memory-of") {
-        let n = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
-        let per_job = match args.get(i + 1).map(String::as_str) {
-            Some("runekernel") => workloads::memory_per_job(n).await,
-            Some("apalis") => peer::memory_per_job(n).await.unwrap_or(f64::NAN),
-            _ => f64::NAN,
+    let args = match args::parse(std::env::args().skip(1)) {
+        Ok(args::Command::Run(args)) => args,
+        Ok(args::Command::Help) => {
+            println!("{}", args::USAGE);
+            return;
+        }
+        Err(message) => {
+            eprintln!("runekernel-bench: {message}");
+            std::process::exit(2);
+        }
+    };
+    if let Some((side, n)) = args.memory_of {
+        let per_job = match side {
+            "apalis" => peer::memory_per_job(n).await.unwrap_or(f64::NAN),
+            _ => workloads::memory_per_job(n).await,
         };
         println!("{per_job}");
         return;
     }
-    let quick = args.iter().any(|a| a == "--quick");
-    let with_apalis = !args.iter().any(|a| a == "--without-apalis");
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
-    let wants = |w: &str| only.as_deref().is_none_or(|o| o == w);
-    let url = std::env::var("DATABASE_URL").ok();
+    let (quick, with_apalis, chosen_n) = (args.quick, args.with_apalis, args.n);
+    let wants = |w: &str| args.only.is_none_or(|o| o == w);
+    let url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
     let url = url.as_deref();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut backends = vec!["memory", "sqlite", "sqlite-sync-off"];
@@ -160,14 +164,18 @@ async fn main() {
     if cfg!(feature = "rocksdb") {
         backends.push("rocksdb");
     }
-    if let Some(chosen) = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)) {
-        backends.retain(|b| b == chosen);
+    if let Some(chosen) = args.backend {
+        if !backends.contains(&chosen) {
+            let needs = if chosen == "postgres" {
+                "DATABASE_URL"
+            } else {
+                "a build with --features rocksdb"
+            };
+            eprintln!("runekernel-bench: --backend {chosen} needs {needs}");
+            std::process::exit(2);
+        }
+        backends.retain(|b| *b == chosen);
     }
-    let chosen_n = args
-        .iter()
-        .position(|a| a == "--n")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse::<u64>().ok());
     let sizes = |backend: &str| -> Vec<u64> {
         match (quick, backend) {
             _ if chosen_n.is_some() => chosen_n.into_iter().collect(),
