@@ -55,7 +55,8 @@ pub(super) const UPDATE_LIFECYCLE: &str =
 /// Leases the claimed jobs whose rowids the JSON array `?5` lists, in one
 /// statement: the job at index `i` gets token `?2 + i`. `?1` is the worker,
 /// `?3` the lease's expiry, `?4` now. What it writes is what
-/// [`JobRecord::claim`] does to each record.
+/// [`JobRecord::claim`] does to each record. (SQLite runs an `UPDATE ..
+/// FROM` join into a temporary table first: once per claim, not per job.)
 pub(super) const LEASE_CLAIMED: &str =
     "UPDATE rk_jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, lease_token = ?2 + c.key, \
      lease_expires_at = ?3, updated_at = ?4 FROM json_each(?5) AS c WHERE rk_jobs.rowid = c.value";
