@@ -416,7 +416,7 @@ impl Storage for SqliteStorage {
                         request.lease_ms,
                     );
                 }
-                rows::lease_claimed(conn, &jobs, first, request.now)?;
+                rows::lease_claimed(conn, &jobs)?;
                 Ok((jobs.into_iter().map(|(job, _)| job).collect(), answer))
             })
             .await
@@ -758,7 +758,7 @@ mod tests {
                 (record, rowid(new.id))
             })
             .collect();
-        rows::lease_claimed(&conn, &claimed, 40, 7).unwrap();
+        rows::lease_claimed(&conn, &claimed).unwrap();
         for (record, _) in &claimed {
             assert_eq!(rows::get_job(&conn, record.id).unwrap().as_ref(), Some(record));
         }
@@ -770,7 +770,7 @@ mod tests {
         // A job that is gone fails the whole batch, which the claim's
         // savepoint then undoes.
         let gone = (claimed[0].0.clone(), 1_000_000);
-        let error = rows::lease_claimed(&conn, &[gone], 50, 7).unwrap_err();
+        let error = rows::lease_claimed(&conn, &[gone]).unwrap_err();
         assert!(error.to_string().contains("leased 0 of the 1 jobs"), "{error}");
     }
 

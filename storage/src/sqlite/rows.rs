@@ -357,16 +357,11 @@ pub(super) fn update_lifecycle(conn: &Connection, r: &JobRecord) -> Result<(), S
     Ok(())
 }
 
-/// Writes the lease of the jobs a claim picked, which `claimed` holds as
-/// claimed (in the order their tokens were issued, from `first`), with their
-/// rowids; one statement for the whole batch.
-pub(super) fn lease_claimed(
-    conn: &Connection,
-    claimed: &[(JobRecord, i64)],
-    first: u64,
-    now: i64,
-) -> Result<(), StorageError> {
-    let Some(lease) = claimed.first().and_then(|(job, _)| job.lease.as_ref()) else {
+/// Writes the lease of the jobs a claim picked, in one statement: `claimed`
+/// holds them, with their rowids, as [`JobRecord::claim`] left them, in the
+/// order their tokens were issued (the first job's token onward, one each).
+pub(super) fn lease_claimed(conn: &Connection, claimed: &[(JobRecord, i64)]) -> Result<(), StorageError> {
+    let Some((first, lease)) = claimed.first().and_then(|(job, _)| Some((job, job.lease.as_ref()?))) else {
         return Ok(());
     };
     let mut rowids = String::with_capacity(claimed.len() * 8 + 2);
@@ -379,7 +374,13 @@ pub(super) fn lease_claimed(
     let written = conn
         .prepare_cached(LEASE_CLAIMED)
         .map_err(backend)?
-        .execute(params![lease.owner, first as i64, lease.expires_at, now, rowids])
+        .execute(params![
+            lease.owner,
+            lease.token.0 as i64,
+            lease.expires_at,
+            first.updated_at,
+            rowids
+        ])
         .map_err(backend)?;
     if written != claimed.len() {
         return Err(StorageError::backend(format!(
