@@ -103,9 +103,11 @@ fn lock(shard: &Mutex<Jobs>) -> MutexGuard<'_, Jobs> {
 /// cancellation was requested and `lost` for leases that are gone.
 pub(crate) async fn beat(rt: &Inner) {
     for (id, active) in rt.active.snapshot() {
-        let now = rt.clock.now();
-        let lease_ms = rt.policies.lease.as_millis() as u64;
-        match rt.storage.heartbeat(id, active.lease, now, lease_ms).await {
+        match rt
+            .storage
+            .heartbeat(id, active.lease, rt.clock.now(), rt.lease_ms())
+            .await
+        {
             Ok(beat) if beat.cancel_requested => active.cancel.raise(),
             Ok(_) => {}
             Err(StorageError::LeaseLost { .. } | StorageError::NotFound(_)) => {

@@ -150,8 +150,13 @@ impl Inner {
             machines: self.registry.names().to_vec(),
             limit,
             now: self.clock.now(),
-            lease_ms: self.policies.lease.as_millis() as u64,
+            lease_ms: self.lease_ms(),
         }
+    }
+
+    /// The lease a claim or heartbeat asks for, in milliseconds.
+    pub(crate) fn lease_ms(&self) -> u64 {
+        self.policies.lease.as_millis() as u64
     }
 
     /// Commits through the completer's batches, or directly, and leaves
@@ -563,16 +568,17 @@ impl Runtime {
         let claimed = self
             .inner
             .storage
-            .claim_job(*id, &self.inner.worker_id, self.inner.clock.now(), self.lease_ms())
+            .claim_job(
+                *id,
+                &self.inner.worker_id,
+                self.inner.clock.now(),
+                self.inner.lease_ms(),
+            )
             .await?;
         match claimed {
             Some(job) => Ok(executor::run_claimed(&self.inner, job, &mut None).await.status),
             None => Ok(record.status),
         }
-    }
-
-    fn lease_ms(&self) -> u64 {
-        self.inner.policies.lease.as_millis() as u64
     }
 
     // ----- deterministic mode -----

@@ -357,13 +357,14 @@ impl Tx<'_> {
                                 if found == request.limit {
                                     break 'scan;
                                 }
-                            } else if r.status == JobState::Pending {
-                                // Promoted by a claimer whose clock is ahead
-                                // of this one's: due later here, not lost.
-                                self.delete(keys::READY, &key)?;
-                                self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes())?;
                             } else {
                                 self.delete(keys::READY, &key)?;
+                                if r.status == JobState::Pending {
+                                    // Promoted by a claimer whose clock is
+                                    // ahead of this one's: due later here,
+                                    // not lost.
+                                    self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes())?;
+                                }
                             }
                         }
                         _ => self.delete(keys::READY, &key)?,
