@@ -84,13 +84,15 @@ pub async fn burn_down(storage: Arc<dyn Storage>, n: u64, three_steps: bool) -> 
     }
     let elapsed = started.elapsed();
     rt.shutdown().await.expect("shutdown");
+    drop(rt);
+    release(storage).await;
     n as f64 / elapsed.as_secs_f64()
 }
 
 /// Submits `n` jobs with `submit_many`, 1000 at a time; returns jobs per second.
 pub async fn bulk_submit(storage: Arc<dyn Storage>, n: u64) -> f64 {
     let rt = Runtime::builder()
-        .shared_storage(storage)
+        .shared_storage(Arc::clone(&storage))
         .register(Noop::handler(Counter::default()))
         .workers(0) // a submitter: only the submission is measured
         .build()
@@ -103,7 +105,11 @@ pub async fn bulk_submit(storage: Arc<dyn Storage>, n: u64) -> f64 {
         rt.submit_many(batch).await.expect("submit");
         i += 1000;
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    rt.shutdown().await.expect("shutdown");
+    drop(rt);
+    release(storage).await;
+    rate
 }
 
 /// Submit-to-start latency on an idle runtime: `samples` single jobs, each
@@ -111,12 +117,14 @@ pub async fn bulk_submit(storage: Arc<dyn Storage>, n: u64) -> f64 {
 pub async fn latency(storage: Arc<dyn Storage>, samples: usize) -> (f64, f64) {
     let counter = Counter::default();
     let rt = Runtime::builder()
-        .shared_storage(storage)
+        .shared_storage(Arc::clone(&storage))
         .register(Noop::handler(counter.clone()))
         .workers(4)
         .build()
         .await
         .expect("build the runtime");
+    // Let the workers start and go idle, as the apalis side does.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut latencies = Vec::with_capacity(samples);
     for i in 0..samples as u64 {
         let before = counter.get();
@@ -130,7 +138,24 @@ pub async fn latency(storage: Arc<dyn Storage>, samples: usize) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     rt.shutdown().await.expect("shutdown");
+    drop(rt);
+    release(storage).await;
     percentiles(latencies)
+}
+
+/// Drops a workload's storage here, once the runtime's last background task
+/// has let go of it, so that freeing a large store does not run on a worker
+/// thread while the next workload is being measured.
+async fn release(storage: Arc<dyn Storage>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&storage) > 1 {
+        if Instant::now() >= deadline {
+            eprintln!("note: the runtime still held its storage 10 s after shutdown");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    drop(storage);
 }
 
 /// The p50 and p99 of `samples` (0 for none).

@@ -8,9 +8,41 @@ use futures::future::BoxFuture;
 
 use crate::context::JobContext;
 use crate::machine::StateMachine;
+use crate::runtime::registry::{After, Stored};
 use crate::step_error::StepError;
 
-type StepFn<M> = dyn Fn(M, JobContext) -> BoxFuture<'static, Result<M, StepError>> + Send + Sync;
+/// A step function, type-erased. Two ways to call it: as [`Handler::run`]
+/// does, and as the runtime does, with the checks that follow every step
+/// in the same future, so a step costs one allocation, not two.
+trait StepFn<M>: Send + Sync {
+    fn call(&self, state: M, ctx: JobContext) -> BoxFuture<'static, Result<M, StepError>>;
+
+    /// The step, then `after`'s checks on the state it returns. The handler
+    /// is called when the future is first polled, so a panic in it is the
+    /// future's (and the runtime catches it there). The future borrows the
+    /// function rather than holding a reference count of it: a count shared
+    /// by every job of the machine, changed at every step by both cores,
+    /// cost more than the step's own work.
+    fn call_checked<'a>(&'a self, state: M, ctx: JobContext, after: After) -> BoxFuture<'a, Result<Stored, StepError>>;
+}
+
+impl<M, F, Fut> StepFn<M> for F
+where
+    M: StateMachine,
+    F: Fn(M, JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<M, StepError>> + Send + 'static,
+{
+    fn call(&self, state: M, ctx: JobContext) -> BoxFuture<'static, Result<M, StepError>> {
+        Box::pin(self(state, ctx))
+    }
+
+    fn call_checked<'a>(&'a self, state: M, ctx: JobContext, after: After) -> BoxFuture<'a, Result<Stored, StepError>> {
+        Box::pin(async move {
+            let next = self(state, ctx).await?;
+            after.check::<M>(next)
+        })
+    }
+}
 
 /// Runs one step of a job of machine `M`: takes the current state and
 /// returns the next.
@@ -20,7 +52,7 @@ type StepFn<M> = dyn Fn(M, JobContext) -> BoxFuture<'static, Result<M, StepError
 /// [`Handler::new`] with a closure. The runtime checks every returned state
 /// against the machine's transitions (guards included) before committing it.
 pub struct Handler<M> {
-    step: Arc<StepFn<M>>,
+    step: Arc<dyn StepFn<M>>,
 }
 
 impl<M: StateMachine> Handler<M> {
@@ -30,14 +62,23 @@ impl<M: StateMachine> Handler<M> {
         F: Fn(M, JobContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<M, StepError>> + Send + 'static,
     {
-        Handler {
-            step: Arc::new(move |state, ctx| Box::pin(step(state, ctx))),
-        }
+        Handler { step: Arc::new(step) }
     }
 
     /// Runs one step.
     pub fn run(&self, state: M, ctx: JobContext) -> BoxFuture<'static, Result<M, StepError>> {
-        (self.step)(state, ctx)
+        self.step.call(state, ctx)
+    }
+
+    /// Runs one step and checks the state it returns (see [`After`]),
+    /// yielding it stored.
+    pub(crate) fn run_checked(
+        &self,
+        state: M,
+        ctx: JobContext,
+        after: After,
+    ) -> BoxFuture<'_, Result<Stored, StepError>> {
+        self.step.call_checked(state, ctx, after)
     }
 }
 

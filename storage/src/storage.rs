@@ -194,4 +194,13 @@ pub trait Storage: Send + Sync + 'static {
     /// Subscribes to change notifications. A backend shared by several
     /// processes reports the changes of all of them.
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent>;
+
+    /// Subscribes to [`StorageEvent::JobsReady`] alone: what a runtime's
+    /// producer waits on. Receiving other events too is allowed (the
+    /// default is [`subscribe`](Self::subscribe)); a backend that keeps
+    /// them apart, as [`EventBus`](crate::EventBus) does, spares every
+    /// commit a send to a subscriber that would ignore it.
+    fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
+        self.subscribe()
+    }
 }

@@ -17,6 +17,7 @@ on_every_backend![
     spent_attempts_fail_the_job,
     a_fatal_error_fails_at_once,
     a_panic_fails_the_step_not_the_worker,
+    a_handler_that_panics_before_returning_its_future_fails_the_step,
     a_rejected_guard_fails_the_step,
     a_step_that_runs_too_long_times_out,
     a_snooze_spends_no_attempt,
@@ -149,6 +150,38 @@ async fn a_panic_fails_the_step_not_the_worker(storage: TestStorage) {
     // The worker is still there.
     let (_, other) = run_task(&rt, "ok").await;
     assert_eq!(other.status, JobState::Completed);
+    rt.shutdown().await.unwrap();
+}
+
+/// A step function that panics while it makes its future (not inside it)
+/// fails the step like any panic: the runtime calls it inside the step.
+async fn a_handler_that_panics_before_returning_its_future_fails_the_step(storage: TestStorage) {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = std::sync::Arc::clone(&calls);
+    let handler = runekernel::Handler::new(move |_: Task, ctx: JobContext| {
+        let calls = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        assert!(calls > 1, "the step function blew up");
+        let attempt = ctx.attempt();
+        async move { Ok(Task::Done { attempt, calls }) }
+    });
+    let rt = Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(handler)
+        .backoff(Backoff {
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            jitter: 0.2,
+        })
+        .build()
+        .await
+        .unwrap();
+    let (id, view) = run_task(&rt, "ok").await;
+    assert_eq!(view.state, Task::Done { attempt: 2, calls: 2 });
+    let history = rt.history(id).await.unwrap();
+    assert_eq!(
+        history[1].error.as_deref(),
+        Some("the handler panicked: the step function blew up")
+    );
     rt.shutdown().await.unwrap();
 }
 

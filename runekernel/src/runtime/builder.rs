@@ -244,7 +244,7 @@ impl RuntimeBuilder {
         if let Some(handle) = handle {
             let _guard = handle.enter();
             if self.workers > 0 {
-                let events = inner.storage.subscribe();
+                let events = inner.storage.subscribe_ready();
                 inner
                     .tasks
                     .spawn(produce(Arc::clone(&inner), self.workers, inner.tasks.clone(), events));

@@ -75,6 +75,35 @@ impl<M: StateMachine> From<Handler<M>> for Registration {
     }
 }
 
+/// What is checked of the state a step returns, before it is committed.
+pub(crate) struct After {
+    /// The state the step started from.
+    from: Cow<'static, str>,
+    /// Its value, kept for the guards when a transition out of it has one.
+    kept: Option<Value>,
+}
+
+impl After {
+    /// Checks that `next` is a transition of `M` from the starting state
+    /// that passes its guard; returns it encoded for storage.
+    pub(crate) fn check<M: StateMachine>(self, next: M) -> Result<Stored, StepError> {
+        let def = M::definition();
+        let to = next.state_name();
+        if def.transition(&self.from, to).is_none() {
+            // Only a hand-written handler can get here: derived handlers
+            // return a `Next` enum of legal targets.
+            return Err(StepError::fatal(TransitionError::not_allowed(def, &self.from, to)));
+        }
+        if let Some(payload) = self.kept {
+            let current = M::decode(&self.from, payload).map_err(StepError::fatal)?;
+            // A rejected guard fails the step like a retryable error.
+            current.check_transition(&next).map_err(StepError::retry)?;
+        }
+        let encoded = next.encode().map_err(StepError::fatal)?;
+        Ok((encoded.state.to_owned(), encoded.payload))
+    }
+}
+
 /// A derived (or hand-written) machine and its handler.
 struct Typed<M> {
     handler: Handler<M>,
@@ -110,22 +139,7 @@ impl<M: StateMachine> ErasedMachine for Typed<M> {
             Some(known) => Cow::Borrowed(known.name.as_str()),
             None => Cow::Owned(state.to_owned()),
         };
-        Ok(Box::pin(async move {
-            let next = self.handler.run(current, ctx).await?;
-            let to = next.state_name();
-            if def.transition(&from, to).is_none() {
-                // Only a hand-written handler can get here: derived handlers
-                // return a `Next` enum of legal targets.
-                return Err(StepError::fatal(TransitionError::not_allowed(def, &from, to)));
-            }
-            if let Some(payload) = kept {
-                let current = M::decode(&from, payload).map_err(StepError::fatal)?;
-                // A rejected guard fails the step like a retryable error.
-                current.check_transition(&next).map_err(StepError::retry)?;
-            }
-            let encoded = next.encode().map_err(StepError::fatal)?;
-            Ok((encoded.state.to_owned(), encoded.payload))
-        }))
+        Ok(self.handler.run_checked(current, ctx, After { from, kept }))
     }
 
     fn check_move(&self, from: (&str, &Value), to: (&str, &Value)) -> Result<(), MoveError> {

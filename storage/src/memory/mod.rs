@@ -585,4 +585,8 @@ impl Storage for InMemoryStorage {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.events.subscribe()
     }
+
+    fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
+        self.inner.events.subscribe_ready()
+    }
 }

@@ -906,6 +906,10 @@ impl Storage for PostgresStorage {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.events.subscribe()
     }
+
+    fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
+        self.events.subscribe_ready()
+    }
 }
 
 #[cfg(test)]

@@ -643,4 +643,8 @@ impl Storage for RocksDbStorage {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.events.subscribe()
     }
+
+    fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
+        self.inner.events.subscribe_ready()
+    }
 }

@@ -591,6 +591,10 @@ impl Storage for SqliteStorage {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.events.subscribe()
     }
+
+    fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
+        self.events.subscribe_ready()
+    }
 }
 
 #[cfg(test)]
