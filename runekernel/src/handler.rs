@@ -15,6 +15,7 @@ use crate::step_error::StepError;
 /// does, and as the runtime does, with the checks that follow every step
 /// in the same future, so a step costs one allocation, not two.
 trait StepFn<M>: Send + Sync {
+    /// The step alone, as [`Handler::run`] returns it.
     fn call(&self, state: M, ctx: JobContext) -> BoxFuture<'static, Result<M, StepError>>;
 
     /// The step, then `after`'s checks on the state it returns. The handler

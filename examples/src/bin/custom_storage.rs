@@ -234,6 +234,10 @@ impl Storage for SingleLockStorage {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.events.subscribe()
     }
+
+    fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
+        self.events.subscribe_ready()
+    }
 }
 
 #[tokio::main]

@@ -127,10 +127,16 @@ pub async fn prune_deletes_only_old_finished_jobs(s: Arc<dyn Storage>) {
 
 pub async fn events_announce_inserts_and_commits(s: Arc<dyn Storage>) {
     let mut events = s.subscribe();
+    let mut ready = s.subscribe_ready();
     let job = new_job("m", 1);
     s.insert(job.clone()).await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
     assert!(matches!(event, Ok(Ok(StorageEvent::JobsReady))), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(5), ready.recv()).await;
+    assert!(
+        matches!(event, Ok(Ok(StorageEvent::JobsReady))),
+        "a ready subscription hears of new work: {event:?}"
+    );
     let claimed = s.claim(claim_request(&["m"], 1, 0)).await.unwrap();
     s.commit(finish(&claimed[0], 1)).await.unwrap();
     let changed = tokio::time::timeout(Duration::from_secs(5), async {
