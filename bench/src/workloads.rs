@@ -83,9 +83,7 @@ pub async fn burn_down(storage: Arc<dyn Storage>, n: u64, three_steps: bool) -> 
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let elapsed = started.elapsed();
-    rt.shutdown().await.expect("shutdown");
-    drop(rt);
-    release(storage).await;
+    stop(rt, storage).await;
     n as f64 / elapsed.as_secs_f64()
 }
 
@@ -106,9 +104,7 @@ pub async fn bulk_submit(storage: Arc<dyn Storage>, n: u64) -> f64 {
         i += 1000;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    rt.shutdown().await.expect("shutdown");
-    drop(rt);
-    release(storage).await;
+    stop(rt, storage).await;
     rate
 }
 
@@ -137,16 +133,17 @@ pub async fn latency(storage: Arc<dyn Storage>, samples: usize) -> (f64, f64) {
         latencies.push(ran.duration_since(started).as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    rt.shutdown().await.expect("shutdown");
-    drop(rt);
-    release(storage).await;
+    stop(rt, storage).await;
     percentiles(latencies)
 }
 
-/// Drops a workload's storage here, once the runtime's last background task
-/// has let go of it, so that freeing a large store does not run on a worker
-/// thread while the next workload is being measured.
-async fn release(storage: Arc<dyn Storage>) {
+/// Shuts a workload's runtime down and drops its storage here, once the
+/// runtime's last background task has let go of it, so that freeing a large
+/// store does not run on a worker thread while the next workload is being
+/// measured.
+async fn stop(rt: Runtime, storage: Arc<dyn Storage>) {
+    rt.shutdown().await.expect("shutdown");
+    drop(rt);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Arc::strong_count(&storage) > 1 {
         if Instant::now() >= deadline {

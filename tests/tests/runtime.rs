@@ -35,6 +35,13 @@ on_every_backend![
     a_runtime_without_workers_submits_but_runs_nothing,
 ];
 
+/// Retries a few milliseconds apart, so tests that retry finish quickly.
+const FAST_RETRIES: Backoff = Backoff {
+    base: Duration::from_millis(10),
+    max: Duration::from_millis(50),
+    jitter: 0.2,
+};
+
 /// A runtime over `storage` running `Order` and `Task`, with fast retries.
 async fn runtime(storage: &TestStorage) -> Runtime {
     Runtime::builder()
@@ -44,11 +51,7 @@ async fn runtime(storage: &TestStorage) -> Runtime {
         .resource(Calls::default())
         .resource(String::from("four"))
         .max_attempts(3)
-        .backoff(Backoff {
-            base: Duration::from_millis(10),
-            max: Duration::from_millis(50),
-            jitter: 0.2,
-        })
+        .backoff(FAST_RETRIES)
         .cancel_grace(Duration::from_millis(100))
         .build()
         .await
@@ -156,8 +159,7 @@ async fn a_panic_fails_the_step_not_the_worker(storage: TestStorage) {
 /// A step function that panics while it makes its future (not inside it)
 /// fails the step like any panic: the runtime calls it inside the step.
 async fn a_handler_that_panics_before_returning_its_future_fails_the_step(storage: TestStorage) {
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let counted = std::sync::Arc::clone(&calls);
+    let counted = std::sync::atomic::AtomicU32::new(0);
     let handler = runekernel::Handler::new(move |_: Task, ctx: JobContext| {
         let calls = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         assert!(calls > 1, "the step function blew up");
@@ -167,11 +169,7 @@ async fn a_handler_that_panics_before_returning_its_future_fails_the_step(storag
     let rt = Runtime::builder()
         .shared_storage(storage.storage.clone())
         .register(handler)
-        .backoff(Backoff {
-            base: Duration::from_millis(10),
-            max: Duration::from_millis(50),
-            jitter: 0.2,
-        })
+        .backoff(FAST_RETRIES)
         .build()
         .await
         .unwrap();
