@@ -26,7 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteOperation, Sql
 use sqlx::{Executor, PgPool, SqlitePool};
 
 use crate::machines::Counter;
-use crate::workloads::{rss, WARM_CONNECTIONS, WORKERS};
+use crate::workloads::{rss, CLAIM_BATCH, WARM_CONNECTIONS, WORKERS};
 
 /// One step of a job: single-step jobs start at `C`, three-step jobs at `A`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,9 +38,6 @@ pub enum Step {
     /// The last step of every job.
     C(u64),
 }
-
-/// Tasks fetched per query: RuneKernel's claim batch.
-const BATCH: usize = 256;
 
 /// Where apalis runs.
 #[derive(Clone, Copy)]
@@ -207,7 +204,7 @@ impl Store {
                     })
                     .connect_with(options)
                     .await?;
-                let config = apalis_sqlite::Config::default().queue(QUEUE).batch_size(BATCH);
+                let config = apalis_sqlite::Config::default().queue(QUEUE).batch_size(CLAIM_BATCH);
                 let storage = SqliteStorage::new(&pool).with_config(config);
                 Ok(Store {
                     next: Next::Sqlite(storage.clone()),
@@ -232,7 +229,7 @@ impl Store {
                     .connect(&with_database(url, &database))
                     .await?;
                 PostgresStorage::setup(&pool).await?;
-                let config = apalis_postgres::Config::default().queue(QUEUE).batch_size(BATCH);
+                let config = apalis_postgres::Config::default().queue(QUEUE).batch_size(CLAIM_BATCH);
                 let storage = PostgresStorage::new(&pool).with_config(config);
                 Ok(Store {
                     next: Next::Postgres(storage.clone()),
@@ -255,7 +252,9 @@ impl Store {
         let (stop, worker) = match self.source {
             Source::Memory(storage) => spawn_worker!(storage, shared),
             Source::Sqlite(storage, woken) => {
-                let strategy = Strategy::new().stream(woken.ready_chunks(BATCH)).interval(fallback);
+                let strategy = Strategy::new()
+                    .stream(woken.ready_chunks(CLAIM_BATCH))
+                    .interval(fallback);
                 spawn_worker!(storage.poll_with_strategy(strategy), shared)
             }
             Source::Postgres(storage) => {

@@ -16,9 +16,16 @@ pub const WORKERS: usize = 64;
 /// 10k-job run measures work rather than connection set-up.
 pub const WARM_CONNECTIONS: u32 = 8;
 
+/// Jobs claimed per query ([`Policies::claim_batch`]), as apalis fetches.
+pub const CLAIM_BATCH: usize = 256;
+
 fn policies() -> Policies {
     Policies {
-        claim_batch: 256,
+        claim_batch: CLAIM_BATCH,
+        // Up to one claim batch in hand, running or waiting for a worker,
+        // as apalis holds the rest of a fetched batch while its workers are
+        // busy.
+        prefetch: CLAIM_BATCH - WORKERS,
         ..Policies::default()
     }
 }

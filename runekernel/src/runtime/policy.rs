@@ -61,6 +61,20 @@ pub struct Policies {
     pub cancel_grace: Duration,
     /// How many jobs one claim asks for. Default: 64.
     pub claim_batch: usize,
+    /// How many claimed jobs may wait in this process for a worker to free
+    /// up, on top of one job per free worker. Default: 0 (a claim asks only
+    /// for as many jobs as there are free workers).
+    ///
+    /// With short steps and a remote store, a worker can finish its job
+    /// faster than a claim's round trip, so the workers wait on claims.
+    /// Claiming ahead hides that round trip: while the waiting jobs run, the
+    /// next claim is already on its way. The cost: a waiting job is leased to
+    /// this process, so another process cannot run it meanwhile, and a
+    /// higher-priority job submitted later may start after it. A job that
+    /// waited longer than [`heartbeat`](Self::heartbeat) has its lease
+    /// extended before it starts, or is left alone if the lease was lost;
+    /// jobs still waiting at shutdown are handed back.
+    pub prefetch: usize,
     /// How long an idle worker waits before looking for due jobs when no
     /// notification arrives (scheduled jobs, other processes). Default: 1 s.
     pub poll_interval: Duration,
@@ -79,6 +93,7 @@ impl Default for Policies {
             backoff: Backoff::default(),
             cancel_grace: Duration::from_secs(5),
             claim_batch: 64,
+            prefetch: 0,
             poll_interval: Duration::from_secs(1),
             max_steps_per_claim: 100,
         }

@@ -18,9 +18,10 @@
 //! cache-warm) task gets the next job. Tasks end once the pool is dropped
 //! (the producer and its claims are done) and their job is finished.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::storage::JobRecord;
@@ -36,7 +37,17 @@ type Claimed = (JobRecord, WorkerSlot);
 pub(crate) struct ExecutorPool {
     rt: Arc<Inner>,
     tracker: TaskTracker,
-    idle: Arc<Mutex<Idle>>,
+    shared: Arc<Shared>,
+}
+
+/// What the pool and its tasks share.
+#[derive(Default)]
+struct Shared {
+    idle: Mutex<Idle>,
+    /// Jobs claimed ahead ([`crate::Policies::prefetch`]) that wait for a
+    /// worker slot: while there are any, a task that finishes its job leaves
+    /// its slot to them rather than claim its next job itself.
+    queued: AtomicUsize,
 }
 
 /// The idle tasks, each waiting on its own channel.
@@ -53,7 +64,18 @@ impl ExecutorPool {
         ExecutorPool {
             rt,
             tracker,
-            idle: Arc::default(),
+            shared: Arc::default(),
+        }
+    }
+
+    /// Waits in line for a worker slot for a job claimed ahead; `None` once
+    /// the runtime stops.
+    pub(crate) async fn wait_for_slot(&self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        self.shared.queued.fetch_add(1, Ordering::SeqCst);
+        let _in_line = InLine(&self.shared);
+        tokio::select! {
+            () = self.rt.stopping.raised() => None,
+            permit = Arc::clone(slots).acquire_owned() => permit.ok(),
         }
     }
 
@@ -61,7 +83,7 @@ impl ExecutorPool {
     pub(crate) fn run(&self, job: JobRecord, slot: WorkerSlot) {
         let mut claimed = (job, slot);
         loop {
-            let Some(task) = lock(&self.idle).waiting.pop() else {
+            let Some(task) = lock(&self.shared.idle).waiting.pop() else {
                 break;
             };
             match task.send(claimed) {
@@ -71,14 +93,14 @@ impl ExecutorPool {
             }
         }
         let rt = Arc::clone(&self.rt);
-        let idle = Arc::clone(&self.idle);
-        self.tracker.spawn(execute(rt, claimed, idle));
+        let shared = Arc::clone(&self.shared);
+        self.tracker.spawn(execute(rt, claimed, shared));
     }
 }
 
 impl Drop for ExecutorPool {
     fn drop(&mut self) {
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(&self.shared.idle);
         idle.closed = true;
         // Dropping their channels ends the waiting tasks.
         idle.waiting.clear();
@@ -87,12 +109,12 @@ impl Drop for ExecutorPool {
 
 /// One executor task: runs `claimed`, then every job it claims itself or
 /// is handed, until the pool is gone.
-async fn execute(rt: Arc<Inner>, claimed: Claimed, idle: Arc<Mutex<Idle>>) {
+async fn execute(rt: Arc<Inner>, claimed: Claimed, shared: Arc<Shared>) {
     let (mut job, slot) = claimed;
     let mut slot = Some(slot);
     loop {
         run_claimed(&rt, job, &mut slot).await;
-        if let Some(next) = claim_next(&rt, slot.as_ref()).await {
+        if let Some(next) = claim_next(&rt, slot.as_ref(), &shared).await {
             job = next;
             continue;
         }
@@ -100,7 +122,7 @@ async fn execute(rt: Arc<Inner>, claimed: Claimed, idle: Arc<Mutex<Idle>>) {
         drop(slot.take());
         let (next, receiver) = oneshot::channel();
         {
-            let mut idle = lock(&idle);
+            let mut idle = lock(&shared.idle);
             if idle.closed {
                 return;
             }
@@ -120,11 +142,25 @@ async fn execute(rt: Arc<Inner>, claimed: Claimed, idle: Arc<Mutex<Idle>>) {
 /// cheap ([`Storage::claims_are_cheap`](crate::storage::Storage::claims_are_cheap)):
 /// claimed on this task's thread, which reads its payload and frees it,
 /// and run without a hand-over. `None` sends the executor idle.
-async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>) -> Option<JobRecord> {
-    if !rt.storage.claims_are_cheap() || !slot.is_some_and(WorkerSlot::is_held) || rt.stopping.is_raised() {
+async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>, shared: &Shared) -> Option<JobRecord> {
+    if !rt.storage.claims_are_cheap()
+        || !slot.is_some_and(WorkerSlot::is_held)
+        || rt.stopping.is_raised()
+        || shared.queued.load(Ordering::Relaxed) > 0
+    {
         return None;
     }
     claim_jobs(rt, 1).await.pop()
+}
+
+/// Takes a job out of the line for slots when it leaves it, however it
+/// leaves.
+struct InLine<'a>(&'a Shared);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Locks the idle list; its updates cannot be left half done by a panic.
@@ -197,7 +233,7 @@ pub(crate) mod tests {
     /// Waits until a task of `pool` is idle, waiting to be handed a job.
     async fn until_idle(pool: &ExecutorPool) {
         tokio::time::timeout(Duration::from_secs(10), async {
-            while lock(&pool.idle).waiting.is_empty() {
+            while lock(&pool.shared.idle).waiting.is_empty() {
                 tokio::task::yield_now().await;
             }
         })

@@ -8,15 +8,18 @@
 //! A claim reserves its worker slots before it asks storage, so up to
 //! [`CLAIMS_IN_FLIGHT`] claims can wait on storage at once without ever
 //! claiming more jobs than there are free slots: while one claim's round
-//! trip is in flight, the next one is already on its way.
+//! trip is in flight, the next one is already on its way. With
+//! [`Policies::prefetch`](crate::Policies::prefetch), a claim may also ask
+//! for that many jobs more, which wait in claim order for slots to free up
+//! (graphile-worker's local queue).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::storage::{JobRecord, StorageEvent};
+use crate::storage::{JobRecord, StorageError, StorageEvent};
 
 use super::executor::WorkerSlot;
 use super::pool::ExecutorPool;
@@ -37,8 +40,12 @@ pub(crate) async fn produce(
     mut events: broadcast::Receiver<StorageEvent>,
 ) {
     let slots = Arc::new(Semaphore::new(workers));
+    // One permit per job that may wait for a slot.
+    let prefetch = rt.policies.prefetch;
+    let ahead = Arc::new(Semaphore::new(prefetch));
+    let capacity = workers + prefetch;
     // The claim size worth waiting for while jobs are running.
-    let batch = (workers.min(rt.policies.claim_batch) / 2).max(1);
+    let batch = (capacity.min(rt.policies.claim_batch) / 2).max(1);
     // Each claim reports whether it found work, and in which round: a claim
     // sent before the producer last woke up cannot say there is no work now.
     let (found_tx, mut found) = mpsc::unbounded_channel::<(u64, bool)>();
@@ -68,37 +75,49 @@ pub(crate) async fn produce(
             round += 1;
             continue;
         }
-        let free = slots.available_permits();
-        if free == 0 {
+        let room = slots.available_permits() + ahead.available_permits();
+        if room == 0 {
             tokio::select! {
                 () = rt.stopping.raised() => return,
                 permit = Arc::clone(&slots).acquire_owned() => drop(permit),
+                permit = Arc::clone(&ahead).acquire_owned(), if prefetch > 0 => drop(permit),
             }
             continue;
         }
-        if free < batch && free < workers {
-            // Jobs are running: let slots gather for a moment, so claims
+        if room < batch && room < capacity {
+            // Jobs are running: let room gather for a moment, so claims
             // (and the commits that follow them) come in batches rather
-            // than one job per round trip.
+            // than one job per round trip. While claimed jobs wait for
+            // slots, they are first in the slots' queue: wait for them to
+            // start rather than queue up in front of them.
+            let waiting = prefetch - ahead.available_permits();
             tokio::select! {
                 () = rt.stopping.raised() => return,
                 () = tokio::time::sleep(GATHER) => {}
-                permits = Arc::clone(&slots).acquire_many_owned(batch as u32) => drop(permits),
+                permits = Arc::clone(&slots).acquire_many_owned(batch as u32), if waiting == 0 => drop(permits),
+                permits = Arc::clone(&ahead).acquire_many_owned(waiting.min(batch) as u32), if waiting > 0 => {
+                    drop(permits);
+                }
             }
         }
         // Executors going on to their next step may have taken the slots.
         let free = slots.available_permits().min(rt.policies.claim_batch);
-        if free == 0 {
-            continue;
-        }
-        let Ok(reserved) = Arc::clone(&slots).try_acquire_many_owned(free as u32) else {
+        let extra = ahead.available_permits().min(rt.policies.claim_batch - free);
+        let (Ok(reserved), Ok(queued)) = (
+            Arc::clone(&slots).try_acquire_many_owned(free as u32),
+            Arc::clone(&ahead).try_acquire_many_owned(extra as u32),
+        ) else {
             continue;
         };
+        if free + extra == 0 {
+            continue;
+        }
         in_flight += 1;
         let claim = Claim {
             rt: Arc::clone(&rt),
             slots: Arc::clone(&slots),
             reserved,
+            queued,
             pool: Arc::clone(&pool),
         };
         let found_tx = found_tx.clone();
@@ -110,11 +129,14 @@ pub(crate) async fn produce(
     }
 }
 
-/// One claim of up to `reserved` jobs, handed to the executors as claimed.
+/// One claim of up to `reserved` jobs that start at once and `queued` more
+/// that wait for slots, handed to the executors in claim order.
 struct Claim {
     rt: Arc<Inner>,
     slots: Arc<Semaphore>,
     reserved: OwnedSemaphorePermit,
+    /// One permit per job this claim may keep waiting for a slot.
+    queued: OwnedSemaphorePermit,
     pool: Arc<ExecutorPool>,
 }
 
@@ -122,21 +144,68 @@ impl Claim {
     /// Claims and starts the jobs; returns whether it found any. Slots it
     /// reserved and did not use go back when it ends.
     async fn run(mut self) -> bool {
-        let jobs = claim_jobs(&self.rt, self.reserved.num_permits()).await;
+        let limit = self.reserved.num_permits() + self.queued.num_permits();
+        let claimed_at = Instant::now();
+        let jobs = claim_jobs(&self.rt, limit).await;
         let found_work = !jobs.is_empty();
-        for job in jobs {
-            // A storage that returns more jobs than asked for gets them run
-            // as slots free up.
-            let permit = match self.reserved.split(1) {
-                Some(permit) => permit,
-                None => match Arc::clone(&self.slots).acquire_owned().await {
-                    Ok(permit) => permit,
-                    Err(_) => return found_work,
-                },
+        let mut jobs = jobs.into_iter();
+        while let Some(job) = jobs.next() {
+            if let Some(permit) = self.reserved.split(1) {
+                self.pool.run(job, WorkerSlot::new(Arc::clone(&self.slots), permit));
+                continue;
+            }
+            // A job claimed ahead (or one more than asked for, from a
+            // storage that returns more): it waits for a slot.
+            let Some(permit) = self.pool.wait_for_slot(&self.slots).await else {
+                hand_back(&self.rt, std::iter::once(job).chain(jobs)).await;
+                return found_work;
             };
+            drop(self.queued.split(1));
+            if claimed_at.elapsed() >= self.rt.policies.heartbeat && !still_leased(&self.rt, &job).await {
+                continue;
+            }
             self.pool.run(job, WorkerSlot::new(Arc::clone(&self.slots), permit));
         }
         found_work
+    }
+}
+
+/// Extends the lease of a job that waited for a slot since its claim;
+/// `false` if another worker may have it now.
+async fn still_leased(rt: &Inner, job: &JobRecord) -> bool {
+    let Some(lease) = &job.lease else { return false };
+    match rt
+        .storage
+        .heartbeat(job.id, lease.token, rt.clock.now(), rt.lease_ms())
+        .await
+    {
+        Ok(beat) => {
+            if beat.cancel_requested {
+                rt.active.cancel(job.id);
+            }
+            true
+        }
+        Err(StorageError::LeaseLost { .. } | StorageError::NotFound(_)) => {
+            tracing::warn!(job = %job.id, "lease lost while the job waited for a worker; leaving it");
+            false
+        }
+        // Start it anyway: the heartbeat loop retries, and a commit under a
+        // lost lease is refused.
+        Err(error) => {
+            tracing::warn!(job = %job.id, %error, "could not extend a waiting job's lease; starting it");
+            true
+        }
+    }
+}
+
+/// Hands claimed jobs that will not run here back to the queue.
+async fn hand_back(rt: &Inner, jobs: impl IntoIterator<Item = JobRecord>) {
+    for job in jobs {
+        if let Some(lease) = &job.lease {
+            if let Err(error) = rt.storage.release(job.id, lease.token, rt.clock.now()).await {
+                tracing::warn!(job = %job.id, %error, "could not hand back a claimed job; its lease will expire");
+            }
+        }
     }
 }
 
@@ -153,13 +222,7 @@ pub(crate) async fn claim_jobs(rt: &Inner, limit: usize) -> Vec<JobRecord> {
     if !rt.stopping.is_raised() {
         return jobs;
     }
-    for job in jobs {
-        if let Some(lease) = &job.lease {
-            if let Err(error) = rt.storage.release(job.id, lease.token, rt.clock.now()).await {
-                tracing::warn!(job = %job.id, %error, "could not hand back a job claimed during shutdown");
-            }
-        }
-    }
+    hand_back(rt, jobs).await;
     Vec::new()
 }
 

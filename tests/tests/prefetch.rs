@@ -1,0 +1,206 @@
+//! `Policies::prefetch`, on every backend: a runtime claims jobs ahead of
+//! its free workers, runs no more steps at once than it has workers, hands
+//! the waiting jobs back at shutdown, and does not start a waiting job whose
+//! lease ran out and went to another worker.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use runekernel::prelude::*;
+use runekernel::{Policies, RuntimeBuilder};
+use runekernel_tests::backends::TestStorage;
+use runekernel_tests::machines::{Calls, Scripted, Task};
+use runekernel_tests::on_every_backend;
+
+on_every_backend![
+    a_runtime_claims_ahead_but_runs_no_more_steps_than_workers,
+    jobs_waiting_for_a_worker_are_handed_back_at_shutdown,
+    a_waiting_job_whose_lease_went_to_another_worker_is_not_started,
+];
+
+/// Submits `modes` as `Task`s from a runtime without workers, so a runtime
+/// built afterwards finds them all in its first claim.
+async fn submit(storage: &TestStorage, modes: &[&str]) -> Vec<JobId> {
+    let submitter = Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Task::handler(Scripted))
+        .workers(0)
+        .build()
+        .await
+        .unwrap();
+    let ids = submitter
+        .submit_many(modes.iter().map(|mode| Task::Todo { mode: (*mode).into() }))
+        .await
+        .unwrap();
+    submitter.shutdown().await.unwrap();
+    ids
+}
+
+/// A runtime builder over `storage` with `workers` workers that claims up
+/// to `prefetch` jobs ahead of them, under `policies` otherwise.
+fn claiming_ahead(storage: &TestStorage, workers: usize, prefetch: usize, policies: Policies) -> RuntimeBuilder {
+    Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .workers(workers)
+        .policies(Policies { prefetch, ..policies })
+}
+
+/// How many jobs of `Task` storage holds in `status`.
+async fn count(rt: &Runtime, status: JobState) -> u64 {
+    rt.counts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|row| row.machine == Task::NAME && row.status == status)
+        .map(|row| row.count)
+        .sum()
+}
+
+/// Polls until storage holds `n` jobs of `Task` in `status`; panics after
+/// five seconds.
+async fn wait_for(rt: &Runtime, status: JobState, n: u64) {
+    for _ in 0..1000 {
+        if count(rt, status).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("storage never held {n} {status:?} jobs");
+}
+
+async fn a_runtime_claims_ahead_but_runs_no_more_steps_than_workers(storage: TestStorage) {
+    const JOBS: usize = 12;
+    let ids = submit(&storage, &["ok"; JOBS]).await;
+    // Every step waits at the gate until the test opens it.
+    let gate = Arc::new(Semaphore::new(0));
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let calls = Calls::default();
+    let (wait, now, peak, log) = (
+        Arc::clone(&gate),
+        Arc::clone(&running),
+        Arc::clone(&most),
+        calls.clone(),
+    );
+    let handler = runekernel::Handler::new(move |_: Task, ctx: JobContext| {
+        let (wait, now, peak) = (Arc::clone(&wait), Arc::clone(&now), Arc::clone(&peak));
+        log.count(ctx.job_id());
+        async move {
+            peak.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            wait.acquire()
+                .await
+                .map_err(|e| StepError::fatal(e.to_string()))?
+                .forget();
+            now.fetch_sub(1, Ordering::SeqCst);
+            Ok(Task::Done {
+                attempt: ctx.attempt(),
+                calls: 1,
+            })
+        }
+    });
+    let rt = claiming_ahead(&storage, 2, 3, Policies::default())
+        .register(handler)
+        .build()
+        .await
+        .unwrap();
+    // Two steps run and three jobs wait for them; nothing more is claimed.
+    wait_for(&rt, JobState::Running, 5).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(count(&rt, JobState::Running).await, 5);
+    assert_eq!(running.load(Ordering::SeqCst), 2);
+    let mut held = Vec::new();
+    for id in &ids {
+        if rt.get_record(*id).await.unwrap().unwrap().status == JobState::Running {
+            held.push(*id);
+        }
+    }
+    gate.add_permits(JOBS);
+    wait_for(&rt, JobState::Completed, JOBS as u64).await;
+    assert_eq!(most.load(Ordering::SeqCst), 2, "never more steps at once than workers");
+    let mut first = calls.order()[..5].to_vec();
+    first.sort();
+    held.sort();
+    assert_eq!(first, held, "the jobs claimed ahead start before any claimed later");
+    for id in ids {
+        rt.verify(id).await.unwrap();
+    }
+    rt.shutdown().await.unwrap();
+}
+
+async fn jobs_waiting_for_a_worker_are_handed_back_at_shutdown(storage: TestStorage) {
+    let ids = submit(&storage, &["sleep-300", "ok", "ok"]).await;
+    let rt = claiming_ahead(&storage, 1, 2, Policies::default())
+        .register(Task::handler(Scripted))
+        .resource(Calls::default())
+        .build()
+        .await
+        .unwrap();
+    // The first job runs; the other two were claimed with it and wait.
+    wait_for(&rt, JobState::Running, 3).await;
+    rt.shutdown().await.unwrap();
+    let first = rt.get_record(ids[0]).await.unwrap().unwrap();
+    assert_eq!(first.status, JobState::Completed, "the running step finished");
+    for id in &ids[1..] {
+        let record = rt.get_record(*id).await.unwrap().unwrap();
+        assert_eq!(
+            (record.status, record.attempts, record.version),
+            (JobState::Pending, 0, 0),
+            "a job that never started goes back as it was"
+        );
+        assert!(record.lease.is_none());
+    }
+}
+
+async fn a_waiting_job_whose_lease_went_to_another_worker_is_not_started(storage: TestStorage) {
+    let ids = submit(&storage, &["sleep-900", "ok"]).await;
+    let calls = Calls::default();
+    // One worker and one job ahead: the second job waits 900 ms, three
+    // times its lease, which nothing extends while it waits.
+    let first = claiming_ahead(
+        &storage,
+        1,
+        1,
+        Policies {
+            lease: Duration::from_millis(300),
+            heartbeat: Duration::from_millis(100),
+            ..Policies::default()
+        },
+    )
+    .register(Task::handler(Scripted))
+    .resource(calls.clone())
+    .build()
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Its lease has run out: another runtime takes it over and runs it.
+    let second = Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Task::handler(Scripted))
+        .resource(calls.clone())
+        .build()
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(20), second.wait::<Task>(ids[1]))
+        .await
+        .expect("the other runtime runs the job")
+        .unwrap();
+    assert_eq!(done.status, JobState::Completed);
+    // The first runtime finishes its slow job and would start the second.
+    let slow = tokio::time::timeout(Duration::from_secs(20), first.wait::<Task>(ids[0]))
+        .await
+        .expect("the slow job finishes")
+        .unwrap();
+    assert_eq!(slow.status, JobState::Completed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        calls.order().iter().filter(|id| **id == ids[1]).count(),
+        1,
+        "the job ran once, on the runtime that held its lease"
+    );
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+    first.verify(ids[1]).await.unwrap();
+}
