@@ -68,15 +68,15 @@ impl ExecutorPool {
         }
     }
 
-    /// Waits in line for a worker slot for a job claimed ahead; `None` once
-    /// the runtime stops.
-    pub(crate) async fn wait_for_slot(&self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
-        self.shared.queued.fetch_add(1, Ordering::SeqCst);
-        let _in_line = InLine(&self.shared);
-        tokio::select! {
-            () = self.rt.stopping.raised() => None,
-            permit = Arc::clone(slots).acquire_owned() => permit.ok(),
-        }
+    /// Puts `jobs` claimed ahead in line for worker slots.
+    pub(crate) fn line(&self, jobs: usize) -> Line<'_> {
+        self.shared.queued.fetch_add(jobs, Ordering::SeqCst);
+        Line { pool: self, left: jobs }
+    }
+
+    /// Jobs waiting in line for worker slots.
+    pub(crate) fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::SeqCst)
     }
 
     /// Runs a claimed job on an idle task, or on a new one if all are busy.
@@ -153,13 +153,33 @@ async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>, shared: &Shared) -> O
     claim_jobs(rt, 1).await.pop()
 }
 
-/// Takes a job out of the line for slots when it leaves it, however it
-/// leaves.
-struct InLine<'a>(&'a Shared);
+/// Jobs of one claim waiting for worker slots; counted in the pool's line
+/// until each gets its slot, or the line is dropped.
+pub(crate) struct Line<'a> {
+    pool: &'a ExecutorPool,
+    left: usize,
+}
 
-impl Drop for InLine<'_> {
+impl Line<'_> {
+    /// Waits for a slot for the next job in line; `None` once the runtime
+    /// stops (or when the line is empty).
+    pub(crate) async fn next_slot(&mut self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        if self.left == 0 {
+            return None;
+        }
+        let permit = tokio::select! {
+            () = self.pool.rt.stopping.raised() => None,
+            permit = Arc::clone(slots).acquire_owned() => permit.ok(),
+        }?;
+        self.left -= 1;
+        self.pool.shared.queued.fetch_sub(1, Ordering::SeqCst);
+        Some(permit)
+    }
+}
+
+impl Drop for Line<'_> {
     fn drop(&mut self) {
-        self.0.queued.fetch_sub(1, Ordering::SeqCst);
+        self.pool.shared.queued.fetch_sub(self.left, Ordering::SeqCst);
     }
 }
 
@@ -263,14 +283,15 @@ pub(crate) mod tests {
             .expect("the idle task ends once the pool is gone");
     }
 
-    /// Hands one job to a pool over `storage` with another job waiting;
-    /// returns the waiting job's state once the first has finished and its
-    /// task has gone idle.
-    async fn waiting_job_after_one_handed_over(storage: Arc<dyn Storage>) -> JobState {
+    /// Hands one job to a pool over `storage` with another job waiting in
+    /// storage and `in_line` claimed ahead; returns the waiting job's state
+    /// once the first has finished and its task has gone idle.
+    async fn waiting_job_after_one_handed_over(storage: Arc<dyn Storage>, in_line: usize) -> JobState {
         let rt = runtime_over(storage, &Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(1));
         let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
+        let _line = pool.line(in_line);
         let first = claimed(&rt).await;
         let waiting = rt.submit_job(Job::for_machine("m")).await.unwrap();
         let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
@@ -283,14 +304,20 @@ pub(crate) mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn with_cheap_claims_a_task_claims_and_runs_the_next_job_itself() {
-        let state = waiting_job_after_one_handed_over(Arc::new(InMemoryStorage::new())).await;
+        let state = waiting_job_after_one_handed_over(Arc::new(InMemoryStorage::new()), 0).await;
         assert_eq!(state, JobState::Completed);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_jobs_claimed_ahead_in_line_a_task_leaves_its_slot_to_them() {
+        let state = waiting_job_after_one_handed_over(Arc::new(InMemoryStorage::new()), 1).await;
+        assert_eq!(state, JobState::Pending);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_cheap_claims_a_task_waits_to_be_handed_its_next_job() {
         let storage = crate::storage::SqliteStorage::open_in_memory().unwrap();
-        let state = waiting_job_after_one_handed_over(Arc::new(storage)).await;
+        let state = waiting_job_after_one_handed_over(Arc::new(storage), 0).await;
         assert_eq!(state, JobState::Pending);
     }
 

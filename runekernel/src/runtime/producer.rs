@@ -75,11 +75,22 @@ pub(crate) async fn produce(
             round += 1;
             continue;
         }
-        let room = slots.available_permits() + ahead.available_permits();
+        // Free slots go to jobs already waiting in line before new claims.
+        let free_slots = |slots: &Semaphore| {
+            if pool.queued() > 0 {
+                0
+            } else {
+                slots.available_permits()
+            }
+        };
+        let room = free_slots(&slots) + ahead.available_permits();
         if room == 0 {
+            // Waiting jobs hold `ahead` permits, so with jobs in line a
+            // permit comes back as each one starts.
+            let in_line = pool.queued() > 0;
             tokio::select! {
                 () = rt.stopping.raised() => return,
-                permit = Arc::clone(&slots).acquire_owned() => drop(permit),
+                permit = Arc::clone(&slots).acquire_owned(), if !in_line => drop(permit),
                 permit = Arc::clone(&ahead).acquire_owned(), if prefetch > 0 => drop(permit),
             }
             continue;
@@ -101,7 +112,7 @@ pub(crate) async fn produce(
             }
         }
         // Executors going on to their next step may have taken the slots.
-        let free = slots.available_permits().min(rt.policies.claim_batch);
+        let free = free_slots(&slots).min(rt.policies.claim_batch);
         let extra = ahead.available_permits().min(rt.policies.claim_batch - free);
         let (Ok(reserved), Ok(queued)) = (
             Arc::clone(&slots).try_acquire_many_owned(free as u32),
@@ -142,29 +153,45 @@ struct Claim {
 
 impl Claim {
     /// Claims and starts the jobs; returns whether it found any. Slots it
-    /// reserved and did not use go back when it ends.
-    async fn run(mut self) -> bool {
-        let limit = self.reserved.num_permits() + self.queued.num_permits();
+    /// reserved and did not use go back at once.
+    async fn run(self) -> bool {
+        let Claim {
+            rt,
+            slots,
+            mut reserved,
+            mut queued,
+            pool,
+        } = self;
+        let limit = reserved.num_permits() + queued.num_permits();
         let claimed_at = Instant::now();
-        let jobs = claim_jobs(&self.rt, limit).await;
+        let mut jobs = claim_jobs(&rt, limit).await;
         let found_work = !jobs.is_empty();
-        let mut jobs = jobs.into_iter();
-        while let Some(job) = jobs.next() {
-            if let Some(permit) = self.reserved.split(1) {
-                self.pool.run(job, WorkerSlot::new(Arc::clone(&self.slots), permit));
-                continue;
-            }
-            // A job claimed ahead (or one more than asked for, from a
-            // storage that returns more): it waits for a slot.
-            let Some(permit) = self.pool.wait_for_slot(&self.slots).await else {
-                hand_back(&self.rt, std::iter::once(job).chain(jobs)).await;
+        if jobs.len() > limit {
+            tracing::warn!(
+                asked = limit,
+                got = jobs.len(),
+                "storage returned more jobs than a claim asked for; handing the rest back"
+            );
+            hand_back(&rt, jobs.split_off(limit)).await;
+        }
+        let ahead = jobs.split_off(jobs.len().min(reserved.num_permits()));
+        for (job, permit) in jobs.into_iter().zip(std::iter::from_fn(|| reserved.split(1))) {
+            pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
+        }
+        drop(reserved);
+        // The jobs claimed ahead wait in line, in claim order.
+        let mut line = pool.line(ahead.len());
+        let mut ahead = ahead.into_iter();
+        while let Some(job) = ahead.next() {
+            let Some(permit) = line.next_slot(&slots).await else {
+                hand_back(&rt, std::iter::once(job).chain(ahead)).await;
                 return found_work;
             };
-            drop(self.queued.split(1));
-            if claimed_at.elapsed() >= self.rt.policies.heartbeat && !still_leased(&self.rt, &job).await {
+            drop(queued.split(1));
+            if claimed_at.elapsed() >= rt.policies.heartbeat && !still_leased(&rt, &job).await {
                 continue;
             }
-            self.pool.run(job, WorkerSlot::new(Arc::clone(&self.slots), permit));
+            pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
         }
         found_work
     }
