@@ -71,9 +71,10 @@ pub struct Policies {
     /// next claim is already on its way. The cost: a waiting job is leased to
     /// this process, so another process cannot run it meanwhile, and a
     /// higher-priority job submitted later may start after it. A job that
-    /// waited longer than [`heartbeat`](Self::heartbeat) has its lease
-    /// extended before it starts, or is left alone if the lease was lost;
-    /// jobs still waiting at shutdown are handed back.
+    /// waited longer than a [`heartbeat`](Self::heartbeat) (or than the
+    /// lease less a heartbeat, if that is shorter) has its lease extended
+    /// before it starts, or is left alone if the lease was lost; jobs still
+    /// waiting at shutdown are handed back.
     pub prefetch: usize,
     /// How long an idle worker waits before looking for due jobs when no
     /// notification arrives (scheduled jobs, other processes). Default: 1 s.

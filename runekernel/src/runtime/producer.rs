@@ -164,6 +164,12 @@ impl Claim {
         } = self;
         let limit = reserved.num_permits() + queued.num_permits();
         let claimed_at = Instant::now();
+        // A job that waited this long may not have lease enough left to
+        // last until its first heartbeat once it runs.
+        let policies = &rt.policies;
+        let refresh_after = policies
+            .heartbeat
+            .min(policies.lease.saturating_sub(policies.heartbeat));
         let mut jobs = claim_jobs(&rt, limit).await;
         let found_work = !jobs.is_empty();
         if jobs.len() > limit {
@@ -188,7 +194,7 @@ impl Claim {
                 return found_work;
             };
             drop(queued.split(1));
-            if claimed_at.elapsed() >= rt.policies.heartbeat && !still_leased(&rt, &job).await {
+            if claimed_at.elapsed() >= refresh_after && !still_leased(&rt, &job).await {
                 continue;
             }
             pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
