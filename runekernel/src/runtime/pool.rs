@@ -68,10 +68,11 @@ impl ExecutorPool {
         }
     }
 
-    /// Puts `jobs` claimed ahead in line for worker slots.
-    pub(crate) fn line(&self, jobs: usize) -> Line<'_> {
-        self.shared.queued.fetch_add(jobs, Ordering::SeqCst);
-        Line { pool: self, left: jobs }
+    /// Puts jobs claimed ahead in line for worker slots, one per permit
+    /// of `ahead` ([`crate::Policies::prefetch`]).
+    pub(crate) fn line(&self, ahead: OwnedSemaphorePermit) -> Line<'_> {
+        self.shared.queued.fetch_add(ahead.num_permits(), Ordering::SeqCst);
+        Line { pool: self, ahead }
     }
 
     /// Jobs waiting in line for worker slots.
@@ -153,25 +154,26 @@ async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>, shared: &Shared) -> O
     claim_jobs(rt, 1).await.pop()
 }
 
-/// Jobs of one claim waiting for worker slots; counted in the pool's line
-/// until each gets its slot, or the line is dropped.
+/// Jobs of one claim waiting for worker slots, each holding a prefetch
+/// permit; counted in the pool's line, and the permit given back, as each
+/// gets its slot, or when the line is dropped.
 pub(crate) struct Line<'a> {
     pool: &'a ExecutorPool,
-    left: usize,
+    ahead: OwnedSemaphorePermit,
 }
 
 impl Line<'_> {
     /// Waits for a slot for the next job in line; `None` once the runtime
     /// stops (or when the line is empty).
     pub(crate) async fn next_slot(&mut self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
-        if self.left == 0 {
+        if self.ahead.num_permits() == 0 {
             return None;
         }
         let permit = tokio::select! {
             () = self.pool.rt.stopping.raised() => None,
             permit = Arc::clone(slots).acquire_owned() => permit.ok(),
         }?;
-        self.left -= 1;
+        drop(self.ahead.split(1));
         self.pool.shared.queued.fetch_sub(1, Ordering::SeqCst);
         Some(permit)
     }
@@ -179,7 +181,10 @@ impl Line<'_> {
 
 impl Drop for Line<'_> {
     fn drop(&mut self) {
-        self.pool.shared.queued.fetch_sub(self.left, Ordering::SeqCst);
+        self.pool
+            .shared
+            .queued
+            .fetch_sub(self.ahead.num_permits(), Ordering::SeqCst);
     }
 }
 
@@ -291,7 +296,8 @@ pub(crate) mod tests {
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(1));
         let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
-        let _line = pool.line(in_line);
+        let ahead = Arc::new(Semaphore::new(in_line));
+        let _line = pool.line(ahead.acquire_many_owned(in_line as u32).await.unwrap());
         let first = claimed(&rt).await;
         let waiting = rt.submit_job(Job::for_machine("m")).await.unwrap();
         let permit = Arc::clone(&slots).acquire_owned().await.unwrap();

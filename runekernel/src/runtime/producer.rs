@@ -76,14 +76,14 @@ pub(crate) async fn produce(
             continue;
         }
         // Free slots go to jobs already waiting in line before new claims.
-        let free_slots = |slots: &Semaphore| {
+        let free_slots = || {
             if pool.queued() > 0 {
                 0
             } else {
                 slots.available_permits()
             }
         };
-        let room = free_slots(&slots) + ahead.available_permits();
+        let room = free_slots() + ahead.available_permits();
         if room == 0 {
             // Waiting jobs hold `ahead` permits, so with jobs in line a
             // permit comes back as each one starts.
@@ -112,7 +112,7 @@ pub(crate) async fn produce(
             }
         }
         // Executors going on to their next step may have taken the slots.
-        let free = free_slots(&slots).min(rt.policies.claim_batch);
+        let free = free_slots().min(rt.policies.claim_batch);
         let extra = ahead.available_permits().min(rt.policies.claim_batch - free);
         let (Ok(reserved), Ok(queued)) = (
             Arc::clone(&slots).try_acquire_many_owned(free as u32),
@@ -185,15 +185,16 @@ impl Claim {
             pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
         }
         drop(reserved);
-        // The jobs claimed ahead wait in line, in claim order.
-        let mut line = pool.line(ahead.len());
+        // The jobs claimed ahead wait in line, in claim order; the permits
+        // of those storage did not have go back at once.
+        drop(queued.split(queued.num_permits() - ahead.len()));
+        let mut line = pool.line(queued);
         let mut ahead = ahead.into_iter();
         while let Some(job) = ahead.next() {
             let Some(permit) = line.next_slot(&slots).await else {
                 hand_back(&rt, std::iter::once(job).chain(ahead)).await;
                 return found_work;
             };
-            drop(queued.split(1));
             if claimed_at.elapsed() >= refresh_after && !still_leased(&rt, &job).await {
                 continue;
             }
