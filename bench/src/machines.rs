@@ -45,37 +45,65 @@ pub enum Three {
 #[derive(Clone, Default)]
 pub struct Counter(Arc<Counted>);
 
-#[derive(Default)]
 struct Counted {
     count: AtomicU64,
     last: Mutex<Option<Instant>>,
     bumped: Notify,
+    /// The count the harness waits for: only the bump that reaches it wakes
+    /// the harness, so a burn-down's end is seen when it happens, without
+    /// waking the harness at every job.
+    wake_at: AtomicU64,
+}
+
+impl Default for Counted {
+    fn default() -> Self {
+        Counted {
+            count: AtomicU64::new(0),
+            last: Mutex::new(None),
+            bumped: Notify::new(),
+            wake_at: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Counter {
     pub fn get(&self) -> u64 {
-        self.0.count.load(Ordering::Relaxed)
+        self.0.count.load(Ordering::SeqCst)
     }
 
     pub fn bump(&self) {
         *self.0.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-        self.0.count.fetch_add(1, Ordering::Release);
-        self.0.bumped.notify_waiters();
+        let count = self.0.count.fetch_add(1, Ordering::SeqCst) + 1;
+        if count >= self.0.wake_at.load(Ordering::SeqCst) {
+            self.0.bumped.notify_waiters();
+        }
+    }
+
+    /// Waits until the count reaches `n` or `deadline` passes; returns
+    /// whether it reached `n`. One waiter at a time.
+    pub async fn reached(&self, n: u64, deadline: tokio::time::Instant) -> bool {
+        self.0.wake_at.store(n, Ordering::SeqCst);
+        loop {
+            let bumped = self.0.bumped.notified();
+            tokio::pin!(bumped);
+            bumped.as_mut().enable();
+            if self.get() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, bumped).await.is_err() {
+                return self.get() >= n;
+            }
+        }
     }
 
     /// Waits until the count passes `before`, for at most `limit`; returns
     /// when the last step that passed it ran.
     pub async fn ran_after(&self, before: u64, limit: Duration) -> Option<Instant> {
         let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let bumped = self.0.bumped.notified();
-            tokio::pin!(bumped);
-            bumped.as_mut().enable();
-            if self.0.count.load(Ordering::Acquire) > before {
-                return *self.0.last.lock().unwrap_or_else(PoisonError::into_inner);
-            }
-            tokio::time::timeout_at(deadline, bumped).await.ok()?;
+        if !self.reached(before + 1, deadline).await {
+            return None;
         }
+        *self.0.last.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -56,7 +56,10 @@ impl Row {
 }
 
 /// apalis's backend for one of ours, with a fresh file under `dir`.
-fn peer_of<'a>(backend: &str, file: &'a Path, url: Option<&'a str>, with_apalis: bool) -> Option<peer::Peer<'a>> {
+async fn peer_of<'a>(backend: &str, file: &'a Path, url: Option<&'a str>, with_apalis: bool) -> Option<peer::Peer<'a>> {
+    if with_apalis && backend == "postgres" {
+        checkpoint(url).await;
+    }
     match backend {
         _ if !with_apalis => None,
         "memory" => Some(peer::Peer::Memory),
@@ -97,6 +100,7 @@ async fn open(backend: &str, dir: &tempfile::TempDir, url: Option<&str>) -> Opti
             )
         }
         "postgres" => {
+            checkpoint(url).await;
             let schema = format!("rk_bench_{}_{n}", std::process::id());
             let options = PostgresOptions {
                 min_connections: workloads::WARM_CONNECTIONS,
@@ -114,6 +118,23 @@ async fn open(backend: &str, dir: &tempfile::TempDir, url: Option<&str>) -> Opti
         ),
         _ => return None,
     })
+}
+
+/// Has Postgres write out its dirty pages now (`CHECKPOINT`), before a
+/// measurement, so that none begins in the middle of one. The WAL of the
+/// runs before would otherwise start one every half gigabyte or five minutes
+/// and slow whichever side it landed on by a third or more. Without the
+/// right to (superuser or `pg_checkpoint`), says so and goes on.
+async fn checkpoint(url: Option<&str>) {
+    use sqlx::Executor;
+    let Some(url) = url else { return };
+    let done = match sqlx::PgPool::connect(url).await {
+        Ok(pool) => pool.execute("CHECKPOINT").await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        eprintln!("note: CHECKPOINT before a Postgres measurement failed: {e}");
+    }
 }
 
 async fn cleanup(url: Option<&str>, schema: Option<String>) {
@@ -219,11 +240,14 @@ async fn main() {
                 let floor = match *backend {
                     "sqlite" => Some(floor::sqlite(&dir.path().join(format!("floor-full-{n}")), n, "FULL")),
                     "sqlite-sync-off" => Some(floor::sqlite(&dir.path().join(format!("floor-off-{n}")), n, "OFF")),
-                    "postgres" => Some(floor::postgres(url.unwrap_or_default(), n, 4).await),
+                    "postgres" => {
+                        checkpoint(url).await;
+                        Some(floor::postgres(url.unwrap_or_default(), n, 4).await)
+                    }
                     _ => None,
                 };
                 let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url, with_apalis) {
+                let apalis = match peer_of(backend, &file, url, with_apalis).await {
                     Some(peer) => apalis_burn_down(peer, backend, n, false, budget).await,
                     None => None,
                 };
@@ -244,7 +268,7 @@ async fn main() {
                 let rate = workloads::burn_down(storage, n, true).await;
                 cleanup(url, schema).await;
                 let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url, with_apalis) {
+                let apalis = match peer_of(backend, &file, url, with_apalis).await {
                     Some(peer) => apalis_burn_down(peer, backend, n, true, budget).await,
                     None => None,
                 };
@@ -266,7 +290,7 @@ async fn main() {
                 let rate = workloads::bulk_submit(storage, n).await;
                 cleanup(url, schema).await;
                 let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url, with_apalis) {
+                let apalis = match peer_of(backend, &file, url, with_apalis).await {
                     Some(peer) => measured("bulk-submit", peer::bulk_submit(peer, n).await),
                     None => None,
                 };
@@ -289,7 +313,7 @@ async fn main() {
             let (p50, p99) = workloads::latency(storage, samples).await;
             cleanup(url, schema).await;
             let file = apalis_file();
-            let apalis = match peer_of(backend, &file, url, with_apalis) {
+            let apalis = match peer_of(backend, &file, url, with_apalis).await {
                 Some(peer) => measured("latency", peer::latency(peer, samples).await),
                 None => None,
             };

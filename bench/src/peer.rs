@@ -353,9 +353,10 @@ pub async fn burn_down(peer: Peer<'_>, n: u64, three_steps: bool, budget: Durati
     let started = Instant::now();
     let (running, sql) = store.start();
     let in_budget = || started.elapsed() <= budget;
-    while running.finished.get() < n && in_budget() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    running
+        .finished
+        .reached(n, tokio::time::Instant::from_std(started) + budget)
+        .await;
     // The last handlers have returned; wait for their acknowledgements.
     while in_budget() && sql.done().await?.is_some_and(|done| done < tasks) {
         tokio::time::sleep(Duration::from_millis(1)).await;

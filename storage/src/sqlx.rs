@@ -10,6 +10,7 @@
 //! optional dependencies too). Once a sqlx 0.9 release sets `TCP_NODELAY`,
 //! this module gives way to the `sqlx` crate again.
 
+pub(crate) use sqlx_core::connection::Connection;
 pub(crate) use sqlx_core::error::Error;
 pub(crate) use sqlx_core::executor::Executor;
 pub(crate) use sqlx_core::query::query;
@@ -31,5 +32,7 @@ pub(crate) mod query {
 
 /// The Postgres driver (`sqlx::postgres`).
 pub(crate) mod postgres {
-    pub(crate) use sqlx_postgres::{PgArguments, PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+    pub(crate) use sqlx_postgres::{
+        PgArguments, PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow,
+    };
 }

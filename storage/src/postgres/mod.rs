@@ -12,15 +12,15 @@
 
 mod migrations;
 mod rows;
+mod statements;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::sqlx;
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Executor, Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, Postgres, Transaction};
 use tokio::sync::broadcast;
 
 use crate::error::StorageError;
@@ -33,92 +33,10 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{array_params, backend, read_job, Guards, HistoryColumns, JobColumns, NewJobColumns, JOB_COLUMNS};
-
-/// The statements that name every job column, built once.
-static GET_JOB: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = $1"));
-static GET_JOBS: LazyLock<String> = LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ANY($1)"));
-static LOCK_JOBS: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM rk_jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE"));
-static WRITE_JOBS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE rk_jobs AS j SET {set} FROM unnest({arrays}) AS u({names}) WHERE j.id = u.id",
-        set = JobColumns::SET,
-        arrays = array_params(1, &JobColumns::TYPES),
-        names = JobColumns::NAMES,
-    )
-});
-static WRITE_HISTORY: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{insert} unnest({arrays}) AS h({names})",
-        insert = HistoryColumns::insert_from_h(),
-        arrays = array_params(1, &HistoryColumns::TYPES),
-        names = HistoryColumns::NAMES,
-    )
-});
-/// A commit batch's optimistic write, one statement: the jobs ($1..$14)
-/// whose rows still match their guards ($15..$18) are updated, their history
-/// ($19..$28) inserted and the change announced ($29 channel, $30 messages).
-/// Returns the ids it wrote.
-static WRITE_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH done AS (UPDATE rk_jobs AS j SET {set} FROM unnest({jobs}, {guards}) AS u({job_names}, {guard_names}) \
-              WHERE j.id = u.id AND {matches} RETURNING j.id), \
-         written AS ({insert} unnest({history}) AS h({history_names}) WHERE h.job_id IN (SELECT id FROM done)), \
-         notified AS (SELECT pg_notify($29, m) FROM unnest($30::text[]) AS m WHERE EXISTS (SELECT 1 FROM done)) \
-         SELECT array(SELECT id FROM done) AS done, (SELECT count(*) FROM notified) AS notified",
-        set = JobColumns::SET,
-        jobs = array_params(1, &JobColumns::TYPES),
-        guards = array_params(15, &Guards::TYPES),
-        job_names = JobColumns::NAMES,
-        guard_names = Guards::NAMES,
-        matches = Guards::MATCH,
-        insert = HistoryColumns::insert_from_h(),
-        history = array_params(19, &HistoryColumns::TYPES),
-        history_names = HistoryColumns::NAMES,
-    )
-});
-/// New jobs ($1..$11) with their submission entries, announced on channel
-/// $12: one statement, so one round trip. The entries are built from the
-/// inserted rows rather than sent a second time.
-static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH inserted AS (INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, \
-              attempts, max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
-              SELECT id, machine, fingerprint, state, payload::json, 'pending', priority, run_at, 0, max_attempts, \
-              timeout_ms, 0, idempotency_key, false, created_at, created_at FROM unnest({arrays}) AS n({names}) \
-              RETURNING id, state, payload, created_at), \
-         written AS (INSERT INTO rk_history ({history_names}) \
-              SELECT id, 0, NULL, state, 'pending', NULL, created_at, 0, NULL, payload FROM inserted), \
-         notified AS (SELECT pg_notify($12, 'ready')) \
-         SELECT (SELECT count(*) FROM notified) AS notified",
-        arrays = array_params(1, &NewJobColumns::TYPES),
-        names = NewJobColumns::NAMES,
-        history_names = HistoryColumns::NAMES,
-    )
-});
-static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR machine = $2) \
-         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR status = $4) ORDER BY id LIMIT $5"
-    )
-});
-static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
-    let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("j.{c}")).collect();
-    format!(
-        "WITH ready AS (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'pending' AND run_at <= $1 \
-              AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
-         expired AS (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'running' \
-              AND lease_expires_at <= $1 AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 \
-              FOR UPDATE SKIP LOCKED), \
-         candidates AS (SELECT * FROM ready UNION ALL SELECT * FROM expired), \
-         picked AS (SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $3) \
-         UPDATE rk_jobs AS j SET status = 'running', attempts = j.attempts + 1, lease_owner = $4, \
-           lease_token = nextval('rk_lease_tokens'), lease_expires_at = $1 + $5, updated_at = $1 \
-         FROM picked WHERE j.id = picked.id RETURNING {}",
-        returning.join(", ")
-    )
-});
+use rows::{backend, read_job, Guards, HistoryColumns, JobColumns, NewJobColumns};
+use statements::{
+    CLAIM_JOBS, GET_JOB, GET_JOBS, INSERT_NEW, LIST_JOBS, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED, WRITE_JOBS,
+};
 
 /// How to connect a [`PostgresStorage`].
 #[derive(Debug, Clone)]
@@ -229,39 +147,40 @@ impl PostgresStorage {
         let session = format!(
             "SET search_path TO \"{schema}\"; SET plan_cache_mode = force_generic_plan; SET enable_bitmapscan = off"
         );
+        let channel = format!("rk_{schema}");
+        // The schema is created and migrated on a connection of its own, so
+        // that every pooled connection finds the tables and can prepare its
+        // statements as it opens.
         {
-            let bootstrap = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(connect.clone())
-                .await
-                .map_err(backend)?;
+            let mut bootstrap = PgConnection::connect_with(&connect).await.map_err(backend)?;
             bootstrap
-                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"; {session}").as_str())
                 .await
                 .map_err(backend)?;
-            bootstrap.close().await;
+            migrations::migrator()
+                .await
+                .map_err(|e| StorageError::backend(format!("reading the embedded migrations failed: {e}")))?
+                .run(&mut bootstrap)
+                .await
+                .map_err(|e| StorageError::backend(format!("migrating schema `{schema}` failed: {e}")))?;
+            bootstrap.close().await.map_err(backend)?;
         }
+        let prepared_on = channel.clone();
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .min_connections(options.min_connections.min(options.max_connections))
             .after_connect(move |conn, _meta| {
                 let session = session.clone();
+                let channel = prepared_on.clone();
                 Box::pin(async move {
                     conn.execute(session.as_str()).await?;
-                    Ok(())
+                    statements::prepare(conn, &channel).await
                 })
             })
             .connect_with(connect)
             .await
             .map_err(backend)?;
-        migrations::migrator()
-            .await
-            .map_err(|e| StorageError::backend(format!("reading the embedded migrations failed: {e}")))?
-            .run(&pool)
-            .await
-            .map_err(|e| StorageError::backend(format!("migrating schema `{schema}` failed: {e}")))?;
-        let channel = format!("rk_{schema}");
         let events = EventBus::new();
         let mut listener = PgListener::connect_with(&pool).await.map_err(backend)?;
         listener.listen(&channel).await.map_err(backend)?;
@@ -1020,5 +939,52 @@ mod tests {
             let plan = generic_plan(&mut conn, name, sql).await;
             assert!(!plan.contains("Seq Scan on rk_jobs"), "{name} scans every job:\n{plan}");
         }
+    }
+
+    #[cfg(feature = "testing")]
+    #[tokio::test]
+    async fn every_pooled_connection_opens_with_the_hot_statements_prepared_and_announces_nothing() {
+        use crate::testing::postgres::{database_url, TestSchemas};
+        let Some(url) = database_url() else { return };
+        let schemas = TestSchemas::new(&url);
+        let schema = schemas.fresh("rk_prepared");
+        let channel = format!("rk_{schema}");
+        let mut heard = sqlx_postgres::PgListener::connect(&url).await.unwrap();
+        heard.listen(&channel).await.unwrap();
+        let storage = PostgresStorage::connect_with(&url, PostgresOptions::default().schema(&schema))
+            .await
+            .unwrap();
+        // Two at once: at least one was opened for this test.
+        let mut first = storage.pool().acquire().await.unwrap();
+        let mut second = storage.pool().acquire().await.unwrap();
+        for conn in [&mut first, &mut second] {
+            let prepared: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
+                .fetch_all(&mut **conn)
+                .await
+                .unwrap();
+            for (name, sql) in [
+                ("claim", CLAIM_JOBS.as_str()),
+                ("insert", INSERT_NEW.as_str()),
+                ("commit", WRITE_IF_UNCHANGED.as_str()),
+            ] {
+                assert!(
+                    prepared.iter().any(|p| p == sql),
+                    "the {name} is not prepared: {prepared:?}"
+                );
+            }
+        }
+        // Notifications arrive in commit order: one sent while the
+        // connections were readied would come before this one.
+        sqlx::query("SELECT pg_notify($1, 'marker')")
+            .bind(&channel)
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        let notification = heard.recv().await.unwrap();
+        assert_eq!(notification.payload(), "marker");
+        assert!(
+            storage.counts().await.unwrap().is_empty(),
+            "readying a connection stored a job"
+        );
     }
 }
