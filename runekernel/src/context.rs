@@ -65,6 +65,23 @@ impl JobContext {
         }
     }
 
+    /// This context, for the job's next step (`attempt`, starting at
+    /// `now`): changed in place when no earlier step kept a clone of it (the
+    /// usual case), so a job's steps share one allocation; otherwise a new
+    /// one, leaving the kept clone as it was.
+    pub(crate) fn renew(&mut self, attempt: u32, now: SystemTime) {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                inner.attempt = attempt;
+                inner.now = now;
+            }
+            None => {
+                let (cancel, resources) = (self.inner.cancel.clone(), Arc::clone(&self.inner.resources));
+                *self = JobContext::new(self.inner.job_id, attempt, now, cancel, resources);
+            }
+        }
+    }
+
     /// A context outside any runtime, for calling handler methods directly
     /// in unit tests: attempt 1, the system clock, never cancelled, no
     /// resources.
@@ -121,5 +138,31 @@ impl fmt::Debug for JobContext {
             .field("attempt", &self.inner.attempt)
             .field("cancelled", &self.is_cancelled())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn renewing_a_context_changes_it_in_place_unless_a_step_kept_a_clone() {
+        let start = SystemTime::UNIX_EPOCH;
+        let mut ctx = JobContext::new(JobId::new(), 1, start, Signal::new(), Arc::default());
+        let shared = Arc::as_ptr(&ctx.inner);
+        ctx.renew(2, start + Duration::from_secs(1));
+        assert_eq!(Arc::as_ptr(&ctx.inner), shared, "no clone was kept: same allocation");
+        assert_eq!((ctx.attempt(), ctx.now()), (2, start + Duration::from_secs(1)));
+
+        let kept = ctx.clone();
+        ctx.renew(3, start + Duration::from_secs(2));
+        assert_eq!((ctx.attempt(), ctx.now()), (3, start + Duration::from_secs(2)));
+        assert_eq!(
+            (kept.attempt(), kept.now()),
+            (2, start + Duration::from_secs(1)),
+            "the kept clone is left as it was"
+        );
+        assert_eq!(ctx.job_id(), kept.job_id());
     }
 }

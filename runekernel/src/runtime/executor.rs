@@ -105,6 +105,8 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
     let span = tracing::debug_span!("job", id = %job.id, machine = %job.machine);
     let counters = rt.metrics.machine(&job.machine);
     let mut steps = 0u32;
+    // The job's steps share one context, renewed before each.
+    let mut context: Option<JobContext> = None;
     loop {
         // A step costs a unit of the task's cooperative budget, as a channel
         // receive does: an executor that goes from step to step and job to
@@ -122,7 +124,8 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
             // The step takes the payload; the commit brings the next one back.
             None => {
                 let payload = std::mem::take(&mut job.payload);
-                run_step(rt, machine.as_ref(), &job, payload, &active).await
+                let ctx = step_context(rt, &job, &active, &mut context);
+                run_step(rt, machine.as_ref(), &job, payload, ctx, &active).await
             }
         };
         let latency = started.elapsed();
@@ -224,6 +227,30 @@ fn step_timeout(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord) -> Dur
         .unwrap_or(rt.policies.step_timeout)
 }
 
+/// The context of the job's next step: `context` renewed, or made for its
+/// first step.
+fn step_context(rt: &Inner, job: &JobRecord, active: &ActiveJob, context: &mut Option<JobContext>) -> JobContext {
+    // The step starts as soon as the job is claimed or its previous step
+    // committed, when the runtime's clock was read last: no need to read it
+    // again.
+    let now = system_time(job.updated_at);
+    match context {
+        Some(ctx) => {
+            ctx.renew(job.attempts, now);
+            ctx.clone()
+        }
+        None => context
+            .insert(JobContext::new(
+                job.id,
+                job.attempts,
+                now,
+                active.cancel.clone(),
+                Arc::clone(&rt.resources),
+            ))
+            .clone(),
+    }
+}
+
 /// Calls the handler under its timeout, catching panics and watching the
 /// cancel and lost signals.
 async fn run_step(
@@ -231,18 +258,9 @@ async fn run_step(
     machine: &dyn ErasedMachine,
     job: &JobRecord,
     payload: serde_json::Value,
+    ctx: JobContext,
     active: &ActiveJob,
 ) -> Outcome {
-    let ctx = JobContext::new(
-        job.id,
-        job.attempts,
-        // The step starts as soon as the job is claimed or its previous
-        // step committed, when the runtime's clock was read last: no need
-        // to read it again.
-        system_time(job.updated_at),
-        active.cancel.clone(),
-        Arc::clone(&rt.resources),
-    );
     let step: BoxFuture<'_, _> = match machine.step(&job.state, payload, ctx) {
         Ok(step) => step,
         Err(error) => {

@@ -111,7 +111,7 @@ impl StoredJob {
         Ok(StoredJob {
             machine: names.intern(&job.machine)?,
             state: names.intern(&job.state)?,
-            payload: job.payload.to_string().into_boxed_str(),
+            payload: json_text(&job.payload)?,
             fingerprint: job.fingerprint,
             status: JobState::Pending,
             priority: job.priority,
