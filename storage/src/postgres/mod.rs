@@ -8,7 +8,8 @@
 //! read (version, status, lease token, cancel flag). Rows changed in between
 //! go again in a transaction that locks them in id order. Changes are
 //! announced with `NOTIFY` on a channel per schema, which every process
-//! `LISTEN`s to.
+//! `LISTEN`s to. Each pooled connection is readied for the claim, the insert
+//! and the commit as it opens, so none pays for that at its first use.
 
 mod migrations;
 mod rows;
@@ -49,9 +50,11 @@ pub struct PostgresOptions {
     /// The pool size. Default: 10.
     pub max_connections: u32,
     /// Connections the pool keeps open even when idle, so a burst of work
-    /// after a quiet spell does not first wait for new connections. A busy
-    /// runtime uses about six (two claims, up to four commit batches). Default:
-    /// 0, sqlx's default; the pool grows as needed.
+    /// after a quiet spell does not first wait for new connections (each new
+    /// one also spends about a millisecond of server time being readied for
+    /// RuneKernel's statements). A busy runtime uses about six (two claims,
+    /// up to four commit batches). Default: 0, sqlx's default; the pool
+    /// grows as needed.
     pub min_connections: u32,
     /// How long to wait for a pooled connection. Default: 10 s.
     pub acquire_timeout: Duration,
