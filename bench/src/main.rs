@@ -129,7 +129,11 @@ async fn checkpoint(url: Option<&str>) {
     use sqlx::Executor;
     let Some(url) = url else { return };
     let done = match sqlx::PgPool::connect(url).await {
-        Ok(pool) => pool.execute("CHECKPOINT").await.map(|_| ()),
+        Ok(pool) => {
+            let done = pool.execute("CHECKPOINT").await.map(|_| ());
+            pool.close().await;
+            done
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = done {
