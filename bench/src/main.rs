@@ -126,32 +126,25 @@ async fn open(backend: &str, dir: &tempfile::TempDir, url: Option<&str>) -> Opti
 /// and slow whichever side it landed on by a third or more. Without the
 /// right to (superuser or `pg_checkpoint`), says so and goes on.
 async fn checkpoint(url: Option<&str>) {
-    use sqlx::Executor;
     let Some(url) = url else { return };
-    let done = match sqlx::PgPool::connect(url).await {
-        Ok(pool) => {
-            let done = pool.execute("CHECKPOINT").await.map(|_| ());
-            pool.close().await;
-            done
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = done {
+    if let Err(e) = run_sql(url, String::from("CHECKPOINT")).await {
         eprintln!("note: CHECKPOINT before a Postgres measurement failed: {e}");
     }
 }
 
 async fn cleanup(url: Option<&str>, schema: Option<String>) {
     if let (Some(url), Some(schema)) = (url, schema) {
-        use sqlx::Executor;
-        if let Ok(pool) = sqlx::PgPool::connect(url).await {
-            let _ = pool
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-                )))
-                .await;
-        }
+        let _ = run_sql(url, format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await;
     }
+}
+
+/// Runs one statement on a connection of its own, outside both sides' pools.
+async fn run_sql(url: &str, sql: String) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    let pool = sqlx::PgPool::connect(url).await?;
+    let done = pool.execute(sqlx::AssertSqlSafe(sql)).await.map(|_| ());
+    pool.close().await;
+    done
 }
 
 #[tokio::main]

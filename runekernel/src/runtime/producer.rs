@@ -114,15 +114,15 @@ pub(crate) async fn produce(
         // Executors going on to their next step may have taken the slots.
         let free = free_slots().min(rt.policies.claim_batch);
         let extra = ahead.available_permits().min(rt.policies.claim_batch - free);
+        if free + extra == 0 {
+            continue;
+        }
         let (Ok(reserved), Ok(queued)) = (
             Arc::clone(&slots).try_acquire_many_owned(free as u32),
             Arc::clone(&ahead).try_acquire_many_owned(extra as u32),
         ) else {
             continue;
         };
-        if free + extra == 0 {
-            continue;
-        }
         in_flight += 1;
         let claim = Claim {
             rt: Arc::clone(&rt),

@@ -35,9 +35,7 @@ use crate::storage::Storage;
 use crate::{JobId, JobState};
 
 use rows::{backend, read_job, Guards, HistoryColumns, JobColumns, NewJobColumns};
-use statements::{
-    CLAIM_JOBS, GET_JOB, GET_JOBS, INSERT_NEW, LIST_JOBS, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED, WRITE_JOBS,
-};
+use statements::{CLAIM_JOBS, GET_JOB, GET_JOBS, LIST_JOBS, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED, WRITE_JOBS};
 
 /// How to connect a [`PostgresStorage`].
 #[derive(Debug, Clone)]
@@ -476,9 +474,7 @@ impl PostgresStorage {
         for job in jobs {
             columns.push(job);
         }
-        columns
-            .bind(sqlx::query(INSERT_NEW.as_str()))
-            .bind(&self.channel)
+        statements::insert_new(&columns, &self.channel)
             .execute(executor)
             .await
             .map(|_| ())
@@ -836,6 +832,7 @@ impl Storage for PostgresStorage {
 
 #[cfg(test)]
 mod tests {
+    use super::statements::INSERT_NEW;
     use super::*;
 
     #[test]

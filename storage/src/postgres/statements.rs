@@ -8,7 +8,7 @@ use crate::sqlx;
 use sqlx::postgres::PgConnection;
 use sqlx::Executor;
 
-use super::rows::{array_params, Guards, HistoryColumns, JobColumns, NewJobColumns, JOB_COLUMNS};
+use super::rows::{array_params, Guards, HistoryColumns, JobColumns, NewJobColumns, PgQuery, JOB_COLUMNS};
 
 /// The statements that name every job column, built once.
 pub(super) static GET_JOB: LazyLock<String> =
@@ -108,19 +108,23 @@ pub(super) static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
 /// The insert is run with no jobs: its plan does not depend on what the
 /// tables hold, and nothing is stored or announced. The claim and the commit
 /// are only parsed: their plans are made at their first real use, when the
-/// planner sees the table as it is; a plan made on the empty tables of a new
-/// schema would be kept for the connection's life and read them the slow
-/// way. Their parameter types are those Postgres infers (from the casts and
+/// planner sees the table as it is, not on the empty tables of a new schema
+/// (run at connect, they made a 10k-job burn-down a tenth slower, likely
+/// for plans kept from then on). Their parameter types are those Postgres infers (from the casts and
 /// the columns they are compared with), which are the types they are bound
 /// with; a mismatch would fail every claim or commit.
 pub(super) async fn prepare(conn: &mut PgConnection, channel: &str) -> Result<(), sqlx::Error> {
     for statement in [&CLAIM_JOBS, &WRITE_IF_UNCHANGED] {
         conn.prepare(statement.as_str()).await?;
     }
-    NewJobColumns::default()
-        .bind(sqlx::query(INSERT_NEW.as_str()))
-        .bind(channel)
+    insert_new(&NewJobColumns::default(), channel)
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// New jobs bound to [`INSERT_NEW`], announced on `channel`: the one
+/// binding of the insert, for real inserts and [`prepare`] alike.
+pub(super) fn insert_new<'q>(jobs: &'q NewJobColumns, channel: &'q str) -> PgQuery<'q> {
+    jobs.bind(sqlx::query(INSERT_NEW.as_str())).bind(channel)
 }
