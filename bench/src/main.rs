@@ -8,13 +8,15 @@
 //! Every workload runs on RuneKernel and, where apalis has the backend, on
 //! apalis 1.0 (`peer.rs`), with the same N, workers and machine. Postgres
 //! rows need `DATABASE_URL`. Build with `--features rocksdb` for the RocksDB
-//! rows. Prints a table, then one `ratio` line per comparison; see
+//! rows. Each throughput figure is the median of a few trials
+//! (`trials.rs`). Prints a table, then one `ratio` line per comparison; see
 //! BENCHMARKS.md for the latest ones.
 
 mod args;
 mod floor;
 mod machines;
 mod peer;
+mod trials;
 mod workloads;
 
 use std::path::Path;
@@ -79,6 +81,41 @@ async fn peer_of<'a>(backend: &str, file: &'a Path, url: Option<&'a str>, with_a
 /// apalis's figure, or `None` with the reason on stderr.
 fn measured<T>(what: &str, result: Result<T, apalis::prelude::BoxDynError>) -> Option<T> {
     result.map_err(|e| eprintln!("apalis {what}: {e}")).ok()
+}
+
+/// Our side's figure for one workload: the median of its trials
+/// (`trials.rs`), each on a fresh storage of `backend`, cleaned up after.
+async fn ours(
+    backend: &str,
+    dir: &tempfile::TempDir,
+    url: Option<&str>,
+    workload: impl AsyncFn(Arc<dyn Storage>) -> f64,
+) -> Option<f64> {
+    trials::median(async || {
+        let (storage, schema) = open(backend, dir, url).await?;
+        let figure = workload(storage).await;
+        cleanup(url, schema).await;
+        Some(figure)
+    })
+    .await
+}
+
+/// apalis's figure for one workload: the median of its trials, each on a
+/// fresh store (a new file from `file`, or a new database); `None` where
+/// apalis has no such backend or is not run.
+async fn theirs(
+    backend: &str,
+    url: Option<&str>,
+    with_apalis: bool,
+    file: &mut impl FnMut() -> std::path::PathBuf,
+    workload: impl for<'p> AsyncFn(peer::Peer<'p>) -> Option<f64>,
+) -> Option<f64> {
+    trials::median(async || {
+        let file = file();
+        let peer = peer_of(backend, &file, url, with_apalis).await?;
+        workload(peer).await
+    })
+    .await
 }
 
 /// A fresh storage of the named backend, and a guard that cleans up after it.
@@ -216,6 +253,11 @@ async fn main() {
         rows.push(row);
     };
     println!(
+        "Throughput: each side's median of up to {} trials, as many as start within {:?} (trials.rs).\n",
+        trials::MAX,
+        trials::TIME
+    );
+    println!(
         "| {:<16} | {:<16} | {:>9} | {:>12} | {:>12} | {:<10} | {:>10} |",
         "workload", "backend", "N", "runekernel", "apalis", "unit", "raw floor"
     );
@@ -228,69 +270,47 @@ async fn main() {
     };
     for backend in &backends {
         for n in sizes(backend) {
-            if wants("burn-down") {
-                let Some((storage, schema)) = open(backend, &dir, url).await else {
+            for three_steps in [false, true] {
+                let workload = if three_steps { "burn-down-3step" } else { "burn-down" };
+                if !wants(workload) {
                     continue;
-                };
-                let rate = workloads::burn_down(storage, n, false).await;
-                cleanup(url, schema).await;
-                let floor = match *backend {
-                    "sqlite" => Some(floor::sqlite(&dir.path().join(format!("floor-full-{n}")), n, "FULL")),
-                    "sqlite-sync-off" => Some(floor::sqlite(&dir.path().join(format!("floor-off-{n}")), n, "OFF")),
-                    "postgres" => {
+                }
+                let ours = ours(backend, &dir, url, async |storage| {
+                    workloads::burn_down(storage, n, three_steps).await
+                });
+                let Some(rate) = ours.await else { continue };
+                let floor = match (*backend, three_steps) {
+                    (_, true) => None,
+                    ("sqlite", _) => Some(floor::sqlite(&dir.path().join(format!("floor-full-{n}")), n, "FULL")),
+                    ("sqlite-sync-off", _) => Some(floor::sqlite(&dir.path().join(format!("floor-off-{n}")), n, "OFF")),
+                    ("postgres", _) => {
                         checkpoint(url).await;
                         Some(floor::postgres(url.unwrap_or_default(), n, 4).await)
                     }
                     _ => None,
                 };
-                let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url, with_apalis).await {
-                    Some(peer) => apalis_burn_down(peer, backend, n, false, budget).await,
-                    None => None,
-                };
-                print(Row {
-                    workload: "burn-down",
-                    backend,
-                    n,
-                    value: rate,
-                    unit: "jobs/s",
-                    floor,
-                    apalis,
+                let apalis = theirs(backend, url, with_apalis, &mut apalis_file, async |peer| {
+                    apalis_burn_down(peer, backend, n, three_steps, budget).await
                 });
-            }
-            if wants("burn-down-3step") {
-                let Some((storage, schema)) = open(backend, &dir, url).await else {
-                    continue;
-                };
-                let rate = workloads::burn_down(storage, n, true).await;
-                cleanup(url, schema).await;
-                let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url, with_apalis).await {
-                    Some(peer) => apalis_burn_down(peer, backend, n, true, budget).await,
-                    None => None,
-                };
-                let value = rate * 3.0;
+                let (steps, unit) = if three_steps { (3.0, "steps/s") } else { (1.0, "jobs/s") };
                 print(Row {
-                    workload: "burn-down-3step",
+                    workload,
                     backend,
                     n,
-                    value,
-                    unit: "steps/s",
-                    floor: None,
-                    apalis,
+                    value: rate * steps,
+                    unit,
+                    floor,
+                    apalis: apalis.await,
                 });
             }
             if wants("bulk-submit") {
-                let Some((storage, schema)) = open(backend, &dir, url).await else {
-                    continue;
-                };
-                let rate = workloads::bulk_submit(storage, n).await;
-                cleanup(url, schema).await;
-                let file = apalis_file();
-                let apalis = match peer_of(backend, &file, url, with_apalis).await {
-                    Some(peer) => measured("bulk-submit", peer::bulk_submit(peer, n).await),
-                    None => None,
-                };
+                let ours = ours(backend, &dir, url, async |storage| {
+                    workloads::bulk_submit(storage, n).await
+                });
+                let Some(rate) = ours.await else { continue };
+                let apalis = theirs(backend, url, with_apalis, &mut apalis_file, async |peer| {
+                    measured("bulk-submit", peer::bulk_submit(peer, n).await)
+                });
                 print(Row {
                     workload: "bulk-submit",
                     backend,
@@ -298,7 +318,7 @@ async fn main() {
                     value: rate,
                     unit: "jobs/s",
                     floor: None,
-                    apalis,
+                    apalis: apalis.await,
                 });
             }
         }

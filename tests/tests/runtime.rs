@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use runekernel::prelude::*;
-use runekernel::storage::{JobFilter, NewJob};
+use runekernel::storage::{JobFilter, JobRecord, NewJob};
 use runekernel::{Backoff, CancelOutcome, Policies, RuntimeError};
 use runekernel_tests::backends::TestStorage;
 use runekernel_tests::machines::{Calls, Order, Scripted, Shop, Task};
@@ -33,6 +33,7 @@ on_every_backend![
     shutdown_hands_unfinished_steps_back,
     an_idle_runtime_starts_each_new_job_without_polling,
     a_runtime_without_workers_submits_but_runs_nothing,
+    the_jobs_of_one_batch_share_their_submission_time,
 ];
 
 /// Retries a few milliseconds apart, so tests that retry finish quickly.
@@ -342,6 +343,32 @@ async fn idempotency_keys_submit_once(storage: TestStorage) {
     rt.shutdown().await.unwrap();
 }
 
+/// A runtime over `storage` that submits `Task`s but runs none (no workers).
+async fn submitter(storage: &TestStorage) -> Runtime {
+    Runtime::builder()
+        .shared_storage(storage.storage.clone())
+        .register(Task::handler(Scripted))
+        .resource(Calls::default())
+        .resource(String::from("four"))
+        .workers(0)
+        .build()
+        .await
+        .expect("a runtime without workers builds")
+}
+
+/// Every job `filter` matches, read `page` at a time.
+async fn every_job(rt: &Runtime, filter: &JobFilter, page: usize) -> Vec<JobRecord> {
+    let (mut jobs, mut after) = (Vec::new(), None);
+    loop {
+        let listed = rt.list(filter, after, page).await.unwrap();
+        jobs.extend(listed.jobs);
+        match listed.next {
+            Some(next) => after = Some(next),
+            None => return jobs,
+        }
+    }
+}
+
 async fn submit_many_and_list(storage: TestStorage) {
     let rt = runtime(&storage).await;
     let ids = rt
@@ -357,17 +384,7 @@ async fn submit_many_and_list(storage: TestStorage) {
         status: Some(JobState::Completed),
         ..Default::default()
     };
-    let mut seen = 0;
-    let mut after = None;
-    loop {
-        let page = rt.list(&filter, after, 20).await.unwrap();
-        seen += page.jobs.len();
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(seen, 50);
+    assert_eq!(every_job(&rt, &filter, 20).await.len(), 50);
     let err = rt.submit(Task::Done { attempt: 1, calls: 1 }).await.unwrap_err();
     assert_eq!(err.to_string(), "a `task` job must start in `Todo`, not `Done`");
     rt.shutdown().await.unwrap();
@@ -572,15 +589,7 @@ async fn an_idle_runtime_starts_each_new_job_without_polling(storage: TestStorag
 /// `workers(0)`: a submitter. Its jobs wait for a runtime with workers (or
 /// `run_job`); it never claims one itself.
 async fn a_runtime_without_workers_submits_but_runs_nothing(storage: TestStorage) {
-    let submitter = Runtime::builder()
-        .shared_storage(storage.storage.clone())
-        .register(Task::handler(Scripted))
-        .resource(Calls::default())
-        .resource(String::from("four"))
-        .workers(0)
-        .build()
-        .await
-        .expect("a runtime without workers builds");
+    let submitter = submitter(&storage).await;
     let ids = submitter
         .submit_many((0..3).map(|_| Task::Todo { mode: "ok".into() }))
         .await
@@ -602,5 +611,31 @@ async fn a_runtime_without_workers_submits_but_runs_nothing(storage: TestStorage
         assert_eq!(view.status, JobState::Completed);
     }
     worker.shutdown().await.unwrap();
+    submitter.shutdown().await.unwrap();
+}
+
+async fn the_jobs_of_one_batch_share_their_submission_time(storage: TestStorage) {
+    let submitter = submitter(&storage).await;
+    // Encoding this many takes milliseconds: a clock read per job would
+    // see it move.
+    let ids = submitter
+        .submit_many((0..5000).map(|_| Task::Todo { mode: "ok".into() }))
+        .await
+        .unwrap();
+    let first = submitter.get_record(ids[0]).await.unwrap().unwrap();
+    let filter = JobFilter {
+        machine: Some("task".into()),
+        ..Default::default()
+    };
+    let jobs = every_job(&submitter, &filter, 1000).await;
+    for job in &jobs {
+        assert_eq!(
+            (job.created_at, job.run_at),
+            (first.created_at, first.created_at),
+            "job {}",
+            job.id
+        );
+    }
+    assert_eq!(jobs.len(), ids.len());
     submitter.shutdown().await.unwrap();
 }

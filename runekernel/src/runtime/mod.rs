@@ -239,19 +239,23 @@ impl Runtime {
     /// # Errors
     /// As [`submit`](Self::submit).
     pub async fn submit_with<M: StateMachine>(&self, state: M, options: SubmitOptions) -> Result<JobId> {
-        let job = self.new_typed(&state, &options)?;
+        let job = self.new_typed(&state, &options, self.inner.clock.now())?;
         Ok(self.inner.storage.insert(job).await?.id)
     }
 
-    /// Submits many jobs in one batched write. Returns their ids in order.
+    /// Submits many jobs in one batched write, with one submission time
+    /// (`created_at`, and `run_at`: they are ready at once). Returns their
+    /// ids in order.
     ///
     /// # Errors
     /// As [`submit`](Self::submit); on error nothing is submitted.
     pub async fn submit_many<M: StateMachine>(&self, states: impl IntoIterator<Item = M>) -> Result<Vec<JobId>> {
         let options = SubmitOptions::default();
+        // One submission time for the batch: the jobs are submitted together.
+        let now = self.inner.clock.now();
         let jobs = states
             .into_iter()
-            .map(|state| self.new_typed(&state, &options))
+            .map(|state| self.new_typed(&state, &options, now))
             .collect::<Result<Vec<_>>>()?;
         let inserted = self.inner.storage.insert_batch(jobs).await?;
         Ok(inserted.into_iter().map(|i| i.id).collect())
@@ -269,6 +273,7 @@ impl Runtime {
             def.initial().name.clone(),
             serde_json::Value::Object(job.data),
             &job.options,
+            self.inner.clock.now(),
         );
         Ok(self.inner.storage.insert(new).await?.id)
     }
@@ -303,11 +308,12 @@ impl Runtime {
         erased
             .check_stored(state, &payload)
             .map_err(|e| RuntimeError::Encode(Box::new(e)))?;
-        let job = self.new_job(def, state.to_owned(), payload, &options);
+        let job = self.new_job(def, state.to_owned(), payload, &options, self.inner.clock.now());
         Ok(self.inner.storage.insert(job).await?.id)
     }
 
-    fn new_typed<M: StateMachine>(&self, state: &M, options: &SubmitOptions) -> Result<NewJob> {
+    /// The new job that starts in `state`, submitted at `now`.
+    fn new_typed<M: StateMachine>(&self, state: &M, options: &SubmitOptions, now: Millis) -> Result<NewJob> {
         let def = M::definition();
         if !state.is_initial() {
             return Err(RuntimeError::NotInitial {
@@ -317,11 +323,19 @@ impl Runtime {
             });
         }
         let encoded = state.encode().map_err(|e| RuntimeError::Encode(Box::new(e)))?;
-        Ok(self.new_job(def, encoded.state.to_owned(), encoded.payload, options))
+        Ok(self.new_job(def, encoded.state.to_owned(), encoded.payload, options, now))
     }
 
-    fn new_job(&self, def: &MachineDef, state: String, payload: serde_json::Value, options: &SubmitOptions) -> NewJob {
-        let now = self.inner.clock.now();
+    /// The new job of machine `def` in `state` with `payload`, submitted at
+    /// `now`.
+    fn new_job(
+        &self,
+        def: &MachineDef,
+        state: String,
+        payload: serde_json::Value,
+        options: &SubmitOptions,
+        now: Millis,
+    ) -> NewJob {
         let run_at = match (options.run_at, options.delay) {
             (Some(at), _) => at
                 .duration_since(UNIX_EPOCH)

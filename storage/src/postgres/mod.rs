@@ -470,10 +470,7 @@ impl PostgresStorage {
         executor: impl Executor<'e, Database = Postgres>,
         jobs: &[&NewJob],
     ) -> Result<(), StorageError> {
-        let mut columns = NewJobColumns::default();
-        for job in jobs {
-            columns.push(job);
-        }
+        let columns = NewJobColumns::of(jobs);
         statements::insert_new(&columns, &self.channel)
             .execute(executor)
             .await

@@ -97,42 +97,65 @@ pub(super) fn array_params(first: usize, types: &[&str]) -> String {
     params.join(", ")
 }
 
-/// New jobs as one array per column, for `INSERT .. SELECT FROM unnest(..)`.
+/// New jobs as one array per column, for `INSERT .. SELECT FROM unnest(..)`,
+/// borrowing their strings.
 #[derive(Default)]
-pub(super) struct NewJobColumns {
+pub(super) struct NewJobColumns<'a> {
     id: Vec<uuid::Uuid>,
-    machine: Vec<String>,
+    machine: Vec<&'a str>,
     fingerprint: Vec<i64>,
-    state: Vec<String>,
+    state: Vec<&'a str>,
     payload: Vec<String>,
     priority: Vec<i32>,
     run_at: Vec<i64>,
     max_attempts: Vec<i32>,
     timeout_ms: Vec<Option<i64>>,
-    idempotency_key: Vec<Option<String>>,
+    idempotency_key: Vec<Option<&'a str>>,
     created_at: Vec<i64>,
 }
 
-impl NewJobColumns {
-    pub(super) fn push(&mut self, job: &NewJob) {
+impl<'a> NewJobColumns<'a> {
+    /// The columns of `jobs`.
+    pub(super) fn of(jobs: &[&'a NewJob]) -> Self {
+        let n = jobs.len();
+        let mut columns = NewJobColumns {
+            id: Vec::with_capacity(n),
+            machine: Vec::with_capacity(n),
+            fingerprint: Vec::with_capacity(n),
+            state: Vec::with_capacity(n),
+            payload: Vec::with_capacity(n),
+            priority: Vec::with_capacity(n),
+            run_at: Vec::with_capacity(n),
+            max_attempts: Vec::with_capacity(n),
+            timeout_ms: Vec::with_capacity(n),
+            idempotency_key: Vec::with_capacity(n),
+            created_at: Vec::with_capacity(n),
+        };
+        for job in jobs {
+            columns.push(job);
+        }
+        columns
+    }
+
+    fn push(&mut self, job: &'a NewJob) {
         self.id.push(*job.id.as_uuid());
-        self.machine.push(job.machine.clone());
+        self.machine.push(&job.machine);
         self.fingerprint.push(job.fingerprint as i64);
-        self.state.push(job.state.clone());
+        self.state.push(&job.state);
         self.payload.push(job.payload.to_string());
         self.priority.push(job.priority);
         self.run_at.push(job.run_at);
         self.max_attempts.push(job.max_attempts as i32);
         self.timeout_ms.push(job.timeout_ms.map(|t| t as i64));
-        self.idempotency_key.push(job.idempotency_key.clone());
+        self.idempotency_key.push(job.idempotency_key.as_deref());
         self.created_at.push(job.created_at);
     }
 
     /// The column names, in the order [`NewJobColumns::bind`] binds them.
-    pub(super) const NAMES: &str =
+    pub(super) const NAMES: &'static str =
         "id, machine, fingerprint, state, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key, created_at";
     /// Their array types.
-    pub(super) const TYPES: [&str; 11] = [
+    pub(super) const TYPES: [&'static str; 11] = [
         "uuid", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8",
     ];
 

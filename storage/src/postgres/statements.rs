@@ -125,6 +125,6 @@ pub(super) async fn prepare(conn: &mut PgConnection, channel: &str) -> Result<()
 
 /// New jobs bound to [`INSERT_NEW`], announced on `channel`: the one
 /// binding of the insert, for real inserts and [`prepare`] alike.
-pub(super) fn insert_new<'q>(jobs: &'q NewJobColumns, channel: &'q str) -> PgQuery<'q> {
+pub(super) fn insert_new<'q>(jobs: &'q NewJobColumns<'_>, channel: &'q str) -> PgQuery<'q> {
     jobs.bind(sqlx::query(INSERT_NEW.as_str())).bind(channel)
 }
