@@ -117,38 +117,19 @@ pub(super) struct NewJobColumns<'a> {
 impl<'a> NewJobColumns<'a> {
     /// The columns of `jobs`.
     pub(super) fn of(jobs: &[&'a NewJob]) -> Self {
-        let n = jobs.len();
-        let mut columns = NewJobColumns {
-            id: Vec::with_capacity(n),
-            machine: Vec::with_capacity(n),
-            fingerprint: Vec::with_capacity(n),
-            state: Vec::with_capacity(n),
-            payload: Vec::with_capacity(n),
-            priority: Vec::with_capacity(n),
-            run_at: Vec::with_capacity(n),
-            max_attempts: Vec::with_capacity(n),
-            timeout_ms: Vec::with_capacity(n),
-            idempotency_key: Vec::with_capacity(n),
-            created_at: Vec::with_capacity(n),
-        };
-        for job in jobs {
-            columns.push(job);
+        NewJobColumns {
+            id: jobs.iter().map(|j| *j.id.as_uuid()).collect(),
+            machine: jobs.iter().map(|j| j.machine.as_str()).collect(),
+            fingerprint: jobs.iter().map(|j| j.fingerprint as i64).collect(),
+            state: jobs.iter().map(|j| j.state.as_str()).collect(),
+            payload: jobs.iter().map(|j| j.payload.to_string()).collect(),
+            priority: jobs.iter().map(|j| j.priority).collect(),
+            run_at: jobs.iter().map(|j| j.run_at).collect(),
+            max_attempts: jobs.iter().map(|j| j.max_attempts as i32).collect(),
+            timeout_ms: jobs.iter().map(|j| j.timeout_ms.map(|t| t as i64)).collect(),
+            idempotency_key: jobs.iter().map(|j| j.idempotency_key.as_deref()).collect(),
+            created_at: jobs.iter().map(|j| j.created_at).collect(),
         }
-        columns
-    }
-
-    fn push(&mut self, job: &'a NewJob) {
-        self.id.push(*job.id.as_uuid());
-        self.machine.push(&job.machine);
-        self.fingerprint.push(job.fingerprint as i64);
-        self.state.push(&job.state);
-        self.payload.push(job.payload.to_string());
-        self.priority.push(job.priority);
-        self.run_at.push(job.run_at);
-        self.max_attempts.push(job.max_attempts as i32);
-        self.timeout_ms.push(job.timeout_ms.map(|t| t as i64));
-        self.idempotency_key.push(job.idempotency_key.as_deref());
-        self.created_at.push(job.created_at);
     }
 
     /// The column names, in the order [`NewJobColumns::bind`] binds them.

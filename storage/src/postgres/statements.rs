@@ -110,9 +110,10 @@ pub(super) static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
 /// are only parsed: their plans are made at their first real use, when the
 /// planner sees the table as it is, not on the empty tables of a new schema
 /// (run at connect, they made a 10k-job burn-down a tenth slower, likely
-/// for plans kept from then on). Their parameter types are those Postgres infers (from the casts and
-/// the columns they are compared with), which are the types they are bound
-/// with; a mismatch would fail every claim or commit.
+/// for plans kept from then on). Their parameter types are those Postgres
+/// infers (from the casts and the columns they are compared with), which are
+/// the types they are bound with; a mismatch would fail every claim or
+/// commit.
 pub(super) async fn prepare(conn: &mut PgConnection, channel: &str) -> Result<(), sqlx::Error> {
     for statement in [&CLAIM_JOBS, &WRITE_IF_UNCHANGED] {
         conn.prepare(statement.as_str()).await?;
