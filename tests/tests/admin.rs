@@ -22,7 +22,7 @@ struct Server {
 impl Server {
     async fn start() -> Self {
         let runtime = Runtime::builder().register(Order::handler(Shop)).build().await.unwrap();
-        let app = admin::router(runtime.clone(), AdminConfig::new(TOKEN).body_limit(4096));
+        let app = admin::router(runtime.clone(), AdminConfig::new(TOKEN).unwrap().body_limit(4096));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -378,7 +378,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let runtime = Runtime::builder().register(Order::handler(Shop)).build().await.unwrap();
-            let app = admin::router(runtime, AdminConfig::new(TOKEN));
+            let app = admin::router(runtime, AdminConfig::new(TOKEN).unwrap());
             let mut request = axum::http::Request::builder()
                 .method(method.as_str())
                 .uri(&path)

@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .workers(8)
         .build()
         .await?;
-    let app = admin::router(rt.clone(), AdminConfig::new(token));
+    let app = admin::router(rt.clone(), AdminConfig::new(token)?);
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     println!(
         "RuneKernel demo: admin API on http://{} (database {})",

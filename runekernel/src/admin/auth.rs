@@ -7,8 +7,47 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+
+/// The fewest bytes an admin token may have: 16 random bytes written as hex
+/// are 32, so a generated token is always long enough, and a guessable one
+/// such as a word or a PIN is refused.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Why [`AdminConfig::new`](super::AdminConfig::new) refused a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The token is empty or only white space.
+    #[error("the admin token is empty; pass a random secret of at least {MIN_TOKEN_LEN} characters")]
+    Empty,
+    /// The token is shorter than [`MIN_TOKEN_LEN`].
+    #[error("the admin token has {len} bytes; it needs at least {MIN_TOKEN_LEN} (use a random secret)")]
+    TooShort {
+        /// How many bytes it has.
+        len: usize,
+    },
+    /// The token starts or ends with white space, which a client's
+    /// `Authorization` header cannot carry reliably.
+    #[error("the admin token starts or ends with white space")]
+    Whitespace,
+}
+
+/// Checks that `token` may guard the admin API.
+pub(crate) fn check_token(token: &str) -> Result<(), TokenError> {
+    if token.trim().is_empty() {
+        return Err(TokenError::Empty);
+    }
+    if token.trim() != token {
+        return Err(TokenError::Whitespace);
+    }
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(TokenError::TooShort { len: token.len() });
+    }
+    Ok(())
+}
 
 /// Lets a request through only with `Authorization: Bearer <token>`.
 pub(crate) async fn require_token(
@@ -37,20 +76,46 @@ pub(crate) async fn require_token(
     }
 }
 
-/// Compares in time independent of where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+/// Whether `given` is `token`, in time that depends on neither where they
+/// differ nor the token's length: the loop runs over every byte of `given`
+/// (whose length the caller knows anyway) and reads the token at each
+/// position modulo its length, so how long it takes says nothing of the
+/// token.
+fn same(given: &[u8], token: &[u8]) -> bool {
+    if token.is_empty() {
         return false;
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let mut differ = 0u8;
+    for (i, byte) in given.iter().enumerate() {
+        let expected = token.get(i % token.len()).copied().unwrap_or(0);
+        differ |= byte ^ expected;
+    }
+    let lengths_equal = (given.len() as u64).ct_eq(&(token.len() as u64));
+    let bytes_equal = differ.ct_eq(&0);
+    bool::from(lengths_equal & bytes_equal)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn comparison() {
-        assert!(super::same(b"secret", b"secret"));
-        assert!(!super::same(b"secret", b"secreT"));
-        assert!(!super::same(b"secret", b"secrets"));
+        assert!(same(b"secret", b"secret"));
+        assert!(!same(b"secret", b"secreT"));
+        assert!(!same(b"secret", b"secrets"));
+        assert!(!same(b"secretsecret", b"secret"), "a repeated token is not the token");
+        assert!(!same(b"", b"secret"));
+        assert!(!same(b"sec", b"secret"));
+        assert!(!same(b"", b""));
+    }
+
+    #[test]
+    fn weak_tokens_are_refused() {
+        assert_eq!(check_token(""), Err(TokenError::Empty));
+        assert_eq!(check_token("   "), Err(TokenError::Empty));
+        assert_eq!(check_token("short"), Err(TokenError::TooShort { len: 5 }));
+        assert_eq!(check_token(" 0123456789abcdef"), Err(TokenError::Whitespace));
+        assert_eq!(check_token("0123456789abcdef"), Ok(()));
     }
 }

@@ -27,7 +27,7 @@
 //!
 //! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = Runtime::builder().build().await?;
-//! let app = admin::router(runtime, AdminConfig::new("a-long-random-token"));
+//! let app = admin::router(runtime, AdminConfig::new("a-long-random-token")?);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7700").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(())
@@ -48,6 +48,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{middleware, Json, Router};
 
+pub use auth::{TokenError, MIN_TOKEN_LEN};
 pub use error::ApiError;
 
 use crate::runtime::Runtime;
@@ -62,11 +63,25 @@ pub struct AdminConfig {
 impl AdminConfig {
     /// Requires `Authorization: Bearer <token>` on every endpoint but
     /// `/health` and `/openapi.json`; bodies up to 1 MiB.
-    pub fn new(token: impl Into<String>) -> Self {
-        AdminConfig {
-            token: Arc::from(token.into()),
+    ///
+    /// # Errors
+    /// [`TokenError`] for a token that is empty, shorter than
+    /// [`MIN_TOKEN_LEN`] bytes, or padded with white space.
+    ///
+    /// ```
+    /// use runekernel::admin::{AdminConfig, TokenError};
+    ///
+    /// assert!(AdminConfig::new("3f9c2a7be1d04c55a8e6").is_ok());
+    /// assert_eq!(AdminConfig::new("").unwrap_err(), TokenError::Empty);
+    /// assert!(matches!(AdminConfig::new("hunter2"), Err(TokenError::TooShort { len: 7 })));
+    /// ```
+    pub fn new(token: impl Into<String>) -> Result<Self, TokenError> {
+        let token = token.into();
+        auth::check_token(&token)?;
+        Ok(AdminConfig {
+            token: Arc::from(token),
             body_limit: 1024 * 1024,
-        }
+        })
     }
 
     /// The largest request body accepted, in bytes (413 beyond it).
