@@ -46,6 +46,7 @@ mod id;
 mod job_state;
 mod memory;
 mod model;
+mod payload;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "rocksdb")]
@@ -67,6 +68,7 @@ pub use model::{
     cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
     JobPage, JobRecord, Lease, LeaseToken, Millis, NewJob, StateChange,
 };
+pub use payload::{check_payload_depth, PayloadTooDeep, MAX_PAYLOAD_DEPTH};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStorage};
 #[cfg(feature = "rocksdb")]

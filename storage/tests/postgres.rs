@@ -131,3 +131,35 @@ async fn changes_by_another_process_count() {
     let (a, b) = (connect(&url, &schema).await, connect(&url, &schema).await);
     testing::changes_by_another_process_count(std::sync::Arc::new(a), std::sync::Arc::new(b)).await;
 }
+
+/// A commit that the database refuses (here a state name with a NUL
+/// character, which a `text` column cannot hold) fails alone: the other
+/// commits of its batch are written.
+#[tokio::test]
+async fn a_refused_commit_fails_alone_in_its_batch() {
+    use runekernel_storage::testing::{claim_request, finish};
+    use runekernel_storage::{JobState, StateChange};
+
+    let Some(url) = database_url() else { return };
+    let schemas = TestSchemas::new(&url);
+    let store = connect(&url, &schemas.fresh("rk_refused")).await;
+    for n in 0..3 {
+        store.insert(new_job("m", n)).await.unwrap();
+    }
+    let claimed = store.claim(claim_request(&["m"], 3, 0)).await.unwrap();
+    let mut commits: Vec<_> = claimed.iter().map(|j| finish(j, 1)).collect();
+    commits[1].change = Some(StateChange {
+        state: "do\0ne".to_owned(),
+        payload: serde_json::Value::Null,
+        fingerprint: 0,
+    });
+    let results = store.commit_batch(commits).await.unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(results[1].is_err(), "{results:?}");
+    let statuses: Vec<_> = futures::future::join_all(claimed.iter().map(|j| store.get(j.id)))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap().status)
+        .collect();
+    assert_eq!(statuses, [JobState::Completed, JobState::Running, JobState::Completed]);
+}

@@ -1,7 +1,7 @@
 //! [`RuntimeError`]: every way a runtime call fails.
 
 use crate::machine::{CodecError, Fingerprint, GraphError, TransitionError};
-use crate::storage::{JobId, JobState, StorageError};
+use crate::storage::{JobId, JobState, PayloadTooDeep, StorageError};
 
 /// A runtime call's failure.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,17 @@ pub enum RuntimeError {
     /// does not fit its state.
     #[error(transparent)]
     Encode(Box<CodecError>),
+    /// A state whose payload nests too deeply to be read back once stored
+    /// was refused before anything was written.
+    #[error("a `{machine}` job in state `{state}` cannot be stored: {source}")]
+    PayloadTooDeep {
+        /// The machine.
+        machine: String,
+        /// The state's stored name.
+        state: String,
+        /// The limit it is over.
+        source: PayloadTooDeep,
+    },
     /// A requested state change is not a declared transition.
     #[error(transparent)]
     Transition(#[from] TransitionError),

@@ -165,7 +165,6 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
             }
         }
     }
-    rt.active.remove(job.id);
     job
 }
 
@@ -189,9 +188,15 @@ async fn commit_in(
     written.await
 }
 
-/// What to do without running the handler: give up on a job that keeps
-/// crashing its workers, or honour a cancellation that came first.
+/// What to do without running the handler: leave a job whose lease was
+/// lost, give up on a job that keeps crashing its workers, or honour a
+/// cancellation that came first.
 fn precheck(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &ActiveJob) -> Option<Outcome> {
+    // Lost while the job waited in line for a worker: another worker may
+    // have it now.
+    if active.lost.is_raised() {
+        return Some(Outcome::LeaseLost);
+    }
     if job.cancel_requested || active.cancel.is_raised() {
         return Some(Outcome::Cancelled);
     }
@@ -362,28 +367,37 @@ fn classify(
     };
     let commit = match outcome {
         Outcome::LeaseLost => return None,
-        Outcome::Moved((state, payload)) => {
-            let terminal = machine.definition().state(&state).is_some_and(|s| s.terminal);
-            // (Not cancelled, or the outcome would be `Cancelled`.)
-            let go_on = !terminal && steps < rt.policies.max_steps_per_claim && !rt.stopping.is_raised();
-            let status = if terminal {
-                JobState::Completed
-            } else if go_on {
-                JobState::Running
-            } else {
-                JobState::Pending
-            };
-            Commit {
-                change: Some(StateChange {
-                    state,
-                    payload,
-                    fingerprint: machine.definition().fingerprint().0,
-                }),
-                status,
-                lease_until: go_on.then(|| now.saturating_add(millis(rt.policies.lease))),
+        Outcome::Moved((state, payload)) => match super::check_depth(machine.definition().name(), &state, &payload) {
+            // Stored, it would never be read again: the job fails instead,
+            // its last readable state kept.
+            Err(error) => Commit {
+                status: JobState::Failed,
+                error: Some(error.to_string()),
                 ..base
+            },
+            Ok(()) => {
+                let terminal = machine.definition().state(&state).is_some_and(|s| s.terminal);
+                // (Not cancelled, or the outcome would be `Cancelled`.)
+                let go_on = !terminal && steps < rt.policies.max_steps_per_claim && !rt.stopping.is_raised();
+                let status = if terminal {
+                    JobState::Completed
+                } else if go_on {
+                    JobState::Running
+                } else {
+                    JobState::Pending
+                };
+                Commit {
+                    change: Some(StateChange {
+                        state,
+                        payload,
+                        fingerprint: machine.definition().fingerprint().0,
+                    }),
+                    status,
+                    lease_until: go_on.then(|| now.saturating_add(millis(rt.policies.lease))),
+                    ..base
+                }
             }
-        }
+        },
         Outcome::Failed(error) => match error.kind() {
             StepErrorKind::Retry => retry(error.to_string()),
             StepErrorKind::Fatal => Commit {
@@ -455,6 +469,37 @@ mod tests {
         commit_in(&rt.inner, commit, &mut record, &mut slot).await.unwrap();
         assert_eq!(record.version, job.version + 1, "the commit was written");
         slots.available_permits()
+    }
+
+    #[tokio::test]
+    async fn an_executor_dropped_mid_step_stops_holding_its_job() {
+        let gate = Arc::new(Semaphore::new(0));
+        let rt = runtime_over(Arc::new(InMemoryStorage::new()), &gate).await;
+        let job = claimed(&rt).await;
+        let mut no_slot = None;
+        let run = run_claimed(&rt.inner, job, &mut no_slot);
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), run).await;
+        assert!(gave_up.is_err(), "the step waits at the gate");
+        assert!(
+            rt.inner.active.snapshot().is_empty(),
+            "no heartbeat keeps the lease of a step nobody runs"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_run_by_a_caller_who_stops_waiting_still_finishes() {
+        let gate = Arc::new(Semaphore::new(0));
+        let rt = runtime_over(Arc::new(InMemoryStorage::new()), &gate).await;
+        let id = rt.submit_job(crate::job::Job::for_machine("m")).await.unwrap();
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), rt.run_job(&id)).await;
+        assert!(gave_up.is_err(), "the step waits at the gate");
+        gate.add_permits(1);
+        let done = tokio::time::timeout(Duration::from_secs(10), rt.wait_record(id))
+            .await
+            .expect("the job finishes though its caller left")
+            .unwrap();
+        assert_eq!(done.status, JobState::Completed);
+        assert!(rt.inner.active.snapshot().is_empty());
     }
 
     #[tokio::test]

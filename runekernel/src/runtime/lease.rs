@@ -1,9 +1,10 @@
 //! The jobs this runtime holds, and the heartbeat that keeps their leases.
 //!
-//! Every running job has an [`ActiveJob`]: a cancellation signal its step's
+//! Every job this runtime holds a lease on, running or waiting in line for a
+//! worker, has an [`ActiveJob`]: a cancellation signal its step's
 //! `JobContext` sees, and a "lost" signal raised when the lease can no
 //! longer be extended (another worker may have the job now: the step is
-//! abandoned and nothing is committed).
+//! abandoned, or never started, and nothing is committed).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -50,19 +51,35 @@ impl Default for ActiveJobs {
 const EARLY_CANCEL_MEMORY: Duration = Duration::from_secs(60);
 
 impl ActiveJobs {
-    pub(crate) fn insert(&self, id: JobId, lease: LeaseToken) -> ActiveJob {
-        let active = ActiveJob {
-            lease,
-            cancel: Signal::new(),
-            lost: Signal::new(),
-        };
+    /// Holds job `id` under `lease` until the returned guard is dropped:
+    /// the heartbeat extends its lease meanwhile. An entry already held
+    /// under the same lease (a job that waited in line for a worker) is
+    /// taken over with its signals, so what the heartbeat saw while it
+    /// waited (a cancellation, a lost lease) reaches its step.
+    pub(crate) fn insert(&self, id: JobId, lease: LeaseToken) -> ActiveGuard<'_> {
         let mut jobs = self.lock(id);
+        let active = match jobs.running.get(&id) {
+            Some(held) if held.lease == lease => held.clone(),
+            _ => {
+                let active = ActiveJob {
+                    lease,
+                    cancel: Signal::new(),
+                    lost: Signal::new(),
+                };
+                jobs.running.insert(id, active.clone());
+                active
+            }
+        };
         jobs.early_cancels.retain(|_, at| at.elapsed() < EARLY_CANCEL_MEMORY);
         if jobs.early_cancels.remove(&id).is_some() {
             active.cancel.raise();
         }
-        jobs.running.insert(id, active.clone());
-        active
+        ActiveGuard {
+            jobs: self,
+            id,
+            active,
+            armed: true,
+        }
     }
 
     /// Signals a running job's cancellation, or remembers it for an
@@ -77,8 +94,13 @@ impl ActiveJobs {
         }
     }
 
-    pub(crate) fn remove(&self, id: JobId) {
-        self.lock(id).running.remove(&id);
+    /// Stops holding job `id`, if it is still held under `lease` (not by a
+    /// later claim of the same job).
+    fn remove(&self, id: JobId, lease: LeaseToken) {
+        let mut jobs = self.lock(id);
+        if jobs.running.get(&id).is_some_and(|held| held.lease == lease) {
+            jobs.running.remove(&id);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<(JobId, ActiveJob)> {
@@ -92,6 +114,42 @@ impl ActiveJobs {
     /// The shard of job `id` (the low bits of a UUIDv7 are random).
     fn lock(&self, id: JobId) -> MutexGuard<'_, Jobs> {
         lock(&self.shards[(id.as_u128() as usize) % SHARDS])
+    }
+}
+
+/// A job held in [`ActiveJobs`]: dropping it stops holding the job, so no
+/// heartbeat keeps the lease of a job whose executor is gone (its future
+/// dropped by a caller's timeout, a disconnected client, a panic).
+pub(crate) struct ActiveGuard<'a> {
+    jobs: &'a ActiveJobs,
+    id: JobId,
+    active: ActiveJob,
+    /// Whether dropping the guard stops holding the job (not once handed
+    /// over).
+    armed: bool,
+}
+
+impl ActiveGuard<'_> {
+    /// Leaves the job held for an executor that takes it over with
+    /// [`ActiveJobs::insert`] and releases it when it is done.
+    pub(crate) fn hand_over(mut self) {
+        self.armed = false;
+    }
+}
+
+impl std::ops::Deref for ActiveGuard<'_> {
+    type Target = ActiveJob;
+
+    fn deref(&self) -> &ActiveJob {
+        &self.active
+    }
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.jobs.remove(self.id, self.active.lease);
+        }
     }
 }
 

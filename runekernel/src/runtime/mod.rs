@@ -274,7 +274,7 @@ impl Runtime {
             serde_json::Value::Object(job.data),
             &job.options,
             self.inner.clock.now(),
-        );
+        )?;
         Ok(self.inner.storage.insert(new).await?.id)
     }
 
@@ -308,7 +308,7 @@ impl Runtime {
         erased
             .check_stored(state, &payload)
             .map_err(|e| RuntimeError::Encode(Box::new(e)))?;
-        let job = self.new_job(def, state.to_owned(), payload, &options, self.inner.clock.now());
+        let job = self.new_job(def, state.to_owned(), payload, &options, self.inner.clock.now())?;
         Ok(self.inner.storage.insert(job).await?.id)
     }
 
@@ -323,11 +323,15 @@ impl Runtime {
             });
         }
         let encoded = state.encode().map_err(|e| RuntimeError::Encode(Box::new(e)))?;
-        Ok(self.new_job(def, encoded.state.to_owned(), encoded.payload, options, now))
+        self.new_job(def, encoded.state.to_owned(), encoded.payload, options, now)
     }
 
     /// The new job of machine `def` in `state` with `payload`, submitted at
     /// `now`.
+    ///
+    /// # Errors
+    /// [`RuntimeError::PayloadTooDeep`] for a payload that would not read
+    /// back once stored.
     fn new_job(
         &self,
         def: &MachineDef,
@@ -335,7 +339,8 @@ impl Runtime {
         payload: serde_json::Value,
         options: &SubmitOptions,
         now: Millis,
-    ) -> NewJob {
+    ) -> Result<NewJob> {
+        check_depth(def.name(), &state, &payload)?;
         let run_at = match (options.run_at, options.delay) {
             (Some(at), _) => at
                 .duration_since(UNIX_EPOCH)
@@ -343,7 +348,7 @@ impl Runtime {
             (None, Some(delay)) => now.saturating_add(millis(delay)),
             (None, None) => now,
         };
-        NewJob {
+        Ok(NewJob {
             id: self.inner.ids.next(),
             machine: def.name().to_owned(),
             fingerprint: def.fingerprint().0,
@@ -355,7 +360,7 @@ impl Runtime {
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
             idempotency_key: options.idempotency_key.clone(),
             created_at: now,
-        }
+        })
     }
 
     // ----- reading -----
@@ -505,6 +510,7 @@ impl Runtime {
         if record.status == JobState::Running {
             return Err(RuntimeError::JobRunning(id));
         }
+        check_depth(&record.machine, state, &payload)?;
         machine
             .check_move((&record.state, &record.payload), (state, &payload))
             .map_err(|e| match e {
@@ -568,14 +574,20 @@ impl Runtime {
         Ok(outcome)
     }
 
-    /// Runs a pending job now, whatever its `run_at`, in the calling task,
-    /// until it finishes or has to wait (a retry, a snooze). Returns its
-    /// lifecycle state afterwards. A job that another worker holds, or that
-    /// has finished, is left alone and its current state returned.
+    /// Runs a pending job now, whatever its `run_at`, until it finishes or
+    /// has to wait (a retry, a snooze). Returns its lifecycle state
+    /// afterwards. A job that another worker holds, or that has finished,
+    /// is left alone and its current state returned.
+    ///
+    /// The steps run on a task of the runtime's own, so the call is
+    /// cancel-safe: a caller that stops waiting (a timeout, an HTTP client
+    /// that disconnects) leaves the job running to its next commit, never
+    /// half-run under a lease kept alive for nothing.
     ///
     /// # Errors
     /// [`RuntimeError::NotFound`]; [`RuntimeError::UnknownMachine`] when its
-    /// machine is not registered here.
+    /// machine is not registered here; [`RuntimeError::Shutdown`] when the
+    /// runtime stops before the step ends.
     pub async fn run_job(&self, id: &JobId) -> Result<JobState> {
         let record = self.inner.storage.get(*id).await?.ok_or(RuntimeError::NotFound(*id))?;
         self.inner.machine_def(&record.machine)?;
@@ -589,10 +601,15 @@ impl Runtime {
                 self.inner.lease_ms(),
             )
             .await?;
-        match claimed {
-            Some(job) => Ok(executor::run_claimed(&self.inner, job, &mut None).await.status),
-            None => Ok(record.status),
-        }
+        let Some(job) = claimed else {
+            return Ok(record.status);
+        };
+        let rt = Arc::clone(&self.inner);
+        let run = self
+            .inner
+            .tasks
+            .spawn(async move { executor::run_claimed(&rt, job, &mut None).await.status });
+        run.await.map_err(|_| RuntimeError::Shutdown)
     }
 
     // ----- deterministic mode -----
@@ -656,6 +673,16 @@ impl Runtime {
         tracing::info!("runtime shut down");
         Ok(())
     }
+}
+
+/// Refuses a payload of `machine`'s `state` that would not read back once
+/// stored ([`crate::storage::MAX_PAYLOAD_DEPTH`]).
+pub(crate) fn check_depth(machine: &str, state: &str, payload: &serde_json::Value) -> Result<()> {
+    crate::storage::check_payload_depth(payload).map_err(|source| RuntimeError::PayloadTooDeep {
+        machine: machine.to_owned(),
+        state: state.to_owned(),
+        source,
+    })
 }
 
 /// A stored job decoded as `M`.

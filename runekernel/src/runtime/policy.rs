@@ -70,11 +70,11 @@ pub struct Policies {
     /// Claiming ahead hides that round trip: while the waiting jobs run, the
     /// next claim is already on its way. The cost: a waiting job is leased to
     /// this process, so another process cannot run it meanwhile, and a
-    /// higher-priority job submitted later may start after it. A job that
-    /// waited longer than a [`heartbeat`](Self::heartbeat) (or than the
-    /// lease less a heartbeat, if that is shorter) has its lease extended
-    /// before it starts, or is left alone if the lease was lost; jobs still
-    /// waiting at shutdown are handed back.
+    /// higher-priority job submitted later may start after it. A waiting
+    /// job's lease is extended by the [`heartbeat`](Self::heartbeat) as a
+    /// running job's is, so it may wait any time; one whose lease was lost
+    /// meanwhile is not started, and jobs still waiting at shutdown are
+    /// handed back.
     pub prefetch: usize,
     /// How long an idle worker waits before looking for due jobs when no
     /// notification arrives (scheduled jobs, other processes). Default: 1 s.

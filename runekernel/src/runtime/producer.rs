@@ -14,12 +14,12 @@
 //! (graphile-worker's local queue).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::storage::{JobRecord, StorageError, StorageEvent};
+use crate::storage::{JobRecord, StorageEvent};
 
 use super::executor::WorkerSlot;
 use super::pool::ExecutorPool;
@@ -163,13 +163,6 @@ impl Claim {
             pool,
         } = self;
         let limit = reserved.num_permits() + queued.num_permits();
-        let claimed_at = Instant::now();
-        // A job that waited this long may not have lease enough left to
-        // last until its first heartbeat once it runs.
-        let policies = &rt.policies;
-        let refresh_after = policies
-            .heartbeat
-            .min(policies.lease.saturating_sub(policies.heartbeat));
         let mut jobs = claim_jobs(&rt, limit).await;
         let found_work = !jobs.is_empty();
         if jobs.len() > limit {
@@ -186,49 +179,40 @@ impl Claim {
         }
         drop(reserved);
         // The jobs claimed ahead wait in line, in claim order; the permits
-        // of those storage did not have go back at once.
+        // of those storage did not have go back at once. While they wait,
+        // they are held like running jobs, so the heartbeat keeps their
+        // leases and reports a cancellation or a lost lease.
         drop(queued.split(queued.num_permits() - ahead.len()));
         let mut line = pool.line(queued);
+        let ahead: Vec<_> = ahead
+            .into_iter()
+            .map(|job| {
+                let held = job.lease.as_ref().map(|lease| rt.active.insert(job.id, lease.token));
+                (job, held)
+            })
+            .collect();
         let mut ahead = ahead.into_iter();
-        while let Some(job) = ahead.next() {
+        while let Some((job, held)) = ahead.next() {
             let Some(permit) = line.next_slot(&slots).await else {
-                hand_back(&rt, std::iter::once(job).chain(ahead)).await;
+                let mut rest = vec![job];
+                for (job, _held) in ahead {
+                    rest.push(job);
+                }
+                hand_back(&rt, rest).await;
                 return found_work;
             };
-            if claimed_at.elapsed() >= refresh_after && !still_leased(&rt, &job).await {
-                continue;
+            match held {
+                Some(held) if held.lost.is_raised() => {
+                    tracing::warn!(job = %job.id, "lease lost while the job waited for a worker; leaving it");
+                }
+                Some(held) => {
+                    pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
+                    held.hand_over();
+                }
+                None => {}
             }
-            pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
         }
         found_work
-    }
-}
-
-/// Extends the lease of a job that waited for a slot since its claim;
-/// `false` if another worker may have it now.
-async fn still_leased(rt: &Inner, job: &JobRecord) -> bool {
-    let Some(lease) = &job.lease else { return false };
-    match rt
-        .storage
-        .heartbeat(job.id, lease.token, rt.clock.now(), rt.lease_ms())
-        .await
-    {
-        Ok(beat) => {
-            if beat.cancel_requested {
-                rt.active.cancel(job.id);
-            }
-            true
-        }
-        Err(StorageError::LeaseLost { .. } | StorageError::NotFound(_)) => {
-            tracing::warn!(job = %job.id, "lease lost while the job waited for a worker; leaving it");
-            false
-        }
-        // Start it anyway: the heartbeat loop retries, and a commit under a
-        // lost lease is refused.
-        Err(error) => {
-            tracing::warn!(job = %job.id, %error, "could not extend a waiting job's lease; starting it");
-            true
-        }
     }
 }
 

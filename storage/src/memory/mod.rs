@@ -132,6 +132,52 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// Fails job `id`, whose stored payload cannot be read back, so that it
+    /// stops being claimed: `failed` with `reason`, a lifecycle-only
+    /// history entry, the payload left as stored. Reads nothing of the
+    /// payload. Returns the job after and where its lease was filed.
+    fn fail_unreadable(&mut self, id: JobId, reason: &str, now: Millis) -> Result<(JobRecord, Filed), StorageError> {
+        let Shard { jobs, names } = self;
+        let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+        let mut record = stored::blank(id);
+        job.read_into(&mut record, false, names)?;
+        let commit = Commit {
+            expected_version: record.version,
+            attempts: record.attempts,
+            run_at: record.run_at,
+            error: Some(reason.to_owned()),
+            ..fail_commit(id, now)
+        };
+        let before = job.filed_lease();
+        record.apply_to_record(&commit);
+        job.record_commit(&record, &commit, names)?;
+        let filed = Filed {
+            before,
+            after: job.filed_lease(),
+        };
+        Ok((record, filed))
+    }
+}
+
+/// A lease-less commit that fails job `id` at `now`, its other fields to
+/// be filled in.
+fn fail_commit(id: JobId, now: Millis) -> Commit {
+    Commit {
+        id,
+        expected_version: 0,
+        lease: None,
+        change: None,
+        status: JobState::Failed,
+        run_at: now,
+        attempts: 0,
+        lease_until: None,
+        error: None,
+        now,
+        worker: None,
+    }
+}
+
 /// Where the lease index files a job's lease ([`StoredJob::filed_lease`])
 /// before and after an operation.
 #[derive(Clone, Copy)]
@@ -193,8 +239,31 @@ impl InMemoryStorage {
             // Queued as due by a writer whose clock is ahead of this
             // claimer's: not lost, but scheduled for when it is due here.
             JobState::Pending => Candidate::NotDue(run_at),
+            // Queued as expired by a claimer whose clock is ahead: its
+            // lease entry was taken off the index then, so it is filed
+            // again, to come due once the lease has run out here too.
+            JobState::Running => match shard.jobs.get(&id).and_then(|job| job.filed_lease()) {
+                Some(filed) => Candidate::LeaseHeld(filed),
+                None => Candidate::Gone,
+            },
             _ => Candidate::Gone,
         })
+    }
+}
+
+impl InMemoryStorage {
+    /// Fails job `id`, whose stored payload cannot be read, and announces
+    /// it; logged, since nothing else reports it.
+    fn fail_unreadable(&self, id: JobId, message: &str, now: Millis) {
+        tracing::error!(job = %id, %message, "failing a job whose stored payload cannot be read");
+        let failed = lock(self.inner.shard(id)).fail_unreadable(id, message, now);
+        match failed {
+            Ok((record, filed)) => {
+                self.inner.requeue(&record, filed);
+                self.inner.events.send(StorageEvent::JobChanged(id));
+            }
+            Err(error) => tracing::error!(job = %id, %error, "could not fail a job that cannot be read"),
+        }
     }
 }
 
@@ -205,6 +274,9 @@ enum Candidate {
     Claimed(JobRecord),
     /// Pending, but not due by the claim's clock.
     NotDue(Millis),
+    /// Running under a lease that has not run out by the claim's clock;
+    /// the lease index entry to file again.
+    LeaseHeld(Millis),
     /// Changed since it was queued (a change queues a job again if needed).
     Gone,
 }
@@ -430,16 +502,31 @@ impl Storage for InMemoryStorage {
             if candidates.is_empty() {
                 break;
             }
-            let mut not_due = Vec::new();
-            for (priority, run_at, id) in candidates {
-                match self.claim_candidate(id, priority, run_at, &request)? {
-                    Candidate::Claimed(record) => claimed.push(record),
-                    Candidate::NotDue(run_at) => not_due.push((run_at, id)),
-                    Candidate::Gone => {}
+            let (mut not_due, mut held) = (Vec::new(), Vec::new());
+            let mut candidates = candidates.into_iter();
+            while let Some((priority, run_at, id)) = candidates.next() {
+                match self.claim_candidate(id, priority, run_at, &request) {
+                    Ok(Candidate::Claimed(record)) => claimed.push(record),
+                    Ok(Candidate::NotDue(run_at)) => not_due.push((run_at, id)),
+                    Ok(Candidate::LeaseHeld(filed)) => held.push((filed, id)),
+                    Ok(Candidate::Gone) => {}
+                    // One job's unreadable payload fails that job alone;
+                    // the other candidates are still claimed.
+                    Err(StorageError::Corrupt { id, message }) => self.fail_unreadable(id, &message, request.now),
+                    Err(other) => {
+                        // The candidates not claimed are queued again, to be
+                        // picked next time (the jobs claimed so far come back
+                        // when their leases run out).
+                        let rest = std::iter::once((run_at, id)).chain(candidates.map(|(_, at, id)| (at, id)));
+                        self.inner.index.lock().scheduled.extend(rest);
+                        return Err(other);
+                    }
                 }
             }
-            if !not_due.is_empty() {
-                self.inner.index.lock().scheduled.extend(not_due);
+            if !not_due.is_empty() || !held.is_empty() {
+                let mut index = self.inner.index.lock();
+                index.scheduled.extend(not_due);
+                index.leases.extend(held);
             }
             if claimed.len() == request.limit {
                 break;

@@ -34,7 +34,7 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{backend, read_job, Guards, HistoryColumns, JobColumns, NewJobColumns};
+use rows::{backend, read_job, text, Guards, HistoryColumns, JobColumns, NewJobColumns};
 use statements::{CLAIM_JOBS, GET_JOB, GET_JOBS, LIST_JOBS, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED, WRITE_JOBS};
 
 /// How to connect a [`PostgresStorage`].
@@ -249,6 +249,54 @@ impl PostgresStorage {
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Applies the commits in as few round trips as it can; an error of
+    /// the database fails the whole batch.
+    async fn commit_together(&self, commits: &[Commit]) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Two round trips and no explicit transaction when nothing else
+        // touched the jobs meanwhile (the usual case: a worker holds each
+        // one's lease); the jobs that did change go again under row locks.
+        let (mut results, lost) = self.commit_optimistic(commits).await?;
+        if !lost.is_empty() {
+            tracing::debug!(
+                jobs = lost.len(),
+                "jobs changed during an optimistic commit; committing them under locks"
+            );
+            let again: Vec<usize> = (0..commits.len()).filter(|&i| lost.contains(&commits[i].id)).collect();
+            let retried: Vec<Commit> = again.iter().map(|&i| commits[i].clone()).collect();
+            for (i, result) in again.into_iter().zip(self.commit_locked(&retried).await?) {
+                results[i] = result;
+            }
+        }
+        self.held.settle(&results);
+        Ok(results)
+    }
+
+    /// Fails job `id`, whose stored row cannot be read: `failed` with the
+    /// reason and a lifecycle-only history entry, in one statement; the
+    /// payload is left as stored.
+    async fn fail_unreadable(&self, id: JobId, reason: &str, now: Millis) -> Result<(), StorageError> {
+        tracing::error!(job = %id, message = %reason, "failing a job whose stored row cannot be read");
+        let reason = text(reason);
+        sqlx::query(
+            "WITH failed AS (UPDATE rk_jobs SET status = 'failed', last_error = $2, version = version + 1, \
+               updated_at = $3, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, \
+               cancel_requested = false WHERE id = $1 RETURNING id, version, state, attempts) \
+             INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
+             SELECT id, version, state, state, 'failed', $2, $3, attempts, NULL, 'null'::json FROM failed",
+        )
+        .bind(id.as_uuid())
+        .bind(reason.as_ref())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        self.events.send(StorageEvent::JobChanged(id));
         Ok(())
     }
 
@@ -533,6 +581,18 @@ async fn listen(mut listener: PgListener, events: EventBus) {
     }
 }
 
+/// Whether `error` is the database refusing a statement (a value it cannot
+/// store, a constraint), rather than a lost connection or a timeout, which
+/// would fail each commit of the batch again one by one.
+fn is_refused_statement(error: &StorageError) -> bool {
+    match error {
+        StorageError::Backend(source) => source
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|e| matches!(e, sqlx::Error::Database(_))),
+        _ => false,
+    }
+}
+
 /// NOTIFY payloads for changed jobs: comma-separated ids, well under the
 /// 8000-byte payload limit per message.
 fn change_messages<'a>(ids: impl Iterator<Item = &'a JobId>, any_pending: bool) -> Vec<String> {
@@ -640,12 +700,21 @@ impl Storage for PostgresStorage {
             .bind(request.now)
             .bind(&request.machines)
             .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
-            .bind(&request.worker)
+            .bind(text(&request.worker).as_ref())
             .bind(i64::try_from(request.lease_ms).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        let mut jobs = rows.iter().map(read_job).collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match read_job(row) {
+                Ok(job) => jobs.push(job),
+                // Leased by this claim, but unreadable: failed alone, so the
+                // rest of the batch runs and no claim trips on it again.
+                Err(StorageError::Corrupt { id, message }) => self.fail_unreadable(id, &message, request.now).await?,
+                Err(other) => return Err(other),
+            }
+        }
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         self.held.remember(&jobs);
         Ok(jobs)
@@ -687,26 +756,25 @@ impl Storage for PostgresStorage {
     }
 
     async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Two round trips and no explicit transaction when nothing else
-        // touched the jobs meanwhile (the usual case: a worker holds each
-        // one's lease); the jobs that did change go again under row locks.
-        let (mut results, lost) = self.commit_optimistic(&commits).await?;
-        if !lost.is_empty() {
-            tracing::debug!(
-                jobs = lost.len(),
-                "jobs changed during an optimistic commit; committing them under locks"
-            );
-            let again: Vec<usize> = (0..commits.len()).filter(|&i| lost.contains(&commits[i].id)).collect();
-            let retried: Vec<Commit> = again.iter().map(|&i| commits[i].clone()).collect();
-            for (i, result) in again.into_iter().zip(self.commit_locked(&retried).await?) {
-                results[i] = result;
+        match self.commit_together(&commits).await {
+            // The database refused a statement of the batch (a value one
+            // of its rows cannot store): each commit goes again on its own,
+            // so that the bad one fails alone rather than every job of the
+            // batch being retried after its lease, and the bad one with it.
+            Err(error) if commits.len() > 1 && is_refused_statement(&error) => {
+                tracing::warn!(%error, commits = commits.len(), "a commit batch was refused; committing it job by job");
+                let mut results = Vec::with_capacity(commits.len());
+                for commit in &commits {
+                    let result = self.commit_together(std::slice::from_ref(commit)).await;
+                    results.push(result.and_then(|mut one| {
+                        one.pop()
+                            .unwrap_or_else(|| Err(StorageError::backend("commit returned no result")))
+                    }));
+                }
+                Ok(results)
             }
+            together => together,
         }
-        self.held.settle(&results);
-        Ok(results)
     }
 
     fn batches_commits(&self) -> bool {

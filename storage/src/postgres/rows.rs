@@ -19,6 +19,23 @@ pub(super) fn backend(error: sqlx::Error) -> StorageError {
     StorageError::backend(error)
 }
 
+/// `value` as a `text` column can hold it: Postgres refuses the NUL
+/// character in text, so each is written as the two characters `\0`. Used
+/// for the free-form columns (errors, worker names), where one step's
+/// message must not fail the write of a whole batch.
+pub(super) fn text(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains('\0') {
+        std::borrow::Cow::Owned(value.replace('\0', "\\0"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// [`text`] of an optional value, owned.
+fn text_owned(value: Option<&str>) -> Option<String> {
+    value.map(|v| text(v).into_owned())
+}
+
 pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
     let id = JobId::from_uuid(row.try_get("id").map_err(backend)?);
     let status: String = row.try_get("status").map_err(backend)?;
@@ -44,7 +61,10 @@ pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
         machine: row.try_get("machine").map_err(backend)?,
         fingerprint: get_i64("fingerprint")? as u64,
         state: row.try_get("state").map_err(backend)?,
-        payload: row.try_get("payload").map_err(backend)?,
+        payload: row.try_get("payload").map_err(|e| StorageError::Corrupt {
+            id,
+            message: format!("the stored payload cannot be read: {e}"),
+        })?,
         status,
         priority: get_i32("priority")?,
         run_at: get_i64("run_at")?,
@@ -185,13 +205,14 @@ impl JobColumns {
         self.status.push(r.status.as_str().to_owned());
         self.run_at.push(r.run_at);
         self.attempts.push(r.attempts as i32);
-        self.lease_owner.push(r.lease.as_ref().map(|l| l.owner.clone()));
+        self.lease_owner
+            .push(text_owned(r.lease.as_ref().map(|l| l.owner.as_str())));
         self.lease_token.push(r.lease.as_ref().map(|l| l.token.0 as i64));
         self.lease_expires_at.push(r.lease.as_ref().map(|l| l.expires_at));
         self.version.push(r.version as i64);
         self.cancel_requested.push(r.cancel_requested);
         self.updated_at.push(r.updated_at);
-        self.last_error.push(r.last_error.clone());
+        self.last_error.push(text_owned(r.last_error.as_deref()));
     }
 
     /// The column names, in the order [`JobColumns::bind`] binds them.
@@ -284,10 +305,10 @@ impl HistoryColumns {
         self.from.push(e.from.clone());
         self.to.push(e.to.clone());
         self.status.push(e.status.as_str().to_owned());
-        self.error.push(e.error.clone());
+        self.error.push(text_owned(e.error.as_deref()));
         self.at.push(e.at);
         self.attempt.push(e.attempt as i32);
-        self.worker.push(e.worker.clone());
+        self.worker.push(text_owned(e.worker.as_deref()));
         self.payload.push(e.payload.to_string());
     }
 
@@ -324,5 +345,15 @@ impl HistoryColumns {
             .bind(&self.attempt)
             .bind(&self.worker)
             .bind(&self.payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_escapes_nul_and_leaves_the_rest() {
+        assert_eq!(super::text("plain"), "plain");
+        assert!(matches!(super::text("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(super::text("a\0b\0"), "a\\0b\\0");
     }
 }

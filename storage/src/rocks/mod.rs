@@ -17,6 +17,7 @@
 
 mod keys;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, Direction, ErrorKind, IteratorMode, OptimisticTransactionDB,
     OptimisticTransactionOptions, Options, Transaction, WriteOptions,
 };
+use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::error::StorageError;
@@ -95,6 +97,10 @@ fn corrupt(id: JobId, what: &str, error: impl std::fmt::Display) -> StorageError
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
     serde_json::to_vec(value).map_err(StorageError::backend)
+}
+
+fn raw<T: serde::Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, StorageError> {
+    serde_json::value::to_raw_value(value).map_err(StorageError::backend)
 }
 
 impl RocksDbStorage {
@@ -250,6 +256,72 @@ impl Tx<'_> {
             .transpose()
     }
 
+    /// The job, for a claim: one whose record cannot be read is failed
+    /// ([`fail_unreadable`](Self::fail_unreadable)) and reads as gone, so
+    /// it holds up no other job.
+    fn load_or_fail(&self, id: JobId, now: Millis) -> Result<Option<JobRecord>, StorageError> {
+        match self.load(id) {
+            Err(StorageError::Corrupt { message, .. }) => {
+                tracing::error!(job = %id, %message, "failing a job whose stored record cannot be read");
+                self.fail_unreadable(id, &message, now)?;
+                Ok(None)
+            }
+            loaded => loaded,
+        }
+    }
+
+    /// Fails job `id`, whose record cannot be read (its payload nests too
+    /// deeply to parse): the record's lifecycle fields are rewritten around
+    /// the payload, which is kept byte for byte, and a lifecycle-only
+    /// history entry is appended. A record that is not even a JSON object
+    /// is left as it is (its index entries are gone, so it is no longer
+    /// claimed).
+    fn fail_unreadable(&self, id: JobId, reason: &str, now: Millis) -> Result<(), StorageError> {
+        let Some(bytes) = self.get(keys::JOBS, &keys::id(id))? else {
+            return Ok(());
+        };
+        let Ok(mut fields) = serde_json::from_slice::<BTreeMap<String, Box<RawValue>>>(&bytes) else {
+            tracing::error!(job = %id, "the job's record is not a JSON object; leaving it unclaimed");
+            return Ok(());
+        };
+        let field = |name: &str| fields.get(name).map(|raw| raw.get());
+        let state: String = field("state")
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or_default();
+        let attempts: u32 = field("attempts")
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or_default();
+        let version = field("version")
+            .and_then(|raw| serde_json::from_str::<u64>(raw).ok())
+            .unwrap_or_default()
+            + 1;
+        for (name, value) in [
+            ("status", raw(&JobState::Failed)),
+            ("lease", raw(&None::<crate::model::Lease>)),
+            ("version", raw(&version)),
+            ("updated_at", raw(&now)),
+            ("last_error", raw(&Some(reason))),
+            ("cancel_requested", raw(&false)),
+        ] {
+            fields.insert(name.to_owned(), value?);
+        }
+        self.put(keys::JOBS, &keys::id(id), &encode(&fields)?)?;
+        self.append(
+            id,
+            &HistoryEntry {
+                seq: version,
+                from: Some(state.clone()),
+                to: state,
+                status: JobState::Failed,
+                error: Some(reason.to_owned()),
+                at: now,
+                attempt: attempts,
+                worker: None,
+                payload: serde_json::Value::Null,
+            },
+        )
+    }
+
     fn must_load(&self, id: JobId) -> Result<JobRecord, StorageError> {
         self.load(id)?.ok_or(StorageError::NotFound(id))
     }
@@ -258,6 +330,12 @@ impl Tx<'_> {
     /// that went stale are skipped (and removed) when next scanned.
     fn store(&self, r: &JobRecord) -> Result<(), StorageError> {
         self.put(keys::JOBS, &keys::id(r.id), &encode(r)?)?;
+        self.file(r)
+    }
+
+    /// Writes the index entry a record's lifecycle needs: a pending job's
+    /// due time, a running job's lease expiry.
+    fn file(&self, r: &JobRecord) -> Result<(), StorageError> {
         match (r.status, &r.lease) {
             (JobState::Pending, _) => self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes()),
             (JobState::Running, Some(lease)) => self.put(keys::LEASES, &keys::timed(lease.expires_at, r.id), &[]),
@@ -314,7 +392,7 @@ impl Tx<'_> {
                 let Some((at, id)) = keys::read_timed(&key) else {
                     continue;
                 };
-                let Some(r) = self.load(id)? else { continue };
+                let Some(r) = self.load_or_fail(id, now)? else { continue };
                 let current = match requeue_if {
                     JobState::Pending => r.status == JobState::Pending && r.run_at == at,
                     _ => r.status == JobState::Running && r.lease.as_ref().is_some_and(|l| l.expires_at == at),
@@ -346,7 +424,7 @@ impl Tx<'_> {
                 start = [&last[..], &[0]].concat();
                 for (key, _) in batch {
                     let job = match keys::read_id(&key) {
-                        Some(id) => self.load(id)?,
+                        Some(id) => self.load_or_fail(id, request.now)?,
                         None => None,
                     };
                     match job {
@@ -359,12 +437,9 @@ impl Tx<'_> {
                                 }
                             } else {
                                 self.delete(keys::READY, &key)?;
-                                if r.status == JobState::Pending {
-                                    // Promoted by a claimer whose clock is
-                                    // ahead of this one's: due later here,
-                                    // not lost.
-                                    self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes())?;
-                                }
+                                // Promoted by a claimer whose clock is ahead
+                                // of this one's: due later here, not lost.
+                                self.file(&r)?;
                             }
                         }
                         _ => self.delete(keys::READY, &key)?,
@@ -391,6 +466,28 @@ impl Tx<'_> {
         self.store(&r)?;
         self.append(r.id, &entry)?;
         Ok(r)
+    }
+}
+
+/// What counts and prunes read of a stored job: the payload and the other
+/// fields are skipped, not parsed, so a job whose payload cannot be read is
+/// still counted and pruned.
+#[derive(serde::Deserialize)]
+struct Summary {
+    id: JobId,
+    machine: String,
+    state: String,
+    status: JobState,
+    updated_at: Millis,
+}
+
+impl Summary {
+    /// The summary of the job stored under `key`.
+    fn read(key: &[u8], value: &[u8]) -> Result<Self, StorageError> {
+        serde_json::from_slice(value).map_err(|e| {
+            let id = keys::read_id(key).unwrap_or(JobId::from_u128(0));
+            corrupt(id, "job", e)
+        })
     }
 }
 
@@ -595,13 +692,14 @@ impl Storage for RocksDbStorage {
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
         self.blocking(|db| {
-            let mut records = Vec::new();
+            let mut jobs = Vec::new();
             for item in db.db.iterator_cf(db.cf(keys::JOBS)?, IteratorMode::Start) {
                 let (key, value) = item.map_err(backend)?;
-                let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
-                records.push(serde_json::from_slice::<JobRecord>(&value).map_err(|e| corrupt(id, "job", e))?);
+                jobs.push(Summary::read(&key, &value)?);
             }
-            Ok(CountRow::tally(&records))
+            Ok(CountRow::tally_names(
+                jobs.iter().map(|j| (j.machine.as_str(), j.state.as_str(), j.status)),
+            ))
         })
         .await
     }
@@ -611,10 +709,9 @@ impl Storage for RocksDbStorage {
             let mut gone = Vec::new();
             for item in db.db.iterator_cf(db.cf(keys::JOBS)?, IteratorMode::Start) {
                 let (key, value) = item.map_err(backend)?;
-                let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
-                let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
-                if r.status.is_finished() && r.updated_at < before {
-                    gone.push(r.id);
+                let job = Summary::read(&key, &value)?;
+                if job.status.is_finished() && job.updated_at < before {
+                    gone.push(job.id);
                 }
             }
             db.transact(|tx| {

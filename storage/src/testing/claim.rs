@@ -67,6 +67,69 @@ pub async fn a_job_due_by_its_writers_clock_waits_for_the_claimers(s: Arc<dyn St
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ahead.id]);
 }
 
+/// A running job whose lease expired by one claimer's clock, but not yet by
+/// another's that is behind, is not claimed by the one behind, and not
+/// lost either: a later claim takes it.
+pub async fn an_expired_lease_seen_by_a_claimer_behind_is_not_lost(s: Arc<dyn Storage>) {
+    let held = new_job("m", 1);
+    s.insert(held.clone()).await.unwrap();
+    let first = s.claim(claim_request(&["m"], 1, 1_000)).await.unwrap();
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), vec![held.id]);
+    // Its lease runs out at 31_000. A job that comes first in claim order,
+    // so that a claimer ahead takes it and leaves the expired one queued.
+    let mut urgent = new_job("m", 2);
+    urgent.priority = -1;
+    s.insert(urgent.clone()).await.unwrap();
+    let ahead = s.claim(claim_request(&["m"], 1, 40_000)).await.unwrap();
+    assert_eq!(ahead.iter().map(|j| j.id).collect::<Vec<_>>(), vec![urgent.id]);
+    // Two claims in flight, the second by a worker whose clock is behind:
+    // by its clock the lease still holds.
+    let behind = s.claim(claim_request(&["m"], 10, 20_000)).await.unwrap();
+    assert!(behind.is_empty(), "claimed under a live lease: {behind:?}");
+    let record = s.get(held.id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobState::Running, 1));
+    let later = s.claim(claim_request(&["m"], 10, 40_000)).await.unwrap();
+    assert_eq!(
+        later.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
+        vec![(held.id, 2)],
+        "the expired job is claimed again once its lease has run out here"
+    );
+}
+
+/// A job whose stored payload cannot be read back (written by a writer
+/// that did not check it: serde_json writes any depth, reads 127 levels)
+/// fails alone when claimed: the jobs around it in claim order are claimed
+/// as usual, it is failed with the reason, and no later claim trips on it.
+pub async fn an_unreadable_payload_fails_its_job_alone(s: Arc<dyn Storage>) {
+    let mut first = new_job("m", 1);
+    first.priority = -2;
+    let mut unreadable = new_job("m", 2);
+    unreadable.priority = -1;
+    unreadable.payload = (0..200).fold(serde_json::json!(1), |inner, _| serde_json::json!([inner]));
+    let last = new_job("m", 3);
+    for job in [&first, &unreadable, &last] {
+        s.insert(job.clone()).await.unwrap();
+    }
+    for now in [0, 100_000] {
+        let claimed = s.claim(claim_request(&["m"], 10, now)).await.unwrap();
+        let ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
+        assert_eq!(ids, vec![first.id, last.id], "at {now}");
+    }
+    let counts = s.counts().await.unwrap();
+    let failed: Vec<_> = counts
+        .iter()
+        .filter(|c| c.status == JobState::Failed)
+        .map(|c| (c.state.as_str(), c.count))
+        .collect();
+    assert_eq!(failed, vec![("start", 1)], "{counts:?}");
+    let running: u64 = counts
+        .iter()
+        .filter(|c| c.status == JobState::Running)
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(running, 2, "{counts:?}");
+}
+
 pub async fn claim_issues_increasing_tokens_and_counts_attempts(s: Arc<dyn Storage>) {
     for n in 0..3 {
         s.insert(new_job("m", n)).await.unwrap();

@@ -149,3 +149,33 @@ pub async fn commit_batch_applies_each_on_its_own_terms(s: Arc<dyn Storage>) {
     let middle = s.get(claimed[1].id).await.unwrap().unwrap();
     assert_eq!(middle.status, JobState::Running, "the failed commit changed nothing");
 }
+
+/// An error message or a worker name with a NUL character (a handler's
+/// message can hold anything) is stored, readable, and fails no commit of
+/// its batch.
+pub async fn text_with_nul_characters_is_stored(s: Arc<dyn Storage>) {
+    for n in 0..2 {
+        s.insert(new_job("m", n)).await.unwrap();
+    }
+    let mut request = claim_request(&["m"], 2, 0);
+    request.worker = "worker\0one".to_owned();
+    let claimed = s.claim(request).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let retry = crate::Commit {
+        change: None,
+        status: JobState::Pending,
+        run_at: 5,
+        error: Some("bad\0byte".to_owned()),
+        ..finish(&claimed[0], 1)
+    };
+    let results = s.commit_batch(vec![retry, finish(&claimed[1], 1)]).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let retried = s.get(claimed[0].id).await.unwrap().unwrap();
+    let error = retried.last_error.unwrap_or_default();
+    assert!(error.starts_with("bad") && error.ends_with("byte"), "{error:?}");
+    let history = s.history(claimed[0].id).await.unwrap();
+    let worker = history.last().and_then(|e| e.worker.clone()).unwrap_or_default();
+    assert!(worker.starts_with("worker") && worker.ends_with("one"), "{worker:?}");
+    let finished = s.get(claimed[1].id).await.unwrap().unwrap();
+    assert_eq!(finished.status, JobState::Completed);
+}
