@@ -3,9 +3,9 @@
 //! written: a submit fails with a clear error, and a step that returns one
 //! fails its job alone, its last readable state kept.
 
+use runekernel::job::Job;
 use runekernel::prelude::*;
 use runekernel::storage::MAX_PAYLOAD_DEPTH;
-use runekernel::job::Job;
 use runekernel::{DynamicNext, RuntimeError, SimpleStateMachine};
 use serde_json::{json, Value};
 
@@ -44,13 +44,14 @@ async fn a_submit_of_a_payload_too_deep_to_read_back_is_refused() {
 
 #[tokio::test]
 async fn a_step_that_returns_a_payload_too_deep_fails_its_job_alone() {
-    let deep = machine()
-        .build()
-        .unwrap()
-        .with_handler(|_ctx, step| async move {
-            let levels = if step.data.get("deep").is_some() { MAX_PAYLOAD_DEPTH + 1 } else { 1 };
-            Ok(DynamicNext::to("done").with_data(nested(levels)))
-        });
+    let deep = machine().build().unwrap().with_handler(|_ctx, step| async move {
+        let levels = if step.data.get("deep").is_some() {
+            MAX_PAYLOAD_DEPTH + 1
+        } else {
+            1
+        };
+        Ok(DynamicNext::to("done").with_data(nested(levels)))
+    });
     let rt = Runtime::builder().register(deep).build().await.unwrap();
     let mut bad = Job::for_machine("m");
     bad.set_data("deep", true);

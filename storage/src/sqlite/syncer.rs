@@ -24,7 +24,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread;
 
 use rusqlite::Connection;
@@ -55,6 +55,9 @@ pub(super) enum Syncer {
     Wal {
         unsynced: Arc<Unsynced>,
         sender: mpsc::Sender<Committed>,
+        /// Set by the sync thread when an fsync failed: from then on the
+        /// writer runs nothing and answers everything with this error.
+        failed: Arc<OnceLock<String>>,
     },
 }
 
@@ -68,11 +71,37 @@ impl Syncer {
         let (sender, receiver) = mpsc::channel();
         let wal = Wal::new(database, sync);
         let durable = Arc::clone(&unsynced);
+        let failed = Arc::new(OnceLock::new());
+        let failure = Arc::clone(&failed);
         thread::Builder::new()
             .name("runekernel-sqlite-sync".into())
-            .spawn(move || run(wal, &receiver, &durable))
+            .spawn(move || run(wal, &receiver, &durable, &failure))
             .map_err(StorageError::backend)?;
-        Ok(Syncer::Wal { unsynced, sender })
+        Ok(Syncer::Wal {
+            unsynced,
+            sender,
+            failed,
+        })
+    }
+
+    /// Why this storage no longer answers, once an fsync has failed: the
+    /// disk may have dropped what it was given, so nothing may be read or
+    /// written until the database is reopened.
+    pub(super) fn failed(&self) -> Option<&str> {
+        match self {
+            Syncer::InCommit => None,
+            Syncer::Wal { failed, .. } => failed.get().map(String::as_str),
+        }
+    }
+
+    /// Whether a transaction must be synced before it is answered even if
+    /// it wrote nothing: another process committed something that may not
+    /// be durable yet, and this transaction may have read it.
+    pub(super) fn foreign_pending(&self) -> bool {
+        match self {
+            Syncer::InCommit => false,
+            Syncer::Wal { unsynced, .. } => unsynced.foreign_pending(),
+        }
     }
 
     /// What is not yet durable, if anything can be committed and not yet
@@ -176,19 +205,20 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     false
 }
 
-fn run(mut wal: Wal, receiver: &mpsc::Receiver<Committed>, unsynced: &Unsynced) {
+fn run(mut wal: Wal, receiver: &mpsc::Receiver<Committed>, unsynced: &Unsynced, failed: &OnceLock<String>) {
     let span = tracing::debug_span!("sqlite_sync", wal = %wal.path.display());
     let _entered = span.enter();
-    let mut failed: Option<String> = None;
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         batch.extend(receiver.try_iter());
         // Everything before this batch is durable: a batch that changed
         // nothing has nothing to wait for.
-        if failed.is_none() && batch.iter().any(|c| c.changed) {
+        if failed.get().is_none() && batch.iter().any(|c| c.changed) {
             if let Err(error) = wal.sync() {
                 tracing::error!(%error, "cannot sync the SQLite WAL; every later operation fails");
-                failed = Some(format!(
+                // Set before any caller is answered, so the writer refuses
+                // the next operation whoever asks.
+                let _ = failed.set(format!(
                     "cannot make the SQLite WAL {} durable (fsync failed: {error}); this storage no longer \
                      answers, reopen the database once the disk is healthy",
                     wal.path.display()
@@ -196,11 +226,11 @@ fn run(mut wal: Wal, receiver: &mpsc::Receiver<Committed>, unsynced: &Unsynced) 
             }
         }
         tracing::trace!(transactions = batch.len(), "synced");
-        if failed.is_none() {
+        if failed.get().is_none() {
             unsynced.synced(batch.iter().map(|c| c.seq).max().unwrap_or(0));
         }
         for committed in batch {
-            answer(committed.replies, failed.as_deref());
+            answer(committed.replies, failed.get().map(String::as_str));
         }
     }
 }

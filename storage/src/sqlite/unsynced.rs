@@ -103,6 +103,14 @@ impl Unsynced {
         }
     }
 
+    /// Whether another process may have committed something that is not
+    /// yet durable: then even a transaction that wrote nothing waits for
+    /// an fsync (which covers the whole WAL) before its reads are answered.
+    pub(super) fn foreign_pending(&self) -> bool {
+        let state = self.state();
+        state.foreign > state.durable
+    }
+
     /// Whether every job row in `rowids` was last changed by a durable
     /// transaction (and no other process's write may be pending).
     pub(super) fn all_durable(&self, rowids: impl IntoIterator<Item = i64>) -> bool {
