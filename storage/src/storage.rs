@@ -168,6 +168,28 @@ pub trait Storage: Send + Sync + 'static {
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError>;
 
+    /// Extends many held leases at once, each on its own terms as
+    /// [`heartbeat`](Self::heartbeat) does (one lost lease does not stop
+    /// the others), ideally in one round trip or transaction: a runtime
+    /// beats for every job it holds in one call. Results are in input
+    /// order. The default calls `heartbeat` for each.
+    ///
+    /// # Errors
+    /// A failure of the whole call (the database is unreachable); per job,
+    /// as [`heartbeat`](Self::heartbeat).
+    async fn heartbeat_batch(
+        &self,
+        leases: Vec<(JobId, LeaseToken)>,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
+        let mut results = Vec::with_capacity(leases.len());
+        for (id, lease) in leases {
+            results.push(self.heartbeat(id, lease, now, lease_ms).await);
+        }
+        Ok(results)
+    }
+
     /// Hands a running job back: `Pending` again at `run_at = now`, lease
     /// cleared, the claim's attempt given back. No history entry (nothing
     /// happened to the job). Used by a graceful shutdown.

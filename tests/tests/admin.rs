@@ -321,6 +321,7 @@ async fn machines_and_metrics() {
         text.contains("runekernel_step_duration_seconds_count{machine=\"order\"} 2"),
         "{text}"
     );
+    assert!(text.contains("runekernel_heartbeat_failures_total 0"), "{text}");
 }
 
 fn methods() -> impl Strategy<Value = Method> {

@@ -99,6 +99,12 @@ pub(crate) async fn metrics(State(admin): State<Admin>) -> Result<impl IntoRespo
             let _ = writeln!(out, "{name}{{machine=\"{}\"}} {value}", escape(&m.machine));
         }
     }
+    let name = "runekernel_heartbeat_failures_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Heartbeats that failed (each is retried).\n# TYPE {name} counter\n{name} {}",
+        admin.runtime.heartbeat_failures()
+    );
     let name = "runekernel_step_duration_seconds";
     let _ = writeln!(out, "# HELP {name} How long steps take.\n# TYPE {name} histogram");
     for m in &metrics {

@@ -15,7 +15,7 @@ use crate::storage::{InMemoryStorage, Storage};
 
 use super::clock::Clock;
 use super::ids::IdSource;
-use super::lease::{heartbeat_loop, ActiveJobs};
+use super::lease::{heartbeat_loop, ActiveJobs, LeaseHealth};
 use super::policy::{Backoff, Policies};
 use super::producer::produce;
 use super::registry::{Registration, Registry};
@@ -230,6 +230,7 @@ impl RuntimeBuilder {
             clock,
             worker_id,
             active: ActiveJobs::default(),
+            lease_health: LeaseHealth::default(),
             metrics,
             stopping: Signal::new(),
             closed: Signal::new(),

@@ -197,6 +197,12 @@ fn precheck(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &A
     if active.lost.is_raised() {
         return Some(Outcome::LeaseLost);
     }
+    // The lease may run out during the step: leave the job to whichever
+    // worker claims it once it has.
+    if rt.lease_health.at_risk() {
+        tracing::warn!(job = %job.id, "leases cannot be extended; not starting the step");
+        return Some(Outcome::LeaseLost);
+    }
     if job.cancel_requested || active.cancel.is_raised() {
         return Some(Outcome::Cancelled);
     }

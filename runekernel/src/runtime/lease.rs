@@ -6,6 +6,7 @@
 //! longer be extended (another worker may have the job now: the step is
 //! abandoned, or never started, and nothing is committed).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -157,32 +158,271 @@ fn lock(shard: &Mutex<Jobs>) -> MutexGuard<'_, Jobs> {
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Extends every held lease once; raises `cancel` for jobs whose
-/// cancellation was requested and `lost` for leases that are gone.
-pub(crate) async fn beat(rt: &Inner) {
-    for (id, active) in rt.active.snapshot() {
-        match rt
-            .storage
-            .heartbeat(id, active.lease, rt.clock.now(), rt.lease_ms())
-            .await
-        {
+/// How well this runtime keeps its leases: written by the heartbeat loop,
+/// read before every claim and step.
+#[derive(Default)]
+pub(crate) struct LeaseHealth {
+    /// Set when no heartbeat has succeeded for so long that the leases may
+    /// run out within a heartbeat: no new step starts until one succeeds.
+    at_risk: AtomicBool,
+    /// Heartbeat calls that failed, and beats of single jobs that failed
+    /// for another reason than a lost lease.
+    failures: AtomicU64,
+}
+
+impl LeaseHealth {
+    /// Whether the leases may run out before they are extended again.
+    pub(crate) fn at_risk(&self) -> bool {
+        self.at_risk.load(Ordering::Relaxed)
+    }
+
+    /// How many heartbeats failed since the runtime started.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+}
+
+/// Extends every held lease, running and waiting in line, in one storage
+/// call; raises `cancel` for jobs whose cancellation was requested and
+/// `lost` for leases that are gone. Returns whether every lease was
+/// extended.
+async fn beat(rt: &Inner) -> bool {
+    let held = rt.active.snapshot();
+    if held.is_empty() {
+        return true;
+    }
+    let leases = held.iter().map(|(id, active)| (*id, active.lease)).collect();
+    let results = match rt.storage.heartbeat_batch(leases, rt.clock.now(), rt.lease_ms()).await {
+        Ok(results) => results,
+        Err(error) => {
+            rt.lease_health.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, jobs = held.len(), "heartbeat failed; retrying");
+            return false;
+        }
+    };
+    let mut all = results.len() == held.len();
+    for ((id, active), result) in held.iter().zip(results) {
+        match result {
             Ok(beat) if beat.cancel_requested => active.cancel.raise(),
             Ok(_) => {}
             Err(StorageError::LeaseLost { .. } | StorageError::NotFound(_)) => {
                 tracing::warn!(job = %id, "lease lost; abandoning the step");
                 active.lost.raise();
             }
-            Err(error) => tracing::warn!(job = %id, %error, "heartbeat failed; will retry"),
+            Err(error) => {
+                all = false;
+                rt.lease_health.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(job = %id, %error, "heartbeat failed; retrying");
+            }
         }
     }
+    all
 }
 
-/// Beats every `policies.heartbeat` until the runtime is closed.
+/// Beats every `policies.heartbeat` until the runtime is closed; after a
+/// failed beat, again four times as often until one succeeds. When none
+/// has succeeded for the lease less a heartbeat, the leases may run out
+/// before the next one: [`LeaseHealth::at_risk`] is raised and no new
+/// step starts (running steps go on; their commits are refused if their
+/// lease did run out) until a beat succeeds.
+///
+/// Leases are times on the workers' clocks: a lease written by one
+/// worker expires by the clock of whichever worker claims next. A worker
+/// whose clock is ahead by more than the lease less a heartbeat may take
+/// over a job whose lease still holds by its holder's clock (the holder's
+/// late commit is then refused, so nothing is committed twice, but the
+/// step runs twice); keep clocks in sync well within that margin.
 pub(crate) async fn heartbeat_loop(rt: Arc<Inner>) {
+    let policies = &rt.policies;
+    let margin = policies.lease.saturating_sub(policies.heartbeat);
+    let retry = (policies.heartbeat / 4).max(Duration::from_millis(1));
+    let mut last_ok = Instant::now();
+    let mut next = policies.heartbeat;
     loop {
         tokio::select! {
             () = rt.closed.raised() => return,
-            () = tokio::time::sleep(rt.policies.heartbeat) => beat(&rt).await,
+            () = tokio::time::sleep(next) => {}
         }
+        let ok = beat(&rt).await;
+        if ok {
+            last_ok = Instant::now();
+        }
+        let at_risk = last_ok.elapsed() >= margin;
+        if at_risk != rt.lease_health.at_risk.swap(at_risk, Ordering::Relaxed) {
+            if at_risk {
+                tracing::error!(
+                    since = ?last_ok.elapsed(),
+                    "leases cannot be extended; starting no new step until a heartbeat succeeds"
+                );
+            } else {
+                tracing::info!("heartbeats succeed again; starting steps");
+            }
+        }
+        next = if ok { policies.heartbeat } else { retry };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tokio::sync::{broadcast, Semaphore};
+
+    use crate::job::Job;
+    use crate::runtime::Runtime;
+    use crate::storage::{
+        CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, InMemoryStorage, Inserted, JobFilter,
+        JobId, JobPage, JobRecord, JobState, LeaseToken, Millis, NewJob, Storage, StorageError, StorageEvent,
+    };
+    use crate::{DynamicNext, Policies, SimpleStateMachine};
+
+    /// The in-memory store, but its heartbeats fail while `failing` is set;
+    /// counts the heartbeat calls.
+    #[derive(Default)]
+    struct FlakyHeartbeats {
+        inner: InMemoryStorage,
+        failing: AtomicBool,
+        calls: AtomicU64,
+    }
+
+    #[async_trait]
+    impl Storage for FlakyHeartbeats {
+        async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+            self.inner.insert(job).await
+        }
+        async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+            self.inner.insert_batch(jobs).await
+        }
+        async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+            self.inner.get(id).await
+        }
+        async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
+            self.inner.list(filter, after, limit).await
+        }
+        async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+            self.inner.claim(request).await
+        }
+        async fn claim_job(
+            &self,
+            id: JobId,
+            worker: &str,
+            now: Millis,
+            lease_ms: u64,
+        ) -> Result<Option<JobRecord>, StorageError> {
+            self.inner.claim_job(id, worker, now, lease_ms).await
+        }
+        async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+            self.inner.commit(commit).await
+        }
+        async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+            self.inner.history(id).await
+        }
+        async fn heartbeat(
+            &self,
+            id: JobId,
+            lease: LeaseToken,
+            now: Millis,
+            lease_ms: u64,
+        ) -> Result<Heartbeat, StorageError> {
+            self.inner.heartbeat(id, lease, now, lease_ms).await
+        }
+        async fn heartbeat_batch(
+            &self,
+            leases: Vec<(JobId, LeaseToken)>,
+            now: Millis,
+            lease_ms: u64,
+        ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(StorageError::backend("the database is unreachable"));
+            }
+            self.inner.heartbeat_batch(leases, now, lease_ms).await
+        }
+        async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+            self.inner.release(id, lease, now).await
+        }
+        async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
+            self.inner.cancel(id, now, reason).await
+        }
+        async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
+            self.inner.counts().await
+        }
+        async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+            self.inner.prune(before).await
+        }
+        fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
+            self.inner.subscribe()
+        }
+    }
+
+    async fn status(rt: &Runtime, id: JobId) -> JobState {
+        rt.get_record(id).await.unwrap().unwrap().status
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_runtime_that_cannot_extend_its_leases_starts_no_new_step_until_it_can() {
+        let storage = Arc::new(FlakyHeartbeats::default());
+        let gate = Arc::new(Semaphore::new(0));
+        let step_gate = Arc::clone(&gate);
+        let machine = SimpleStateMachine::new("m")
+            .initial_state("start")
+            .terminal_state("done")
+            .transition("start", "done")
+            .build()
+            .unwrap()
+            .with_handler(move |_ctx, step| {
+                let gate = Arc::clone(&step_gate);
+                async move {
+                    if step.data.get("hold").is_some() {
+                        gate.acquire()
+                            .await
+                            .map_err(|e| crate::StepError::fatal(e.to_string()))?
+                            .forget();
+                    }
+                    Ok(DynamicNext::to("done"))
+                }
+            });
+        let rt = Runtime::builder()
+            .shared_storage(storage.clone())
+            .register(machine)
+            .policies(Policies {
+                lease: Duration::from_millis(400),
+                heartbeat: Duration::from_millis(100),
+                ..Policies::default()
+            })
+            .build()
+            .await
+            .unwrap();
+        let mut hold = Job::for_machine("m");
+        hold.set_data("hold", true);
+        let held = rt.submit_job(hold).await.unwrap();
+        while status(&rt, held).await != JobState::Running {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Every heartbeat from now on fails; well within the lease less a
+        // heartbeat the leases are at risk.
+        storage.failing.store(true, Ordering::SeqCst);
+        let calls = storage.calls.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert!(
+            storage.calls.load(Ordering::SeqCst) >= calls + 4,
+            "a failed heartbeat is retried sooner than the next one was due"
+        );
+        assert!(rt.heartbeat_failures() >= 4, "{}", rt.heartbeat_failures());
+        let waiting = rt.submit_job(Job::for_machine("m")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(status(&rt, waiting).await, JobState::Pending, "no new step started");
+        // Heartbeats succeed again: work goes on.
+        storage.failing.store(false, Ordering::SeqCst);
+        let done = tokio::time::timeout(Duration::from_secs(10), rt.wait_record(waiting))
+            .await
+            .expect("the job runs once heartbeats succeed")
+            .unwrap();
+        assert_eq!(done.status, JobState::Completed);
+        gate.add_permits(1);
+        rt.shutdown().await.unwrap();
     }
 }

@@ -47,7 +47,7 @@ pub use view::{JobView, SubmitOptions};
 
 use clock::{millis, Clock};
 use ids::IdSource;
-use lease::ActiveJobs;
+use lease::{ActiveJobs, LeaseHealth};
 use registry::Registry;
 
 /// A `Result` with a [`RuntimeError`].
@@ -101,6 +101,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) worker_id: String,
     pub(crate) active: ActiveJobs,
+    pub(crate) lease_health: LeaseHealth,
     pub(crate) metrics: metrics::Metrics,
     /// Raised by `shutdown`: stop claiming, hand jobs back after this step.
     pub(crate) stopping: Signal,
@@ -469,6 +470,13 @@ impl Runtime {
     /// started.
     pub fn metrics(&self) -> Vec<MachineMetrics> {
         self.inner.metrics.snapshot()
+    }
+
+    /// How many heartbeats failed since this runtime started: calls that
+    /// failed as a whole, and single jobs' beats that failed for another
+    /// reason than a lost lease. Each is retried, and logged.
+    pub fn heartbeat_failures(&self) -> u64 {
+        self.inner.lease_health.failures()
     }
 
     /// How many jobs there are per machine, state and lifecycle state.

@@ -47,8 +47,18 @@ impl Backoff {
 pub struct Policies {
     /// How long a claimed job stays leased without a heartbeat before another
     /// worker may take it over. Default: 30 s.
+    ///
+    /// A lease's expiry is a time on the clock of the worker that wrote it,
+    /// read by the clock of the worker that claims next: clocks must agree
+    /// to well within the lease less a heartbeat, or a worker whose clock
+    /// runs ahead takes over jobs still running elsewhere (their late
+    /// commits are refused, but the step runs twice).
     pub lease: Duration,
-    /// How often running jobs' leases are extended. Default: 10 s.
+    /// How often the leases of the jobs a runtime holds (running, or
+    /// waiting in line for a worker) are extended, all in one storage call.
+    /// A failed heartbeat is retried four times as often; when none has
+    /// succeeded for the lease less a heartbeat, no new step starts until
+    /// one does. Default: 10 s.
     pub heartbeat: Duration,
     /// How long one step may run. Default: 5 min.
     pub step_timeout: Duration,

@@ -147,6 +147,7 @@ async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>, shared: &Shared) -> O
     if !rt.storage.claims_are_cheap()
         || !slot.is_some_and(WorkerSlot::is_held)
         || rt.stopping.is_raised()
+        || rt.lease_health.at_risk()
         || shared.queued.load(Ordering::Relaxed) > 0
     {
         return None;

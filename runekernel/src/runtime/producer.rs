@@ -75,6 +75,14 @@ pub(crate) async fn produce(
             round += 1;
             continue;
         }
+        if rt.lease_health.at_risk() {
+            // No claim while the leases it would take may not be kept.
+            tokio::select! {
+                () = rt.stopping.raised() => return,
+                () = tokio::time::sleep(rt.policies.heartbeat / 4) => {}
+            }
+            continue;
+        }
         // Free slots go to jobs already waiting in line before new claims.
         let free_slots = || {
             if pool.queued() > 0 {

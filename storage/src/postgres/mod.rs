@@ -800,8 +800,48 @@ impl Storage for PostgresStorage {
         now: Millis,
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
-        self.with_lease(id, lease, now, |record| record.extend_lease(now, lease_ms))
-            .await
+        self.heartbeat_batch(vec![(id, lease)], now, lease_ms)
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StorageError::backend("a heartbeat returned no result")))
+    }
+
+    async fn heartbeat_batch(
+        &self,
+        leases: Vec<(JobId, LeaseToken)>,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let result = async {
+            let ids: Vec<JobId> = leases.iter().map(|(id, _)| *id).collect();
+            let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
+            let results: Vec<Result<Heartbeat, StorageError>> = leases
+                .iter()
+                .map(|&(id, lease)| {
+                    let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
+                    record.check_lease(lease, now)?;
+                    Ok(record.extend_lease(now, lease_ms))
+                })
+                .collect();
+            let extended: Vec<&JobRecord> = leases
+                .iter()
+                .zip(&results)
+                .filter(|(_, result)| result.is_ok())
+                .filter_map(|((id, _), _)| jobs.get(id))
+                .collect();
+            Self::write_jobs(&mut tx, &extended).await?;
+            let extended: Vec<JobRecord> = extended.into_iter().cloned().collect();
+            Ok((results, extended))
+        }
+        .await;
+        let (results, extended) = Self::end(tx, result).await?;
+        // The next commits check the leases' new expiries.
+        self.held.remember(&extended);
+        Ok(results)
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {

@@ -322,6 +322,21 @@ impl Tx<'_> {
         )
     }
 
+    /// A heartbeat: extends the lease `lease` of job `id`, if still held.
+    fn extend_lease(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Heartbeat, StorageError> {
+        let mut r = self.must_load(id)?;
+        r.check_lease(lease, now)?;
+        let beat = r.extend_lease(now, lease_ms);
+        self.store(&r)?;
+        Ok(beat)
+    }
+
     fn must_load(&self, id: JobId) -> Result<JobRecord, StorageError> {
         self.load(id)?.ok_or(StorageError::NotFound(id))
     }
@@ -638,14 +653,23 @@ impl Storage for RocksDbStorage {
         now: Millis,
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
+        self.blocking(move |db| db.transact(|tx| tx.extend_lease(id, lease, now, lease_ms)))
+            .await
+    }
+
+    async fn heartbeat_batch(
+        &self,
+        leases: Vec<(JobId, LeaseToken)>,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
         self.blocking(move |db| {
-            db.transact(|tx| {
-                let mut r = tx.must_load(id)?;
-                r.check_lease(lease, now)?;
-                let beat = r.extend_lease(now, lease_ms);
-                tx.store(&r)?;
-                Ok(beat)
-            })
+            // One trip off the async threads; a transaction per job, so one
+            // lost lease does not hold up the others.
+            Ok(leases
+                .iter()
+                .map(|&(id, lease)| db.transact(|tx| tx.extend_lease(id, lease, now, lease_ms)))
+                .collect())
         })
         .await
     }

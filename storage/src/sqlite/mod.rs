@@ -487,19 +487,41 @@ impl Storage for SqliteStorage {
         now: Millis,
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
-        self.writer
+        self.heartbeat_batch(vec![(id, lease)], now, lease_ms)
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StorageError::backend("a heartbeat returned no result")))
+    }
+
+    async fn heartbeat_batch(
+        &self,
+        leases: Vec<(JobId, LeaseToken)>,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
+        let (results, extended) = self
+            .writer
             .call(move |conn| {
-                let mut record = leased(conn, id, lease, now)?;
-                let beat = record.extend_lease(now, lease_ms);
-                rows::update_lifecycle(conn, &record)?;
-                Ok((beat, record))
+                let mut results = Vec::with_capacity(leases.len());
+                let mut extended = Vec::new();
+                for (id, lease) in leases {
+                    match leased(conn, id, lease, now) {
+                        Ok(mut record) => {
+                            let beat = record.extend_lease(now, lease_ms);
+                            rows::update_lifecycle(conn, &record)?;
+                            extended.push(record);
+                            results.push(Ok(beat));
+                        }
+                        Err(error @ StorageError::Backend(_)) => return Err(error),
+                        Err(error) => results.push(Err(error)),
+                    }
+                }
+                Ok((results, extended))
             })
-            .await
-            .map(|(beat, record)| {
-                // The next commit checks the lease's new expiry.
-                self.held.remember([&record]);
-                beat
-            })
+            .await?;
+        // The next commits check the leases' new expiries.
+        self.held.remember(&extended);
+        Ok(results)
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {

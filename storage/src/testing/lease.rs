@@ -48,6 +48,43 @@ pub async fn heartbeat_extends_the_lease(s: Arc<dyn Storage>) {
     assert_eq!(done.status, JobState::Completed);
 }
 
+/// One call beats for many jobs, each on its own terms: held leases are
+/// extended and report a cancellation request, a lost or unknown one fails
+/// alone.
+pub async fn heartbeat_batch_extends_each_lease_on_its_own_terms(s: Arc<dyn Storage>) {
+    for n in 0..3 {
+        s.insert(new_job("m", n)).await.unwrap();
+    }
+    let jobs = s.claim(claim_request(&["m"], 3, 0)).await.unwrap();
+    let token = |n: usize| jobs[n].lease.as_ref().unwrap().token;
+    assert_eq!(s.cancel(jobs[1].id, 10, None).await.unwrap(), CancelOutcome::Requested);
+    let stale = crate::LeaseToken(token(2).0 + 1_000);
+    let unknown = crate::JobId::new();
+    let leases = vec![
+        (jobs[0].id, token(0)),
+        (jobs[1].id, token(1)),
+        (jobs[2].id, stale),
+        (unknown, token(0)),
+    ];
+    let results = s.heartbeat_batch(leases, 20_000, 30_000).await.unwrap();
+    assert_eq!(results.len(), 4);
+    let beat = |n: usize| results[n].as_ref().map(|b| (b.expires_at, b.cancel_requested)).ok();
+    assert_eq!((beat(0), beat(1)), (Some((50_000, false)), Some((50_000, true))));
+    assert!(
+        matches!(results[2], Err(StorageError::LeaseLost { .. })),
+        "{:?}",
+        results[2]
+    );
+    assert!(results[3].is_err(), "{:?}", results[3]);
+    let reclaimed = s.claim(claim_request(&["m"], 3, 45_000)).await.unwrap();
+    assert_eq!(
+        reclaimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![jobs[2].id],
+        "the extended leases hold; the one not extended ran out"
+    );
+    assert!(s.heartbeat_batch(Vec::new(), 0, 1).await.unwrap().is_empty());
+}
+
 /// A lease extended twice, by a heartbeat and by a commit that keeps the job
 /// running, holds until its last expiry and runs out then.
 pub async fn an_extended_lease_runs_out_at_its_last_expiry(s: Arc<dyn Storage>) {

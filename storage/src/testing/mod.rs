@@ -74,6 +74,7 @@ checks![
     commit::text_with_nul_characters_is_stored,
     lease::expired_lease_is_reclaimed_and_fenced,
     lease::heartbeat_extends_the_lease,
+    lease::heartbeat_batch_extends_each_lease_on_its_own_terms,
     lease::an_extended_lease_runs_out_at_its_last_expiry,
     lease::release_hands_the_job_back,
     lease::cancel_pending_running_and_finished,
