@@ -143,12 +143,21 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
             counters.record(latency, end);
         }
         match commit_in(rt, commit, &mut job, slot).await {
-            Ok(()) => {
+            Ok(waited) => {
                 if job.status == JobState::Pending {
                     rt.wake_at(job.run_at);
                 }
-                let keep_going = job.status == JobState::Running;
-                if !keep_going || !WorkerSlot::reacquire(slot).await {
+                if job.status != JobState::Running || !WorkerSlot::reacquire(slot).await {
+                    break;
+                }
+                // A commit that had to wait may have been written after the
+                // lease it gave the job ran out, or the lease may have run
+                // out while this step waited for its slot (the process was
+                // frozen, the database slow to answer): the next step would
+                // run under a lease another worker may take over, so it does
+                // not start, and the job is claimed again.
+                if waited && job.lease.as_ref().is_none_or(|l| l.expires_at <= rt.clock.now()) {
+                    tracing::warn!(job = %job.id, "the lease ran out before the next step could start; leaving the job");
                     break;
                 }
                 // The next step is the new state's first attempt.
@@ -168,24 +177,25 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
     job
 }
 
-/// Writes `commit` and leaves the job after in `job`. A commit that
-/// storage finishes at once (the in-memory store's) keeps the worker slot;
-/// one that has to wait gives it back while it waits, so the producer can
-/// start other jobs meanwhile. A slot given back and taken again costs a
-/// wake-up of whichever task waits for it, and likely a wait for this one:
-/// at every step, for nothing, if the commit never had to wait.
+/// Writes `commit` and leaves the job after in `job`; returns whether it
+/// had to wait. A commit that storage finishes at once (the in-memory
+/// store's) keeps the worker slot; one that has to wait gives it back while
+/// it waits, so the producer can start other jobs meanwhile. A slot given
+/// back and taken again costs a wake-up of whichever task waits for it, and
+/// likely a wait for this one: at every step, for nothing, if the commit
+/// never had to wait.
 async fn commit_in(
     rt: &Inner,
     commit: Commit,
     job: &mut JobRecord,
     slot: &mut Option<WorkerSlot>,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let mut written = std::pin::pin!(rt.commit_into(commit, job));
     if let Poll::Ready(result) = futures::poll!(written.as_mut()) {
-        return result;
+        return result.map(|()| false);
     }
     WorkerSlot::release(slot);
-    written.await
+    written.await.map(|()| true)
 }
 
 /// What to do without running the handler: leave a job whose lease was
@@ -506,6 +516,63 @@ mod tests {
             .unwrap();
         assert_eq!(done.status, JobState::Completed);
         assert!(rt.inner.active.snapshot().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_step_starts_under_a_lease_that_ran_out_while_its_commit_was_written() {
+        use std::collections::HashMap;
+        use std::sync::atomic::Ordering;
+        use std::sync::Mutex;
+
+        use crate::runtime::test_storage::{status, Faulty};
+        use crate::{DynamicNext, Policies, SimpleStateMachine};
+
+        let storage = Arc::new(Faulty::default());
+        // Each commit is written 300 ms after its step: past the lease it
+        // gives a job that goes on to its next step.
+        storage.slow_commits_ms.store(300, Ordering::SeqCst);
+        let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let counted = Arc::clone(&runs);
+        let machine = SimpleStateMachine::new("m")
+            .initial_state("start")
+            .state("middle")
+            .terminal_state("done")
+            .transition("start", "middle")
+            .transition("middle", "done")
+            .build()
+            .unwrap()
+            .with_handler(move |_ctx, step| {
+                *counted.lock().unwrap().entry(step.state.clone()).or_default() += 1;
+                let next = if step.state == "start" { "middle" } else { "done" };
+                async move { Ok(DynamicNext::to(next)) }
+            });
+        let rt = crate::runtime::Runtime::builder()
+            .shared_storage(storage.clone())
+            .register(machine)
+            .policies(Policies {
+                lease: Duration::from_millis(200),
+                heartbeat: Duration::from_millis(100),
+                poll_interval: Duration::from_millis(50),
+                ..Policies::default()
+            })
+            .build()
+            .await
+            .unwrap();
+        let id = rt.submit_job(crate::job::Job::for_machine("m")).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while status(&rt, id).await != JobState::Completed {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the job completes");
+        let runs = runs.lock().unwrap().clone();
+        assert_eq!(
+            (runs.get("start"), runs.get("middle")),
+            (Some(&1), Some(&1)),
+            "each step ran once: the one after the late commit waited for a new claim"
+        );
+        rt.shutdown().await.unwrap();
     }
 
     #[tokio::test]

@@ -264,107 +264,21 @@ pub(crate) async fn heartbeat_loop(rt: Arc<Inner>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::Duration;
 
-    use async_trait::async_trait;
-    use tokio::sync::{broadcast, Semaphore};
+    use tokio::sync::Semaphore;
 
     use crate::job::Job;
+    use crate::runtime::test_storage::{status, Faulty};
     use crate::runtime::Runtime;
-    use crate::storage::{
-        CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, InMemoryStorage, Inserted, JobFilter,
-        JobId, JobPage, JobRecord, JobState, LeaseToken, Millis, NewJob, Storage, StorageError, StorageEvent,
-    };
+    use crate::storage::JobState;
     use crate::{DynamicNext, Policies, SimpleStateMachine};
-
-    /// The in-memory store, but its heartbeats fail while `failing` is set;
-    /// counts the heartbeat calls.
-    #[derive(Default)]
-    struct FlakyHeartbeats {
-        inner: InMemoryStorage,
-        failing: AtomicBool,
-        calls: AtomicU64,
-    }
-
-    #[async_trait]
-    impl Storage for FlakyHeartbeats {
-        async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
-            self.inner.insert(job).await
-        }
-        async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
-            self.inner.insert_batch(jobs).await
-        }
-        async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
-            self.inner.get(id).await
-        }
-        async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
-            self.inner.list(filter, after, limit).await
-        }
-        async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
-            self.inner.claim(request).await
-        }
-        async fn claim_job(
-            &self,
-            id: JobId,
-            worker: &str,
-            now: Millis,
-            lease_ms: u64,
-        ) -> Result<Option<JobRecord>, StorageError> {
-            self.inner.claim_job(id, worker, now, lease_ms).await
-        }
-        async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-            self.inner.commit(commit).await
-        }
-        async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
-            self.inner.history(id).await
-        }
-        async fn heartbeat(
-            &self,
-            id: JobId,
-            lease: LeaseToken,
-            now: Millis,
-            lease_ms: u64,
-        ) -> Result<Heartbeat, StorageError> {
-            self.inner.heartbeat(id, lease, now, lease_ms).await
-        }
-        async fn heartbeat_batch(
-            &self,
-            leases: Vec<(JobId, LeaseToken)>,
-            now: Millis,
-            lease_ms: u64,
-        ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            if self.failing.load(Ordering::SeqCst) {
-                return Err(StorageError::backend("the database is unreachable"));
-            }
-            self.inner.heartbeat_batch(leases, now, lease_ms).await
-        }
-        async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
-            self.inner.release(id, lease, now).await
-        }
-        async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
-            self.inner.cancel(id, now, reason).await
-        }
-        async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
-            self.inner.counts().await
-        }
-        async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
-            self.inner.prune(before).await
-        }
-        fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
-            self.inner.subscribe()
-        }
-    }
-
-    async fn status(rt: &Runtime, id: JobId) -> JobState {
-        rt.get_record(id).await.unwrap().unwrap().status
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_runtime_that_cannot_extend_its_leases_starts_no_new_step_until_it_can() {
-        let storage = Arc::new(FlakyHeartbeats::default());
+        let storage = Arc::new(Faulty::default());
         let gate = Arc::new(Semaphore::new(0));
         let step_gate = Arc::clone(&gate);
         let machine = SimpleStateMachine::new("m")
@@ -404,11 +318,11 @@ mod tests {
         }
         // Every heartbeat from now on fails; well within the lease less a
         // heartbeat the leases are at risk.
-        storage.failing.store(true, Ordering::SeqCst);
-        let calls = storage.calls.load(Ordering::SeqCst);
+        storage.failing_heartbeats.store(true, Ordering::SeqCst);
+        let calls = storage.heartbeats.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(450)).await;
         assert!(
-            storage.calls.load(Ordering::SeqCst) >= calls + 4,
+            storage.heartbeats.load(Ordering::SeqCst) >= calls + 4,
             "a failed heartbeat is retried sooner than the next one was due"
         );
         assert!(rt.heartbeat_failures() >= 4, "{}", rt.heartbeat_failures());
@@ -416,7 +330,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(status(&rt, waiting).await, JobState::Pending, "no new step started");
         // Heartbeats succeed again: work goes on.
-        storage.failing.store(false, Ordering::SeqCst);
+        storage.failing_heartbeats.store(false, Ordering::SeqCst);
         let done = tokio::time::timeout(Duration::from_secs(10), rt.wait_record(waiting))
             .await
             .expect("the job runs once heartbeats succeed")

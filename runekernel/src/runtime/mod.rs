@@ -20,6 +20,8 @@ mod policy;
 mod pool;
 mod producer;
 pub(crate) mod registry;
+#[cfg(test)]
+mod test_storage;
 mod verify;
 mod view;
 

@@ -238,18 +238,30 @@ async fn hand_back(rt: &Inner, jobs: impl IntoIterator<Item = JobRecord>) {
 /// Claims up to `limit` jobs to run now. A failed claim is logged and finds
 /// none; jobs claimed while the runtime stops are handed straight back.
 pub(crate) async fn claim_jobs(rt: &Inner, limit: usize) -> Vec<JobRecord> {
-    let jobs = match rt.storage.claim(rt.claim_request(limit)).await {
+    let mut jobs = match rt.storage.claim(rt.claim_request(limit)).await {
         Ok(jobs) => jobs,
         Err(error) => {
             tracing::error!(%error, "claiming jobs failed; retrying");
             return Vec::new();
         }
     };
-    if !rt.stopping.is_raised() {
-        return jobs;
+    if rt.stopping.is_raised() {
+        hand_back(rt, jobs).await;
+        return Vec::new();
     }
-    hand_back(rt, jobs).await;
-    Vec::new()
+    // A claim answered after its leases ran out (the process was frozen,
+    // or the answer was that slow) starts none of its jobs: their commits
+    // would be refused, and another worker may run them already.
+    // One clock reading for the claim: its leases all run out together.
+    let now = rt.clock.now();
+    jobs.retain(|job| {
+        let live = job.lease.as_ref().is_some_and(|lease| lease.expires_at > now);
+        if !live {
+            tracing::warn!(job = %job.id, "the lease ran out before the step could start; leaving the job");
+        }
+        live
+    });
+    jobs
 }
 
 /// Waits for a sign that a claim may find work.
@@ -267,5 +279,65 @@ async fn wait_for_work(rt: &Inner, events: &mut broadcast::Receiver<StorageEvent
                 Ok(StorageEvent::JobsReady) | Err(_) => return,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::job::Job;
+    use crate::runtime::test_storage::{status, Faulty};
+    use crate::runtime::Runtime;
+    use crate::storage::JobState;
+    use crate::{DynamicNext, Policies, SimpleStateMachine};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_answered_after_its_leases_ran_out_starts_none_of_its_jobs() {
+        let storage = Arc::new(Faulty::default());
+        storage.slow_claims_ms.store(300, Ordering::SeqCst);
+        let runs = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&runs);
+        let machine = SimpleStateMachine::new("m")
+            .initial_state("start")
+            .terminal_state("done")
+            .transition("start", "done")
+            .build()
+            .unwrap()
+            .with_handler(move |_ctx, _step| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Ok(DynamicNext::to("done")) }
+            });
+        let rt = Runtime::builder()
+            .shared_storage(storage.clone())
+            .register(machine)
+            .policies(Policies {
+                lease: Duration::from_millis(200),
+                heartbeat: Duration::from_millis(100),
+                poll_interval: Duration::from_millis(50),
+                ..Policies::default()
+            })
+            .build()
+            .await
+            .unwrap();
+        let id = rt.submit_job(Job::for_machine("m")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            0,
+            "no step ran under a lease that had run out"
+        );
+        storage.slow_claims_ms.store(0, Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while status(&rt, id).await != JobState::Completed {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the job runs once claims are answered in time");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        rt.shutdown().await.unwrap();
     }
 }

@@ -1,0 +1,118 @@
+//! A store for the runtime's unit tests: the in-memory store with faults
+//! switched on by hand (failing heartbeats, slow claims and commits).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use crate::runtime::Runtime;
+use crate::storage::{
+    CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, InMemoryStorage, Inserted, JobFilter,
+    JobId, JobPage, JobRecord, JobState, LeaseToken, Millis, NewJob, Storage, StorageError, StorageEvent,
+};
+
+/// The in-memory store, with faults to switch on.
+#[derive(Default)]
+pub(crate) struct Faulty {
+    inner: InMemoryStorage,
+    /// Heartbeats fail as a whole while set.
+    pub(crate) failing_heartbeats: AtomicBool,
+    /// Heartbeat calls so far.
+    pub(crate) heartbeats: AtomicU64,
+    /// How long a claim waits before it is answered, in milliseconds (its
+    /// leases are taken before the wait).
+    pub(crate) slow_claims_ms: AtomicU64,
+    /// How long a commit waits before it is written, in milliseconds.
+    pub(crate) slow_commits_ms: AtomicU64,
+}
+
+async fn wait(ms: &AtomicU64) {
+    let ms = ms.load(Ordering::SeqCst);
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+#[async_trait]
+impl Storage for Faulty {
+    async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        self.inner.insert(job).await
+    }
+    async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        self.inner.insert_batch(jobs).await
+    }
+    async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        self.inner.get(id).await
+    }
+    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
+        self.inner.list(filter, after, limit).await
+    }
+    async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+        let claimed = self.inner.claim(request).await;
+        wait(&self.slow_claims_ms).await;
+        claimed
+    }
+    async fn claim_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Option<JobRecord>, StorageError> {
+        self.inner.claim_job(id, worker, now, lease_ms).await
+    }
+    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+        wait(&self.slow_commits_ms).await;
+        self.inner.commit(commit).await
+    }
+    async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
+        self.inner.history(id).await
+    }
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        lease: LeaseToken,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Heartbeat, StorageError> {
+        self.inner.heartbeat(id, lease, now, lease_ms).await
+    }
+    async fn heartbeat_batch(
+        &self,
+        leases: Vec<(JobId, LeaseToken)>,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
+        self.heartbeats.fetch_add(1, Ordering::SeqCst);
+        if self.failing_heartbeats.load(Ordering::SeqCst) {
+            return Err(StorageError::backend("the database is unreachable"));
+        }
+        self.inner.heartbeat_batch(leases, now, lease_ms).await
+    }
+    async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
+        self.inner.release(id, lease, now).await
+    }
+    async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError> {
+        self.inner.cancel(id, now, reason).await
+    }
+    async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
+        self.inner.counts().await
+    }
+    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+        self.inner.prune(before).await
+    }
+    fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
+        self.inner.subscribe()
+    }
+}
+
+/// The job's lifecycle state.
+pub(crate) async fn status(rt: &Runtime, id: JobId) -> JobState {
+    rt.get_record(id)
+        .await
+        .ok()
+        .flatten()
+        .map_or(JobState::Failed, |record| record.status)
+}
