@@ -524,8 +524,8 @@ mod tests {
         use std::sync::atomic::Ordering;
         use std::sync::Mutex;
 
-        use crate::runtime::test_storage::{status, Faulty};
-        use crate::{DynamicNext, Policies, SimpleStateMachine};
+        use crate::runtime::test_storage::{completed, runtime, Faulty};
+        use crate::{DynamicNext, SimpleStateMachine};
 
         let storage = Arc::new(Faulty::default());
         // Each commit is written 300 ms after its step: past the lease it
@@ -546,26 +546,9 @@ mod tests {
                 let next = if step.state == "start" { "middle" } else { "done" };
                 async move { Ok(DynamicNext::to(next)) }
             });
-        let rt = crate::runtime::Runtime::builder()
-            .shared_storage(storage.clone())
-            .register(machine)
-            .policies(Policies {
-                lease: Duration::from_millis(200),
-                heartbeat: Duration::from_millis(100),
-                poll_interval: Duration::from_millis(50),
-                ..Policies::default()
-            })
-            .build()
-            .await
-            .unwrap();
+        let rt = runtime(storage.clone(), machine, 200).await;
         let id = rt.submit_job(crate::job::Job::for_machine("m")).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while status(&rt, id).await != JobState::Completed {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("the job completes");
+        completed(&rt, id).await;
         let runs = runs.lock().unwrap().clone();
         assert_eq!(
             (runs.get("start"), runs.get("middle")),

@@ -271,10 +271,9 @@ mod tests {
     use tokio::sync::Semaphore;
 
     use crate::job::Job;
-    use crate::runtime::test_storage::{status, Faulty};
-    use crate::runtime::Runtime;
+    use crate::runtime::test_storage::{runtime, status, Faulty};
     use crate::storage::JobState;
-    use crate::{DynamicNext, Policies, SimpleStateMachine};
+    use crate::{DynamicNext, SimpleStateMachine};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_runtime_that_cannot_extend_its_leases_starts_no_new_step_until_it_can() {
@@ -299,17 +298,7 @@ mod tests {
                     Ok(DynamicNext::to("done"))
                 }
             });
-        let rt = Runtime::builder()
-            .shared_storage(storage.clone())
-            .register(machine)
-            .policies(Policies {
-                lease: Duration::from_millis(400),
-                heartbeat: Duration::from_millis(100),
-                ..Policies::default()
-            })
-            .build()
-            .await
-            .unwrap();
+        let rt = runtime(storage.clone(), machine, 400).await;
         let mut hold = Job::for_machine("m");
         hold.set_data("hold", true);
         let held = rt.submit_job(hold).await.unwrap();

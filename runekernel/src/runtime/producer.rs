@@ -289,10 +289,8 @@ mod tests {
     use std::time::Duration;
 
     use crate::job::Job;
-    use crate::runtime::test_storage::{status, Faulty};
-    use crate::runtime::Runtime;
-    use crate::storage::JobState;
-    use crate::{DynamicNext, Policies, SimpleStateMachine};
+    use crate::runtime::test_storage::{completed, runtime, Faulty};
+    use crate::{DynamicNext, SimpleStateMachine};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_claim_answered_after_its_leases_ran_out_starts_none_of_its_jobs() {
@@ -310,18 +308,7 @@ mod tests {
                 counted.fetch_add(1, Ordering::SeqCst);
                 async { Ok(DynamicNext::to("done")) }
             });
-        let rt = Runtime::builder()
-            .shared_storage(storage.clone())
-            .register(machine)
-            .policies(Policies {
-                lease: Duration::from_millis(200),
-                heartbeat: Duration::from_millis(100),
-                poll_interval: Duration::from_millis(50),
-                ..Policies::default()
-            })
-            .build()
-            .await
-            .unwrap();
+        let rt = runtime(storage.clone(), machine, 200).await;
         let id = rt.submit_job(Job::for_machine("m")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         assert_eq!(
@@ -330,13 +317,7 @@ mod tests {
             "no step ran under a lease that had run out"
         );
         storage.slow_claims_ms.store(0, Ordering::SeqCst);
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while status(&rt, id).await != JobState::Completed {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("the job runs once claims are answered in time");
+        completed(&rt, id).await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         rt.shutdown().await.unwrap();
     }

@@ -2,6 +2,7 @@
 //! switched on by hand (failing heartbeats, slow claims and commits).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use crate::storage::{
     CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, InMemoryStorage, Inserted, JobFilter,
     JobId, JobPage, JobRecord, JobState, LeaseToken, Millis, NewJob, Storage, StorageError, StorageEvent,
 };
+use crate::{DynamicMachine, Policies};
 
 /// The in-memory store, with faults to switch on.
 #[derive(Default)]
@@ -106,6 +108,34 @@ impl Storage for Faulty {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.subscribe()
     }
+}
+
+/// A runtime over `storage` running `machine`, with a lease of `lease_ms`,
+/// a heartbeat every 100 ms and a poll every 50 ms.
+pub(crate) async fn runtime(storage: Arc<Faulty>, machine: DynamicMachine, lease_ms: u64) -> Runtime {
+    Runtime::builder()
+        .shared_storage(storage)
+        .register(machine)
+        .policies(Policies {
+            lease: Duration::from_millis(lease_ms),
+            heartbeat: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(50),
+            ..Policies::default()
+        })
+        .build()
+        .await
+        .expect("a runtime over the faulty store")
+}
+
+/// Waits up to ten seconds for the job to complete.
+pub(crate) async fn completed(rt: &Runtime, id: JobId) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while status(rt, id).await != JobState::Completed {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the job completes");
 }
 
 /// The job's lifecycle state.
