@@ -2,7 +2,8 @@
 //! points, frozen with SIGSTOP past their lease, their wall clock stepped
 //! back and forward (Debian's `faketime`), cut off from Postgres by the
 //! server, through a restart of the server in immediate mode; SQLite on a
-//! full disk; a retry storm; the admin API under load. Every scenario ends
+//! full disk; a retry storm; the admin API under load, and fuzzed from its
+//! own OpenAPI document by schemathesis (when installed). Every scenario ends
 //! with an audit of every job (lost, transitions committed twice,
 //! histories that do not replay, handler re-runs and whether a lost lease
 //! explains each), printed as a table and written to RELIABILITY.md.
@@ -25,6 +26,7 @@
 
 mod audit;
 mod disk;
+mod fuzz;
 mod load;
 mod machine;
 mod processes;
@@ -76,6 +78,7 @@ pub struct Size {
     urgent: usize,
     clients: usize,
     load_for: Duration,
+    fuzz_examples: u32,
 }
 
 impl Size {
@@ -91,6 +94,7 @@ impl Size {
                 urgent: 50,
                 clients: 4,
                 load_for: Duration::from_secs(3),
+                fuzz_examples: 20,
             }
         } else {
             Size {
@@ -103,6 +107,7 @@ impl Size {
                 urgent: 200,
                 clients: 16,
                 load_for: Duration::from_secs(15),
+                fuzz_examples: 200,
             }
         }
     }
@@ -216,12 +221,20 @@ async fn run_suite(args: &[String]) -> Result<(), Error> {
     let storm = storm::retry_storm(&sqlite("storm.db"), size.storm_jobs, size.urgent).await?;
     println!("admin API load on SQLite...");
     let load = load::admin_load(&sqlite("load.db"), size.clients, size.load_for).await?;
+    let fuzz = if fuzz::available() {
+        println!("admin API fuzzed by schemathesis...");
+        Some(fuzz::admin_fuzz(&sqlite("fuzz.db"), size.fuzz_examples).await?)
+    } else {
+        notes.push("schemathesis is not installed (`pip install schemathesis`): the admin API was not fuzzed.".into());
+        None
+    };
 
     let report = report::Report {
         size,
         outcomes,
         storm,
         load,
+        fuzz,
         notes,
         took: started.elapsed(),
     };

@@ -23,6 +23,8 @@ pub(crate) fn document() -> Value {
     let unauthorized = error_response("Missing or wrong bearer token");
     let not_found = error_response("No such job");
     let bad = error_response("Malformed JSON, or a state that does not decode");
+    let bad_id = error_response("Not a job id");
+    let not_json = error_response("The body is not sent as `application/json`");
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -53,6 +55,7 @@ pub(crate) fn document() -> Value {
                         "400": bad, "401": unauthorized,
                         "404": error_response("No such machine"),
                         "413": error_response("Body over the size limit"),
+                        "415": not_json.clone(),
                         "422": error_response("The state is not the machine's initial state")
                     }
                 },
@@ -73,7 +76,7 @@ pub(crate) fn document() -> Value {
             },
             "/jobs/{id}": { "get": {
                 "summary": "One job", "parameters": [id_parameter()],
-                "responses": { "200": job_response("The job"), "400": error_response("Not a job id"), "401": unauthorized, "404": not_found }
+                "responses": { "200": job_response("The job"), "400": bad_id.clone(), "401": unauthorized, "404": not_found }
             } },
             "/jobs/{id}/state": { "put": {
                 "summary": "Move a job along a declared transition (recorded as an admin change)",
@@ -81,23 +84,24 @@ pub(crate) fn document() -> Value {
                 "requestBody": json_body("SetState"),
                 "responses": {
                     "200": job_response("The moved job"), "400": bad, "401": unauthorized, "404": not_found,
-                    "409": error_response("Not a declared transition (`allowed` lists the targets), a rejected guard, or a running job")
+                    "409": error_response("Not a declared transition (`allowed` lists the targets), a rejected guard, or a running job"),
+                    "413": error_response("Body over the size limit"), "415": not_json
                 }
             } },
             "/jobs/{id}/run": { "post": {
                 "summary": "Run a pending job now", "parameters": [id_parameter()],
-                "responses": { "200": job_response("The job afterwards"), "401": unauthorized, "404": not_found }
+                "responses": { "200": job_response("The job afterwards"), "400": bad_id.clone(), "401": unauthorized, "404": not_found }
             } },
             "/jobs/{id}/cancel": { "post": {
                 "summary": "Cancel a job", "parameters": [id_parameter()],
-                "responses": { "200": job_response("The job, with `cancel`: cancelled, requested or already_finished"), "401": unauthorized, "404": not_found }
+                "responses": { "200": job_response("The job, with `cancel`: cancelled, requested or already_finished"), "400": bad_id.clone(), "401": unauthorized, "404": not_found }
             } },
             "/jobs/{id}/history": { "get": {
                 "summary": "A job's history, oldest first", "parameters": [id_parameter()],
                 "responses": {
                     "200": { "description": "The history", "content": { "application/json": { "schema": { "type": "object", "properties": {
                         "id": { "type": "string" }, "history": { "type": "array", "items": { "$ref": "#/components/schemas/HistoryEntry" } } } } } } },
-                    "401": unauthorized, "404": not_found
+                    "400": bad_id, "401": unauthorized, "404": not_found
                 }
             } },
             "/machines": { "get": {
@@ -119,7 +123,8 @@ pub(crate) fn document() -> Value {
                     "code": { "type": "string" }, "message": { "type": "string" },
                     "allowed": { "type": "array", "items": { "type": "string" } } } },
                 "Status": { "type": "string", "enum": ["pending", "running", "completed", "failed", "cancelled"] },
-                "State": { "description": "A machine state as the enum's serde JSON, externally tagged: `{\"Created\": {\"sku\": \"a\", \"qty\": 1}}`, or `\"Cancelled\"` for a state without data" },
+                "State": { "description": "A machine state as the enum's serde JSON, externally tagged: `{\"Created\": {\"sku\": \"a\", \"qty\": 1}}`, or `\"Cancelled\"` for a state without data",
+                    "oneOf": [{ "type": "string" }, { "type": "object", "minProperties": 1, "maxProperties": 1 }] },
                 "Submit": { "type": "object", "required": ["machine", "state"], "additionalProperties": false, "properties": {
                     "machine": { "type": "string" }, "state": { "$ref": "#/components/schemas/State" },
                     "options": { "type": "object", "additionalProperties": false, "properties": {
