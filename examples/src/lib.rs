@@ -1,4 +1,4 @@
-//! The machines RuneKernel's examples and demo run: DESIGN.md's `Order`,
+//! The machines RuneKernel's examples and demo run: the README's `Order`,
 //! exactly as written there, with a shop that handles it.
 //!
 //! ```
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use runekernel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// An order, as DESIGN.md §2 declares it.
+/// An order, as the README's "Why" section declares it.
 #[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[machine(name = "order")]
 pub enum Order {
