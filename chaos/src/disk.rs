@@ -39,7 +39,9 @@ impl Mount {
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        // Lazily: the store's writer thread may still hold its files for a
+        // moment; the mount is detached now and freed once they close.
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
