@@ -472,6 +472,15 @@ pub(crate) fn add_ms(now: Millis, ms: u64) -> Millis {
     now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
+/// The one result of a batch call made with one item (a commit or a
+/// heartbeat sent through its backend's batch path).
+pub(crate) fn only<T>(results: Vec<Result<T, crate::StorageError>>) -> Result<T, crate::StorageError> {
+    results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(crate::StorageError::backend("a batch of one returned no result")))
+}
+
 /// Runs `commit` on each commit of a batch written as one unit (SQLite,
 /// RocksDB). A commit that fails its checks has written nothing and fails
 /// alone; a database error fails the whole batch, which the caller undoes.

@@ -271,33 +271,27 @@ mod tests {
     use tokio::sync::Semaphore;
 
     use crate::job::Job;
-    use crate::runtime::test_storage::{runtime, status, Faulty};
+    use crate::runtime::test_storage::{runtime, start_to_done, status, Faulty};
     use crate::storage::JobState;
-    use crate::{DynamicNext, SimpleStateMachine};
+    use crate::DynamicNext;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_runtime_that_cannot_extend_its_leases_starts_no_new_step_until_it_can() {
         let storage = Arc::new(Faulty::default());
         let gate = Arc::new(Semaphore::new(0));
         let step_gate = Arc::clone(&gate);
-        let machine = SimpleStateMachine::new("m")
-            .initial_state("start")
-            .terminal_state("done")
-            .transition("start", "done")
-            .build()
-            .unwrap()
-            .with_handler(move |_ctx, step| {
-                let gate = Arc::clone(&step_gate);
-                async move {
-                    if step.data.get("hold").is_some() {
-                        gate.acquire()
-                            .await
-                            .map_err(|e| crate::StepError::fatal(e.to_string()))?
-                            .forget();
-                    }
-                    Ok(DynamicNext::to("done"))
+        let machine = start_to_done().with_handler(move |_ctx, step| {
+            let gate = Arc::clone(&step_gate);
+            async move {
+                if step.data.get("hold").is_some() {
+                    gate.acquire()
+                        .await
+                        .map_err(|e| crate::StepError::fatal(e.to_string()))?
+                        .forget();
                 }
-            });
+                Ok(DynamicNext::to("done"))
+            }
+        });
         let rt = runtime(storage.clone(), machine, 400).await;
         let mut hold = Job::for_machine("m");
         hold.set_data("hold", true);

@@ -202,28 +202,23 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::job::Job;
+    use crate::runtime::test_storage::start_to_done;
     use crate::runtime::Runtime;
     use crate::storage::{ClaimRequest, InMemoryStorage, JobState, Storage};
-    use crate::{DynamicNext, SimpleStateMachine};
+    use crate::DynamicNext;
 
     /// A runtime over `storage` without workers of its own, for a pool (or
     /// an executor) the test drives, with machine `m`. Each step takes a
     /// permit of `gate` first.
     pub(crate) async fn runtime_over(storage: Arc<dyn Storage>, gate: &Arc<Semaphore>) -> Runtime {
         let gate = Arc::clone(gate);
-        let machine = SimpleStateMachine::new("m")
-            .initial_state("start")
-            .terminal_state("done")
-            .transition("start", "done")
-            .build()
-            .unwrap()
-            .with_handler(move |_ctx, _step| {
-                let gate = Arc::clone(&gate);
-                async move {
-                    gate.acquire().await.unwrap().forget();
-                    Ok(DynamicNext::to("done"))
-                }
-            });
+        let machine = start_to_done().with_handler(move |_ctx, _step| {
+            let gate = Arc::clone(&gate);
+            async move {
+                gate.acquire().await.unwrap().forget();
+                Ok(DynamicNext::to("done"))
+            }
+        });
         Runtime::builder()
             .shared_storage(storage)
             .workers(0)
@@ -331,12 +326,7 @@ pub(crate) mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_task_that_claims_job_after_job_lets_other_tasks_run() {
         const JOBS: u64 = 2_000;
-        let machine = SimpleStateMachine::new("m")
-            .initial_state("start")
-            .terminal_state("done")
-            .transition("start", "done")
-            .build()
-            .unwrap();
+        let machine = start_to_done();
         let storage = Arc::new(InMemoryStorage::new());
         let rt = Runtime::builder()
             .shared_storage(storage.clone())

@@ -289,8 +289,8 @@ mod tests {
     use std::time::Duration;
 
     use crate::job::Job;
-    use crate::runtime::test_storage::{completed, runtime, Faulty};
-    use crate::{DynamicNext, SimpleStateMachine};
+    use crate::runtime::test_storage::{completed, runtime, start_to_done, Faulty};
+    use crate::DynamicNext;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_claim_answered_after_its_leases_ran_out_starts_none_of_its_jobs() {
@@ -298,16 +298,10 @@ mod tests {
         storage.slow_claims_ms.store(300, Ordering::SeqCst);
         let runs = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&runs);
-        let machine = SimpleStateMachine::new("m")
-            .initial_state("start")
-            .terminal_state("done")
-            .transition("start", "done")
-            .build()
-            .unwrap()
-            .with_handler(move |_ctx, _step| {
-                counted.fetch_add(1, Ordering::SeqCst);
-                async { Ok(DynamicNext::to("done")) }
-            });
+        let machine = start_to_done().with_handler(move |_ctx, _step| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok(DynamicNext::to("done")) }
+        });
         let rt = runtime(storage.clone(), machine, 200).await;
         let id = rt.submit_job(Job::for_machine("m")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1_000)).await;

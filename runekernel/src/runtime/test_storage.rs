@@ -1,5 +1,6 @@
 //! A store for the runtime's unit tests: the in-memory store with faults
-//! switched on by hand (failing heartbeats, slow claims and commits).
+//! switched on by hand (failing heartbeats, slow claims and commits), and
+//! what those tests share.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::storage::{
     CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, InMemoryStorage, Inserted, JobFilter,
     JobId, JobPage, JobRecord, JobState, LeaseToken, Millis, NewJob, Storage, StorageError, StorageEvent,
 };
-use crate::{DynamicMachine, Policies};
+use crate::{DynamicMachine, Policies, SimpleStateMachine};
 
 /// The in-memory store, with faults to switch on.
 #[derive(Default)]
@@ -108,6 +109,16 @@ impl Storage for Faulty {
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.subscribe()
     }
+}
+
+/// Machine `m`: `start`, then the terminal `done`; without a handler yet.
+pub(crate) fn start_to_done() -> DynamicMachine {
+    SimpleStateMachine::new("m")
+        .initial_state("start")
+        .terminal_state("done")
+        .transition("start", "done")
+        .build()
+        .expect("a valid machine")
 }
 
 /// A runtime over `storage` running `machine`, with a lease of `lease_ms`,

@@ -143,11 +143,8 @@ impl Shard {
         let mut record = stored::blank(id);
         job.read_into(&mut record, false, names)?;
         let commit = Commit {
-            expected_version: record.version,
-            attempts: record.attempts,
-            run_at: record.run_at,
-            error: Some(reason.to_owned()),
-            ..fail_commit(id, now)
+            status: JobState::Failed,
+            ..cancel_commit(&record, now, Some(reason.to_owned()))
         };
         let before = job.filed_lease();
         record.apply_to_record(&commit);
@@ -157,24 +154,6 @@ impl Shard {
             after: job.filed_lease(),
         };
         Ok((record, filed))
-    }
-}
-
-/// A lease-less commit that fails job `id` at `now`, its other fields to
-/// be filled in.
-fn fail_commit(id: JobId, now: Millis) -> Commit {
-    Commit {
-        id,
-        expected_version: 0,
-        lease: None,
-        change: None,
-        status: JobState::Failed,
-        run_at: now,
-        attempts: 0,
-        lease_until: None,
-        error: None,
-        now,
-        worker: None,
     }
 }
 

@@ -28,7 +28,7 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::held::{Guard, Held};
 use crate::model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    cancel_commit, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
     JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
@@ -749,10 +749,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let mut results = self.commit_batch(vec![commit]).await?;
-        results
-            .pop()
-            .unwrap_or_else(|| Err(StorageError::backend("commit returned no result")))
+        only(self.commit_batch(vec![commit]).await?)
     }
 
     async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
@@ -766,10 +763,7 @@ impl Storage for PostgresStorage {
                 let mut results = Vec::with_capacity(commits.len());
                 for commit in &commits {
                     let result = self.commit_together(std::slice::from_ref(commit)).await;
-                    results.push(result.and_then(|mut one| {
-                        one.pop()
-                            .unwrap_or_else(|| Err(StorageError::backend("commit returned no result")))
-                    }));
+                    results.push(result.and_then(only));
                 }
                 Ok(results)
             }
@@ -800,10 +794,7 @@ impl Storage for PostgresStorage {
         now: Millis,
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
-        self.heartbeat_batch(vec![(id, lease)], now, lease_ms)
-            .await?
-            .pop()
-            .unwrap_or_else(|| Err(StorageError::backend("a heartbeat returned no result")))
+        only(self.heartbeat_batch(vec![(id, lease)], now, lease_ms).await?)
     }
 
     async fn heartbeat_batch(

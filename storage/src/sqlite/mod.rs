@@ -20,7 +20,7 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::held::{Guard, Held};
 use crate::model::{
-    cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
+    cancel_commit, commit_each, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
     JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
 };
 use crate::storage::Storage;
@@ -447,10 +447,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let mut results = self.commit_batch(vec![commit]).await?;
-        results
-            .pop()
-            .ok_or_else(|| StorageError::backend("a commit batch of one returned no result"))?
+        only(self.commit_batch(vec![commit]).await?)
     }
 
     async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
@@ -487,10 +484,7 @@ impl Storage for SqliteStorage {
         now: Millis,
         lease_ms: u64,
     ) -> Result<Heartbeat, StorageError> {
-        self.heartbeat_batch(vec![(id, lease)], now, lease_ms)
-            .await?
-            .pop()
-            .unwrap_or_else(|| Err(StorageError::backend("a heartbeat returned no result")))
+        only(self.heartbeat_batch(vec![(id, lease)], now, lease_ms).await?)
     }
 
     async fn heartbeat_batch(
