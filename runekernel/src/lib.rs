@@ -87,7 +87,7 @@ pub use machine::{
 };
 pub use runtime::{Backoff, JobView, Policies, Registration, Runtime, RuntimeBuilder, RuntimeError, SubmitOptions};
 pub use step_error::{StepError, StepErrorKind};
-pub use storage::{CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState};
+pub use storage::{CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, ListOrder};
 
 /// The state-machine vocabulary under the path the original RuneKernel
 /// description uses (`runekernel::state_machine::{StateMachine, Transition}`).

@@ -66,7 +66,7 @@ pub use job_state::{JobState, ParseJobStateError};
 pub use memory::InMemoryStorage;
 pub use model::{
     cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, Lease, LeaseToken, Millis, NewJob, StateChange,
+    JobPage, JobRecord, Lease, LeaseToken, ListOrder, Millis, NewJob, StateChange,
 };
 pub use payload::{check_payload_depth, PayloadTooDeep, MAX_PAYLOAD_DEPTH};
 #[cfg(feature = "postgres")]

@@ -230,11 +230,22 @@ pub struct JobFilter {
 
 impl JobFilter {
     /// Whether a job of this machine, state and lifecycle matches.
-    pub(crate) fn matches(&self, machine: &str, state: &str, status: JobState) -> bool {
+    pub fn matches(&self, machine: &str, state: &str, status: JobState) -> bool {
         self.machine.as_deref().is_none_or(|m| m == machine)
             && self.state.as_deref().is_none_or(|s| s == state)
             && self.status.is_none_or(|s| s == status)
     }
+}
+
+/// Which end of the id order a listing starts from. Generated ids grow
+/// with time, so this is also creation order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ListOrder {
+    /// Smallest id first; a page's cursor `after` skips ids up to it.
+    #[default]
+    OldestFirst,
+    /// Greatest id first; a page's cursor `after` skips ids down to it.
+    NewestFirst,
 }
 
 /// One page of a listing, ordered by id (which is creation order for
@@ -245,6 +256,18 @@ pub struct JobPage {
     pub jobs: Vec<JobRecord>,
     /// Pass as `after` to get the next page; `None` on the last page.
     pub next: Option<JobId>,
+}
+
+impl JobPage {
+    /// The page of at most `limit` jobs out of `fetched`, which holds the
+    /// page in order and, when more jobs follow it, at least one more (a
+    /// backend fetches `limit + 1` to know whether a next page exists).
+    pub fn from_fetched(mut fetched: Vec<JobRecord>, limit: usize) -> JobPage {
+        let more = fetched.len() > limit;
+        fetched.truncate(limit);
+        let next = if more { fetched.last().map(|j| j.id) } else { None };
+        JobPage { jobs: fetched, next }
+    }
 }
 
 /// How many jobs share a machine, state and lifecycle state.

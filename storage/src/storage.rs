@@ -7,7 +7,7 @@ use crate::error::StorageError;
 use crate::events::StorageEvent;
 use crate::model::{
     CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter, JobPage, JobRecord,
-    LeaseToken, Millis, NewJob,
+    LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::JobId;
 
@@ -39,8 +39,23 @@ pub trait Storage: Send + Sync + 'static {
     async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError>;
 
     /// Jobs matching `filter` with ids greater than `after`, in id order, at
-    /// most `limit` of them.
-    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError>;
+    /// most `limit` of them: [`list_ordered`](Self::list_ordered), oldest
+    /// first.
+    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
+        self.list_ordered(filter, after, limit, ListOrder::OldestFirst).await
+    }
+
+    /// Jobs matching `filter`, at most `limit` of them, in `order`, starting
+    /// after the cursor `after` (a previous page's
+    /// [`next`](JobPage::next)): ids greater than it oldest first, smaller
+    /// than it newest first.
+    async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage, StorageError>;
 
     /// Claims up to `limit` ready jobs of the requested machines, in
     /// (priority, run_at, id) order: pending jobs whose `run_at` has come, and

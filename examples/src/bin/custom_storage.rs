@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use runekernel::job::Job;
 use runekernel::storage::{
     cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, EventBus, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, Millis, NewJob, Storage, StorageError, StorageEvent,
+    JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage, StorageError,
+    StorageEvent,
 };
 use runekernel::Runtime;
 use tokio::sync::broadcast;
@@ -97,23 +98,33 @@ impl Storage for SingleLockStorage {
         Ok(self.lock().jobs.get(&id).map(|(r, _)| r.clone()))
     }
 
-    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
+    async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage, StorageError> {
+        use std::ops::Bound::{Excluded, Unbounded};
         let state = self.lock();
-        let lower = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        let mut jobs: Vec<JobRecord> = state
-            .jobs
-            .range((lower, std::ops::Bound::Unbounded))
-            .map(|(_, (r, _))| r)
+        let range = match (after, order) {
+            (None, _) => (Unbounded, Unbounded),
+            (Some(a), ListOrder::OldestFirst) => (Excluded(a), Unbounded),
+            (Some(a), ListOrder::NewestFirst) => (Unbounded, Excluded(a)),
+        };
+        let in_range = state.jobs.range(range).map(|(_, (r, _))| r);
+        let ordered: Box<dyn Iterator<Item = &JobRecord>> = match order {
+            ListOrder::OldestFirst => Box::new(in_range),
+            ListOrder::NewestFirst => Box::new(in_range.rev()),
+        };
+        let jobs: Vec<JobRecord> = ordered
             .filter(|r| filter.machine.as_ref().is_none_or(|m| *m == r.machine))
             .filter(|r| filter.state.as_ref().is_none_or(|s| *s == r.state))
             .filter(|r| filter.status.is_none_or(|s| s == r.status))
             .take(limit + 1)
             .cloned()
             .collect();
-        let more = jobs.len() > limit;
-        jobs.truncate(limit);
-        let next = if more { jobs.last().map(|r| r.id) } else { None };
-        Ok(JobPage { jobs, next })
+        Ok(JobPage::from_fetched(jobs, limit))
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {

@@ -37,7 +37,8 @@ use crate::job::Job;
 use crate::machine::{MachineDef, StateMachine};
 use crate::signal::Signal;
 use crate::storage::{
-    CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, Millis, NewJob, Storage, StorageEvent,
+    CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, ListOrder, Millis, NewJob, Storage,
+    StorageEvent,
 };
 
 pub use builder::RuntimeBuilder;
@@ -458,6 +459,21 @@ impl Runtime {
         Ok(self.inner.storage.list(filter, after, limit).await?)
     }
 
+    /// Jobs matching `filter`, `limit` per page, in `order` (newest first
+    /// for an operator's view), after the cursor `after`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage> {
+        Ok(self.inner.storage.list_ordered(filter, after, limit, order).await?)
+    }
+
     /// Replays the job's history through its machine's transitions (guards
     /// included) and checks that it reproduces the stored job.
     ///
@@ -655,6 +671,13 @@ impl Runtime {
     }
 
     // ----- stopping -----
+
+    /// Resolves once [`shutdown`](Self::shutdown) has begun, so that
+    /// long-lived work of the app's own ends with the runtime (the admin
+    /// API's event stream does).
+    pub async fn stopping(&self) {
+        self.inner.stopping.raised().await;
+    }
 
     /// Stops gracefully: no new claims; running steps may finish (and commit)
     /// until the shutdown timeout, then they are dropped and their jobs handed

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use crate::runtime::Runtime;
 use crate::storage::{
     CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, InMemoryStorage, Inserted, JobFilter,
-    JobId, JobPage, JobRecord, JobState, LeaseToken, Millis, NewJob, Storage, StorageError, StorageEvent,
+    JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage, StorageError, StorageEvent,
 };
 use crate::{DynamicMachine, Policies, SimpleStateMachine};
 
@@ -49,8 +49,14 @@ impl Storage for Faulty {
     async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
         self.inner.get(id).await
     }
-    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
-        self.inner.list(filter, after, limit).await
+    async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage, StorageError> {
+        self.inner.list_ordered(filter, after, limit, order).await
     }
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
         let claimed = self.inner.claim(request).await;

@@ -25,7 +25,7 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
     add_ms, cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -434,23 +434,46 @@ impl Storage for InMemoryStorage {
         }
     }
 
-    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
-        let mut matching: Vec<JobRecord> = Vec::new();
+    async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage, StorageError> {
+        let beyond = |id: JobId| match (after, order) {
+            (None, _) => true,
+            (Some(a), ListOrder::OldestFirst) => id > a,
+            (Some(a), ListOrder::NewestFirst) => id < a,
+        };
+        // Ids first, records only for the page: a listing of a large store
+        // copies `limit` records, not every match.
+        let mut matching: Vec<JobId> = Vec::new();
         for shard in &self.inner.shards {
             let shard = lock(shard);
             let names = &shard.names;
             for (&id, job) in &shard.jobs {
                 let (machine, state) = (names.get(job.machine()), names.get(job.state()));
-                if after.is_none_or(|a| id > a) && filter.matches(machine, state, job.status()) {
-                    matching.push(job.record(id, names)?);
+                if beyond(id) && filter.matches(machine, state, job.status()) {
+                    matching.push(id);
                 }
             }
         }
-        matching.sort_by_key(|r| r.id);
-        let more = matching.len() > limit;
-        matching.truncate(limit);
-        let next = if more { matching.last().map(|r| r.id) } else { None };
-        Ok(JobPage { jobs: matching, next })
+        match order {
+            ListOrder::OldestFirst => matching.sort_unstable(),
+            ListOrder::NewestFirst => matching.sort_unstable_by(|a, b| b.cmp(a)),
+        }
+        matching.truncate(limit.saturating_add(1));
+        let mut page = Vec::with_capacity(matching.len());
+        for id in matching {
+            // A job deleted (pruned) meanwhile is left out.
+            match lock(self.inner.shard(id)).record(id) {
+                Ok(record) => page.push(record),
+                Err(StorageError::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(JobPage::from_fetched(page, limit))
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {

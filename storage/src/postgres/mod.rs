@@ -29,13 +29,16 @@ use crate::events::{EventBus, StorageEvent};
 use crate::held::{Guard, Held};
 use crate::model::{
     cancel_commit, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
 use rows::{backend, read_job, text, Guards, HistoryColumns, JobColumns, NewJobColumns};
-use statements::{CLAIM_JOBS, GET_JOB, GET_JOBS, LIST_JOBS, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED, WRITE_JOBS};
+use statements::{
+    CLAIM_JOBS, GET_JOB, GET_JOBS, LIST_JOBS, LIST_JOBS_NEWEST, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED,
+    WRITE_JOBS,
+};
 
 /// How to connect a [`PostgresStorage`].
 #[derive(Debug, Clone)]
@@ -675,8 +678,18 @@ impl Storage for PostgresStorage {
         row.as_ref().map(read_job).transpose()
     }
 
-    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
-        let rows = sqlx::query(LIST_JOBS.as_str())
+    async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage, StorageError> {
+        let statement = match order {
+            ListOrder::OldestFirst => LIST_JOBS.as_str(),
+            ListOrder::NewestFirst => LIST_JOBS_NEWEST.as_str(),
+        };
+        let rows = sqlx::query(statement)
             .bind(after.map(|a| *a.as_uuid()))
             .bind(&filter.machine)
             .bind(&filter.state)
@@ -685,11 +698,8 @@ impl Storage for PostgresStorage {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        let mut jobs = rows.iter().map(read_job).collect::<Result<Vec<_>, _>>()?;
-        let more = jobs.len() > limit;
-        jobs.truncate(limit);
-        let next = if more { jobs.last().map(|j| j.id) } else { None };
-        Ok(JobPage { jobs, next })
+        let jobs = rows.iter().map(read_job).collect::<Result<Vec<_>, _>>()?;
+        Ok(JobPage::from_fetched(jobs, limit))
     }
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {

@@ -74,12 +74,16 @@ pub(super) static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
         history_names = HistoryColumns::NAMES,
     )
 });
-pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
+pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| list_jobs(">", ""));
+pub(super) static LIST_JOBS_NEWEST: LazyLock<String> = LazyLock::new(|| list_jobs("<", " DESC"));
+
+/// A page of jobs past the cursor `$1`, filtered by `$2`..`$4`.
+fn list_jobs(beyond: &str, direction: &str) -> String {
     format!(
-        "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR machine = $2) \
-         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR status = $4) ORDER BY id LIMIT $5"
+        "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE ($1::uuid IS NULL OR id {beyond} $1) AND ($2::text IS NULL OR machine = $2) \
+         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR status = $4) ORDER BY id{direction} LIMIT $5"
     )
-});
+}
 pub(super) static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
     let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("j.{c}")).collect();
     format!(

@@ -33,7 +33,7 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
     cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -539,19 +539,33 @@ impl Storage for RocksDbStorage {
         self.blocking(move |db| db.record(id)).await
     }
 
-    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
+    async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage, StorageError> {
         let filter = filter.clone();
         self.blocking(move |db| {
-            let start = after
-                .map(|a| keys::id(JobId::from_u128(a.as_u128().saturating_add(1))))
-                .unwrap_or_default();
+            let start = after.map(|a| match order {
+                ListOrder::OldestFirst => keys::id(JobId::from_u128(a.as_u128().saturating_add(1))),
+                ListOrder::NewestFirst => keys::id(JobId::from_u128(a.as_u128().saturating_sub(1))),
+            });
+            let mode = match (&start, order) {
+                (Some(start), ListOrder::OldestFirst) => IteratorMode::From(start, Direction::Forward),
+                (Some(start), ListOrder::NewestFirst) => IteratorMode::From(start, Direction::Reverse),
+                (None, ListOrder::OldestFirst) => IteratorMode::Start,
+                (None, ListOrder::NewestFirst) => IteratorMode::End,
+            };
             let mut jobs = Vec::new();
-            for item in db
-                .db
-                .iterator_cf(db.cf(keys::JOBS)?, IteratorMode::From(&start, Direction::Forward))
-            {
+            for item in db.db.iterator_cf(db.cf(keys::JOBS)?, mode) {
                 let (key, value) = item.map_err(backend)?;
                 let id = keys::read_id(&key).unwrap_or(JobId::from_u128(0));
+                if after.is_some_and(|a| a == id) {
+                    // The cursor itself, when it was 0 or the greatest id.
+                    continue;
+                }
                 let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
                 if filter.matches(&r.machine, &r.state, r.status) {
                     jobs.push(r);
@@ -560,10 +574,7 @@ impl Storage for RocksDbStorage {
                     }
                 }
             }
-            let more = jobs.len() > limit;
-            jobs.truncate(limit);
-            let next = if more { jobs.last().map(|r| r.id) } else { None };
-            Ok(JobPage { jobs, next })
+            Ok(JobPage::from_fetched(jobs, limit))
         })
         .await
     }

@@ -21,7 +21,7 @@ use crate::events::{EventBus, StorageEvent};
 use crate::held::{Guard, Held};
 use crate::model::{
     cancel_commit, commit_each, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobPage, JobRecord, LeaseToken, Millis, NewJob,
+    JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -326,13 +326,23 @@ impl Storage for SqliteStorage {
         self.writer.call(move |conn| rows::get_job(conn, id)).await
     }
 
-    async fn list(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<JobPage, StorageError> {
+    async fn list_ordered(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        order: ListOrder,
+    ) -> Result<JobPage, StorageError> {
         let filter = filter.clone();
+        let (beyond, direction, start) = match order {
+            ListOrder::OldestFirst => (">", "", JobId::from_u128(0)),
+            ListOrder::NewestFirst => ("<", " DESC", JobId::from_u128(u128::MAX)),
+        };
         self.writer
             .call(move |conn| {
-                let mut clauses = vec!["id > ?1".to_owned()];
+                let mut clauses = vec![format!("id {beyond} ?1")];
                 let mut values: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Blob(
-                    rows::id_bytes(after.unwrap_or(JobId::from_u128(0))).to_vec(),
+                    rows::id_bytes(after.unwrap_or(start)).to_vec(),
                 )];
                 let mut add = |column: &str, value: String| {
                     values.push(rusqlite::types::Value::Text(value));
@@ -351,17 +361,14 @@ impl Storage for SqliteStorage {
                     i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
                 ));
                 let sql = format!(
-                    "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE {} ORDER BY id LIMIT ?{}",
+                    "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE {} ORDER BY id{direction} LIMIT ?{}",
                     clauses.join(" AND "),
                     values.len()
                 );
-                let mut jobs = rows::query_jobs(conn, &sql, params_from_iter(values))?
+                let jobs = rows::query_jobs(conn, &sql, params_from_iter(values))?
                     .into_iter()
                     .collect::<Result<Vec<_>, _>>()?;
-                let more = jobs.len() > limit;
-                jobs.truncate(limit);
-                let next = if more { jobs.last().map(|j| j.id) } else { None };
-                Ok(JobPage { jobs, next })
+                Ok(JobPage::from_fetched(jobs, limit))
             })
             .await
     }

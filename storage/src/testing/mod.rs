@@ -53,6 +53,7 @@ checks![
     insert::batch_insert_honours_keys_within_the_batch,
     insert::large_and_unicode_payloads_round_trip,
     read::list_filters_and_paginates,
+    read::list_newest_first_pages_backward,
     read::counts_group_by_machine_state_and_status,
     read::history_is_gap_free,
     read::prune_deletes_only_old_finished_jobs,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::support::{claim_request, finish, new_job};
-use crate::{JobFilter, JobState, Storage, StorageEvent};
+use crate::{JobFilter, JobState, ListOrder, Storage, StorageEvent};
 
 pub async fn list_filters_and_paginates(s: Arc<dyn Storage>) {
     let mut ids = Vec::new();
@@ -47,6 +47,47 @@ pub async fn list_filters_and_paginates(s: Arc<dyn Storage>) {
     let page = s.list(&done, None, 100).await.unwrap();
     assert_eq!(page.jobs.len(), 1);
     assert_eq!(page.next, None);
+}
+
+pub async fn list_newest_first_pages_backward(s: Arc<dyn Storage>) {
+    let mut ids = Vec::new();
+    for n in 0..23 {
+        let job = new_job(if n % 4 == 0 { "b" } else { "a" }, n);
+        ids.push(job.id);
+        s.insert(job).await.unwrap();
+    }
+    ids.sort();
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .list_ordered(&JobFilter::default(), after, 5, ListOrder::NewestFirst)
+            .await
+            .unwrap();
+        assert!(page.jobs.len() <= 5);
+        seen.extend(page.jobs.iter().map(|j| j.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "pages cover every job once, greatest id first");
+
+    let b = JobFilter {
+        machine: Some("b".into()),
+        ..JobFilter::default()
+    };
+    let first = s.list_ordered(&b, None, 2, ListOrder::NewestFirst).await.unwrap();
+    assert_eq!(first.jobs.len(), 2);
+    assert!(first.jobs[0].id > first.jobs[1].id);
+    let rest = s
+        .list_ordered(&b, first.next, 100, ListOrder::NewestFirst)
+        .await
+        .unwrap();
+    assert_eq!(first.jobs.len() + rest.jobs.len(), 6, "six of the jobs are b's");
+    assert!(rest.jobs.iter().all(|j| j.id < first.jobs[1].id && j.machine == "b"));
+    assert_eq!(rest.next, None);
 }
 
 pub async fn counts_group_by_machine_state_and_status(s: Arc<dyn Storage>) {
