@@ -95,6 +95,9 @@ async fn health_and_openapi_are_public() {
         "/machines/{name}",
         "/health",
         "/metrics",
+        "/events",
+        "/ui",
+        "/ui/{file}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
@@ -103,7 +106,7 @@ async fn health_and_openapi_are_public() {
 #[tokio::test]
 async fn everything_else_needs_the_token() {
     let s = Server::start().await;
-    for path in ["/jobs", "/machines", "/metrics"] {
+    for path in ["/jobs", "/machines", "/metrics", "/events"] {
         let response = Client::new().get(format!("{}{path}", s.base)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
@@ -280,6 +283,149 @@ async fn run_cancel_and_list() {
     assert_eq!(seen, 5);
     let (_, page) = s.call(Method::GET, "/jobs?status=cancelled", None).await;
     assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn newest_first_with_how_many_match() {
+    let s = Server::start().await;
+    let mut ids = Vec::new();
+    for sku in ["a", "b", "c", "d", "e"] {
+        let job = s
+            .submit(
+                json!({"Created": {"sku": sku, "qty": 1}}),
+                json!({"delay_ms": 3_600_000}),
+            )
+            .await;
+        ids.push(job["id"].as_str().unwrap().to_owned());
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut path = "/jobs?order=newest&limit=2".to_owned();
+    loop {
+        let (st, page) = s.call(Method::GET, &path, None).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        assert_eq!(page["matching"], 5, "{page}");
+        seen.extend(
+            page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/jobs?order=newest&limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "newest first, every job once");
+    let (_, none) = s.call(Method::GET, "/jobs?status=failed&order=oldest", None).await;
+    assert_eq!(
+        (none["matching"].as_u64(), none["jobs"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    let (st, b) = s.call(Method::GET, "/jobs?order=sideways", None).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_query");
+}
+
+#[tokio::test]
+async fn history_answers_the_path_taken() {
+    let s = Server::start().await;
+    let job = s.submit(json!({"Created": {"sku": "a", "qty": 1}}), json!({})).await;
+    let id = job["id"].as_str().unwrap();
+    s.runtime.wait::<Order>(id.parse().unwrap()).await.unwrap();
+    let (st, history) = s.call(Method::GET, &format!("/jobs/{id}/history"), None).await;
+    assert_eq!(st, StatusCode::OK);
+    let steps: Vec<(Value, Value)> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from"].clone(), e["to"].clone()))
+        .collect();
+    let mut edges = Vec::new();
+    for (from, to) in &steps {
+        if let (Some(from), Some(to)) = (from.as_str(), to.as_str()) {
+            if from != to && !edges.contains(&json!([from, to])) {
+                edges.push(json!([from, to]));
+            }
+        }
+    }
+    assert!(!edges.is_empty(), "{history}");
+    assert_eq!(history["path"]["edges"], Value::Array(edges));
+    assert_eq!(history["path"]["visited"][0], "Created");
+}
+
+#[tokio::test]
+async fn the_event_stream_announces_changes() {
+    let s = Server::start().await;
+    let response = s.request(Method::GET, "/events").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let job = s
+        .submit(
+            json!({"Created": {"sku": "a", "qty": 1}}),
+            json!({"delay_ms": 3_600_000}),
+        )
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    s.call(Method::POST, &format!("/jobs/{id}/cancel"), None).await;
+    let mut response = response;
+    let mut text = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains(&id) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no event named the cancelled job: {text}");
+    assert!(text.contains("event: changed"), "{text}");
+    // The stream ends when the runtime shuts down.
+    s.runtime.shutdown().await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while response.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the runtime");
+}
+
+#[tokio::test]
+async fn the_visualizer_is_served_without_a_token() {
+    let s = Server::start().await;
+    let plain = Client::new();
+    let page = plain.get(format!("{}/ui", s.base)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.text().await.unwrap().contains("./ui/runekernel_ui.js"));
+    let wasm = plain
+        .get(format!("{}/ui/runekernel_ui_bg.wasm", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    assert!(wasm.bytes().await.unwrap().starts_with(b"\0asm"));
+    let glue = plain
+        .get(format!("{}/ui/runekernel_ui.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(glue.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let missing = plain.get(format!("{}/ui/secrets.txt", s.base)).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let slash = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/ui/", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slash.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(slash.headers()["location"], "../ui");
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! The RuneKernel demo: a runtime on SQLite running `Order` and `Invoice`
-//! jobs, a trickle of demo jobs, and the admin API.
+//! jobs, a trickle of demo jobs, the admin API and the visualizer (`/ui`).
 //!
 //! ```text
 //! cargo run --release -p runekernel-examples --bin demo -- [--db PATH] [--listen ADDR] [--no-seed]
@@ -103,8 +103,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
-    let token = match std::env::var("RUNEKERNEL_ADMIN_TOKEN") {
-        Ok(token) if !token.trim().is_empty() => token,
+    let (token, generated) = match std::env::var("RUNEKERNEL_ADMIN_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => (token, false),
         _ => {
             if !options.listen.ip().is_loopback() {
                 eprintln!(
@@ -116,7 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let bytes: [u8; 16] = rand::rng().random();
             let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             println!("admin token (set RUNEKERNEL_ADMIN_TOKEN to choose one): {token}");
-            token
+            (token, true)
         }
     };
 
@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .workers(8)
         .build()
         .await?;
-    let app = admin::router(rt.clone(), AdminConfig::new(token)?);
+    let app = admin::router(rt.clone(), AdminConfig::new(token.clone())?);
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     println!(
         "RuneKernel demo: admin API on http://{} (database {})",
@@ -138,22 +138,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "try: curl -H \"Authorization: Bearer $TOKEN\" http://{}/machines",
         listener.local_addr()?
     );
+    // A generated token goes in the fragment, which the browser never
+    // sends to the server; a chosen one is typed into the page.
+    let fragment = if generated {
+        format!("#token={token}")
+    } else {
+        String::new()
+    };
+    println!("visualizer: http://{}/ui{fragment}", listener.local_addr()?);
 
     let stop = CancellationToken::new();
     let seeder = options.seed.then(|| tokio::spawn(seed(rt.clone(), stop.clone())));
+    // The runtime stops before the server drains its connections: an open
+    // UI's event stream ends only when the runtime does.
     let shutdown = {
-        let stop = stop.clone();
+        let rt = rt.clone();
         async move {
             let _ = tokio::signal::ctrl_c().await;
             println!("stopping...");
             stop.cancel();
+            if let Some(seeder) = seeder {
+                let _ = seeder.await;
+            }
+            if let Err(error) = rt.shutdown().await {
+                eprintln!("the runtime did not stop cleanly: {error}");
+            }
         }
     };
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-    if let Some(seeder) = seeder {
-        let _ = seeder.await;
-    }
-    rt.shutdown().await?;
     println!("stopped");
     Ok(())
 }

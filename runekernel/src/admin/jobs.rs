@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{job_id, Body, Params};
 use super::Admin;
 use crate::runtime::SubmitOptions;
-use crate::storage::{CancelOutcome, JobFilter, JobRecord, JobState};
+use crate::storage::{CancelOutcome, HistoryEntry, JobFilter, JobRecord, JobState, ListOrder};
 
 /// A job as the API shows it: its state in the enum's own JSON form.
 pub(crate) fn job_json(admin: &Admin, record: &JobRecord) -> Value {
@@ -155,7 +155,28 @@ pub(crate) async fn cancel(State(admin): State<Admin>, Path(id): Path<String>) -
 pub(crate) async fn history(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let current = record(&admin, &id).await?;
     let history = admin.runtime.history(current.id).await?;
-    Ok(Json(json!({ "id": current.id, "history": history })))
+    Ok(Json(
+        json!({ "id": current.id, "path": path(&history), "history": history }),
+    ))
+}
+
+/// Where a job has been: the states it visited and the transitions it
+/// took (`[from, to]`), each once, in the order first taken.
+fn path(history: &[HistoryEntry]) -> Value {
+    let mut visited: Vec<&str> = Vec::new();
+    let mut edges: Vec<[&str; 2]> = Vec::new();
+    for entry in history {
+        if !visited.contains(&entry.to.as_str()) {
+            visited.push(&entry.to);
+        }
+        if let Some(from) = entry.from.as_deref().filter(|from| *from != entry.to) {
+            let edge = [from, entry.to.as_str()];
+            if !edges.contains(&edge) {
+                edges.push(edge);
+            }
+        }
+    }
+    json!({ "visited": visited, "edges": edges })
 }
 
 /// `GET /jobs` query.
@@ -167,6 +188,7 @@ pub(crate) struct ListQuery {
     status: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
+    order: Option<String>,
 }
 
 pub(crate) async fn list(
@@ -183,12 +205,69 @@ pub(crate) async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit must be from 1 to 1000"));
     }
+    let order = match query.order.as_deref() {
+        None | Some("oldest") => ListOrder::OldestFirst,
+        Some("newest") => ListOrder::NewestFirst,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("order must be `oldest` or `newest`, not `{other}`"),
+            ))
+        }
+    };
     let filter = JobFilter {
         machine: query.machine,
         state: query.state,
         status,
     };
-    let page = admin.runtime.list(&filter, after, limit).await?;
+    let page = admin.runtime.list_ordered(&filter, after, limit, order).await?;
+    // How many match, from the counts query: never by listing them.
+    let matching: u64 = admin
+        .runtime
+        .counts()
+        .await?
+        .iter()
+        .filter(|row| filter.matches(&row.machine, &row.state, row.status))
+        .map(|row| row.count)
+        .sum();
     let jobs: Vec<Value> = page.jobs.iter().map(|r| job_json(&admin, r)).collect();
-    Ok(Json(json!({ "jobs": jobs, "next": page.next })))
+    Ok(Json(json!({ "jobs": jobs, "next": page.next, "matching": matching })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(from: Option<&str>, to: &str) -> HistoryEntry {
+        HistoryEntry {
+            seq: 0,
+            from: from.map(str::to_owned),
+            to: to.to_owned(),
+            status: JobState::Running,
+            error: None,
+            at: 0,
+            attempt: 1,
+            worker: None,
+            payload: Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_path_names_each_state_and_transition_once() {
+        let history = [
+            entry(None, "Drafted"),
+            entry(Some("Drafted"), "Sent"),
+            entry(Some("Sent"), "Reminded"),
+            entry(Some("Reminded"), "Sent"),
+            entry(Some("Sent"), "Sent"),
+            entry(Some("Sent"), "Reminded"),
+        ];
+        assert_eq!(
+            path(&history),
+            json!({
+                "visited": ["Drafted", "Sent", "Reminded"],
+                "edges": [["Drafted", "Sent"], ["Sent", "Reminded"], ["Reminded", "Sent"]]
+            })
+        );
+    }
 }

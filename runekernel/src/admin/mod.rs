@@ -4,15 +4,17 @@
 //! | endpoint | what |
 //! |---|---|
 //! | `POST /jobs` | submit `{"machine", "state", "options"}` (201) |
-//! | `GET /jobs` | list, filtered by `machine`, `state`, `status`, paged by `after` and `limit` |
+//! | `GET /jobs` | list, filtered by `machine`, `state`, `status`, paged by `after` and `limit`, `order` oldest or newest first, with how many match |
 //! | `GET /jobs/{id}` | one job |
 //! | `PUT /jobs/{id}/state` | move along a declared transition (409 otherwise, with the allowed targets) |
 //! | `POST /jobs/{id}/run` | run a pending job now |
 //! | `POST /jobs/{id}/cancel` | cancel |
-//! | `GET /jobs/{id}/history` | the history |
+//! | `GET /jobs/{id}/history` | the history, and the path it took (states visited, transitions taken) |
+//! | `GET /events` | server-sent events: `changed` whenever jobs change |
 //! | `GET /machines`, `GET /machines/{name}` | graphs with live counts per state |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /health`, `GET /openapi.json` | public: no token needed |
+//! | `GET /ui` | the execution-graph visualizer (public page; it asks for the token and sends it with every call) |
 //!
 //! Machine states go in and out as the enum's serde JSON, externally tagged:
 //! `{"Created": {"sku": "a", "qty": 1}}`. Every error is JSON,
@@ -36,15 +38,18 @@
 
 mod auth;
 mod error;
+mod events;
 mod extract;
 mod jobs;
 mod machines;
 mod openapi;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use axum::routing::{get, post, put};
 use axum::{middleware, Json, Router};
 
@@ -117,6 +122,7 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
         .route("/jobs/{id}/run", post(jobs::run))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/history", get(jobs::history))
+        .route("/events", get(events::stream))
         .route("/machines", get(machines::list))
         .route("/machines/{name}", get(machines::get))
         .route("/metrics", get(machines::metrics))
@@ -127,6 +133,9 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
     Router::new()
         .route("/health", get(machines::health))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .route("/ui", get(ui::page))
+        .route("/ui/", get(|| async { Redirect::permanent("../ui") }))
+        .route("/ui/{file}", get(ui::file))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {

@@ -60,13 +60,15 @@ pub(crate) fn document() -> Value {
                     }
                 },
                 "get": {
-                    "summary": "List jobs, in id order, with a cursor",
+                    "summary": "List jobs, oldest or newest first, with a cursor and how many match",
                     "parameters": [
                         { "name": "machine", "in": "query", "schema": { "type": "string" } },
                         { "name": "state", "in": "query", "schema": { "type": "string" } },
                         { "name": "status", "in": "query", "schema": { "$ref": "#/components/schemas/Status" } },
                         { "name": "after", "in": "query", "schema": { "type": "string", "format": "uuid" } },
-                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } }
+                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } },
+                        { "name": "order", "in": "query", "description": "`oldest` (smallest id) or `newest` first; `after` continues in that order",
+                          "schema": { "type": "string", "enum": ["oldest", "newest"], "default": "oldest" } }
                     ],
                     "responses": {
                         "200": { "description": "A page of jobs", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/JobPage" } } } },
@@ -99,10 +101,28 @@ pub(crate) fn document() -> Value {
             "/jobs/{id}/history": { "get": {
                 "summary": "A job's history, oldest first", "parameters": [id_parameter()],
                 "responses": {
-                    "200": { "description": "The history", "content": { "application/json": { "schema": { "type": "object", "properties": {
-                        "id": { "type": "string" }, "history": { "type": "array", "items": { "$ref": "#/components/schemas/HistoryEntry" } } } } } } },
+                    "200": { "description": "The history, and the path it took", "content": { "application/json": { "schema": { "type": "object", "properties": {
+                        "id": { "type": "string" },
+                        "path": { "type": "object", "properties": {
+                            "visited": { "type": "array", "items": { "type": "string" }, "description": "States reached, in the order first reached" },
+                            "edges": { "type": "array", "items": { "type": "array", "items": { "type": "string" }, "minItems": 2, "maxItems": 2 },
+                                "description": "Transitions taken as [from, to], each once, in the order first taken" } } },
+                        "history": { "type": "array", "items": { "$ref": "#/components/schemas/HistoryEntry" } } } } } } },
                     "400": bad_id, "401": unauthorized, "404": not_found
                 }
+            } },
+            "/events": { "get": {
+                "summary": "Server-sent events: `changed` with `{\"jobs\": [ids], \"more\": bool}` whenever jobs change; ends when the runtime shuts down",
+                "responses": { "200": { "description": "An event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } }, "401": unauthorized.clone() }
+            } },
+            "/ui": { "get": {
+                "summary": "The execution-graph visualizer (a WebAssembly app); it asks for the token and sends it with every call", "security": [],
+                "responses": { "200": { "description": "The page", "content": { "text/html": { "schema": { "type": "string" } } } } }
+            } },
+            "/ui/{file}": { "get": {
+                "summary": "The visualizer's assets", "security": [],
+                "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string", "enum": ["runekernel_ui.js", "runekernel_ui_bg.wasm"] } }],
+                "responses": { "200": { "description": "The asset" }, "404": error_response("No such asset") }
             } },
             "/machines": { "get": {
                 "summary": "Every registered machine with live counts",
@@ -144,7 +164,8 @@ pub(crate) fn document() -> Value {
                     "fingerprint": { "type": "string" }, "cancel": { "type": "string" } } },
                 "JobPage": { "type": "object", "properties": {
                     "jobs": { "type": "array", "items": { "$ref": "#/components/schemas/Job" } },
-                    "next": { "type": "string", "nullable": true } } },
+                    "next": { "type": "string", "nullable": true },
+                    "matching": { "type": "integer", "description": "How many jobs match the filter" } } },
                 "HistoryEntry": { "type": "object", "properties": {
                     "seq": { "type": "integer" }, "from": { "type": "string", "nullable": true }, "to": { "type": "string" },
                     "status": { "$ref": "#/components/schemas/Status" }, "error": { "type": "string", "nullable": true },
