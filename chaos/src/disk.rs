@@ -1,6 +1,6 @@
-//! A full disk under SQLite: the store lives on a small tmpfs, jobs are
-//! submitted until the disk refuses them, then the disk is given room
-//! again. Every refusal must be a clear error, what was stored before must
+//! A full disk: the store (SQLite, or RocksDB with the `rocksdb` feature)
+//! lives on a small tmpfs, jobs are submitted until the disk refuses them,
+//! then the disk is given room again. Every refusal must be a clear error, what was stored before must
 //! stay intact, and the same store must work again once there is room. The
 //! jobs run in this process, whose commits the full disk refuses.
 //! Needs the right to mount (root).
@@ -10,12 +10,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use runekernel::prelude::*;
-use runekernel::storage::SqliteStorage;
 
 use crate::audit::audit;
 use crate::machine::{Chaos, Steps};
 use crate::scenarios::Outcome;
-use crate::Error;
+use crate::{store, Error};
 
 /// A tmpfs mounted for the scenario, unmounted when dropped.
 struct Mount(PathBuf);
@@ -77,13 +76,14 @@ async fn drained(rt: &Runtime) -> Result<(), Error> {
     }
 }
 
-/// Fills a SQLite store on a small tmpfs until it refuses a submit, then
-/// gives it room and runs everything to the end.
-pub async fn disk_full(dir: &Path) -> Result<Outcome, Error> {
-    let mount = Mount::new(&dir.join("full"), "2m")?;
-    let path = mount.0.join("jobs.db");
-    let runs = dir.join("runs-disk-full.log");
-    let storage = std::sync::Arc::new(SqliteStorage::open(&path)?);
+/// Fills a `backend` store (`sqlite` or `rocksdb`) on a tmpfs of `size`
+/// until it refuses a submit, then gives it room and runs everything to
+/// the end.
+pub async fn disk_full(dir: &Path, backend: &str, size: &str) -> Result<Outcome, Error> {
+    let mount = Mount::new(&dir.join(format!("full-{backend}")), size)?;
+    let spec = format!("{backend}:{}", mount.0.join("jobs").display());
+    let runs = dir.join(format!("runs-disk-full-{backend}.log"));
+    let storage = store::open(&spec).await?;
     let rt = Runtime::builder()
         .shared_storage(storage.clone())
         .register(Chaos::handler(Steps {
@@ -103,7 +103,7 @@ pub async fn disk_full(dir: &Path) -> Result<Outcome, Error> {
             Err(error) => break error.to_string(),
         }
         if stored > 1_000_000 {
-            return Err(Error::Scenario("a 2 MiB disk took a million jobs".into()));
+            return Err(Error::Scenario(format!("a {size} disk took a million jobs")));
         }
     };
     let full = Instant::now();
@@ -123,7 +123,7 @@ pub async fn disk_full(dir: &Path) -> Result<Outcome, Error> {
     let short: String = refusal.chars().take(80).collect();
     Ok(Outcome {
         scenario: "disk full",
-        backend: "sqlite".to_owned(),
+        backend: backend.to_owned(),
         audit,
         recovery,
         detail: format!("refused with: {short}"),

@@ -213,7 +213,13 @@ async fn run_suite(args: &[String]) -> Result<(), Error> {
     }
     if disk::can_mount(dir.path()) {
         println!("disk full on SQLite...");
-        outcomes.push(disk::disk_full(dir.path()).await?);
+        outcomes.push(disk::disk_full(dir.path(), "sqlite", "2m").await?);
+        #[cfg(feature = "rocksdb")]
+        {
+            // Room for RocksDB's preallocated log and manifest, then some.
+            println!("disk full on RocksDB...");
+            outcomes.push(disk::disk_full(dir.path(), "rocksdb", "16m").await?);
+        }
     } else {
         notes.push("This process may not mount a tmpfs (it needs root): the disk-full scenario did not run.".into());
     }

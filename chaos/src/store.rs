@@ -18,7 +18,19 @@ pub async fn open(spec: &str) -> Result<Arc<dyn Storage>, Error> {
     }
     #[cfg(feature = "rocksdb")]
     if let Some(path) = spec.strip_prefix("rocksdb:") {
-        return Ok(Arc::new(runekernel::storage::RocksDbStorage::open(path)?));
+        // One process at a time holds a RocksDB directory: a worker started
+        // right after the previous holder (the submitting process, or a
+        // killed worker) waits for its lock to be released.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match runekernel::storage::RocksDbStorage::open(path) {
+                Ok(storage) => return Ok(Arc::new(storage)),
+                Err(error) if error.to_string().contains("LOCK") && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
     if let Some(rest) = spec.strip_prefix("postgres:") {
         let (url, schema) = rest

@@ -15,6 +15,7 @@
 //! loss. Turning that off keeps the data safe across a crash of the process
 //! but may lose the last commits on power loss.
 
+mod handle;
 mod keys;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ use crate::model::{
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
+
+use handle::Handle;
 
 type Db = OptimisticTransactionDB;
 
@@ -68,13 +71,14 @@ impl Default for RocksDbOptions {
 /// Jobs in a RocksDB directory. Clones share the same database.
 #[derive(Clone)]
 pub struct RocksDbStorage {
-    inner: Arc<Inner>,
+    handle: Arc<Handle>,
+    events: EventBus,
 }
 
+/// One opening of the database.
 struct Inner {
     db: Db,
     options: RocksDbOptions,
-    events: EventBus,
     /// Jobs claimed since the index column families were last compacted.
     claimed_since_compaction: std::sync::atomic::AtomicU64,
 }
@@ -119,24 +123,9 @@ impl RocksDbStorage {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(path: impl AsRef<Path>, options: RocksDbOptions) -> Result<Self, StorageError> {
-        let path = path.as_ref();
-        let mut db_options = Options::default();
-        db_options.create_if_missing(true);
-        db_options.create_missing_column_families(true);
-        db_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let families = keys::ALL
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = Db::open_cf_descriptors(&db_options, path, families)
-            .map_err(|e| StorageError::backend(format!("cannot open RocksDB at {}: {e}", path.display())))?;
-        tracing::info!(path = %path.display(), sync = options.sync, "opened RocksDB storage");
         Ok(RocksDbStorage {
-            inner: Arc::new(Inner {
-                db,
-                options,
-                events: EventBus::new(),
-                claimed_since_compaction: std::sync::atomic::AtomicU64::new(0),
-            }),
+            handle: Arc::new(Handle::open(path.as_ref(), options)?),
+            events: EventBus::new(),
         })
     }
 
@@ -145,10 +134,15 @@ impl RocksDbStorage {
         &self,
         op: impl FnOnce(&Inner) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || op(&inner))
-            .await
-            .map_err(|e| StorageError::backend(format!("a storage task failed: {e}")))?
+        let handle = Arc::clone(&self.handle);
+        tokio::task::spawn_blocking(move || {
+            let inner = handle.current()?;
+            let result = op(&inner);
+            handle.note(&result);
+            result
+        })
+        .await
+        .map_err(|e| StorageError::backend(format!("a storage task failed: {e}")))?
     }
 }
 
@@ -159,6 +153,25 @@ struct Tx<'a> {
 }
 
 impl Inner {
+    /// Opens (or creates) the database in `path`.
+    fn open(path: &Path, options: RocksDbOptions) -> Result<Self, StorageError> {
+        let mut db_options = Options::default();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        db_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let families = keys::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = Db::open_cf_descriptors(&db_options, path, families)
+            .map_err(|e| StorageError::backend(format!("cannot open RocksDB at {}: {e}", path.display())))?;
+        tracing::info!(path = %path.display(), sync = options.sync, "opened RocksDB storage");
+        Ok(Inner {
+            db,
+            options,
+            claimed_since_compaction: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
         self.db
             .cf_handle(name)
@@ -508,9 +521,9 @@ impl Summary {
 
 impl RocksDbStorage {
     fn announce(&self, record: &JobRecord) {
-        self.inner.events.send(StorageEvent::JobChanged(record.id));
+        self.events.send(StorageEvent::JobChanged(record.id));
         if record.status == JobState::Pending {
-            self.inner.events.send(StorageEvent::JobsReady);
+            self.events.send(StorageEvent::JobsReady);
         }
     }
 }
@@ -519,7 +532,7 @@ impl RocksDbStorage {
 impl Storage for RocksDbStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
         let inserted = self.blocking(move |db| db.transact(|tx| tx.insert(&job))).await?;
-        self.inner.events.send(StorageEvent::JobsReady);
+        self.events.send(StorageEvent::JobsReady);
         Ok(inserted)
     }
 
@@ -531,7 +544,7 @@ impl Storage for RocksDbStorage {
         let inserted = self
             .blocking(move |db| db.transact(|tx| jobs.iter().map(|j| tx.insert(j)).collect::<Result<Vec<_>, _>>()))
             .await?;
-        self.inner.events.send(StorageEvent::JobsReady);
+        self.events.send(StorageEvent::JobsReady);
         Ok(inserted)
     }
 
@@ -695,7 +708,7 @@ impl Storage for RocksDbStorage {
             })
         })
         .await?;
-        self.inner.events.send(StorageEvent::JobsReady);
+        self.events.send(StorageEvent::JobsReady);
         Ok(())
     }
 
@@ -720,7 +733,7 @@ impl Storage for RocksDbStorage {
             })
             .await?;
         if matches!(outcome, CancelOutcome::Cancelled(_)) {
-            self.inner.events.send(StorageEvent::JobChanged(id));
+            self.events.send(StorageEvent::JobChanged(id));
         }
         Ok(outcome)
     }
@@ -773,10 +786,10 @@ impl Storage for RocksDbStorage {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
-        self.inner.events.subscribe()
+        self.events.subscribe()
     }
 
     fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
-        self.inner.events.subscribe_ready()
+        self.events.subscribe_ready()
     }
 }
