@@ -12,6 +12,7 @@
 //! cargo run --release -p runekernel-chaos -- --quick     # a few minutes (what CI runs)
 //! cargo run --release -p runekernel-chaos                # the full suite
 //! cargo run --release -p runekernel-chaos --features rocksdb -- --quick   # with RocksDB rounds
+//! cargo run -p runekernel-chaos --features rocksdb -- --quick --backend rocksdb   # RocksDB's scenarios only
 //! ```
 //!
 //! Postgres scenarios read `DATABASE_URL` and run each in a schema of its
@@ -138,6 +139,7 @@ async fn run_worker(args: &[String]) -> Result<(), Error> {
 
 async fn run_suite(args: &[String]) -> Result<(), Error> {
     let mut quick = false;
+    let mut only: Option<String> = None;
     let mut out = Some(PathBuf::from("RELIABILITY.md"));
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -149,8 +151,26 @@ async fn run_suite(args: &[String]) -> Result<(), Error> {
                 ))
             }
             "--no-write" => out = None,
+            "--backend" => {
+                let backend = rest
+                    .next()
+                    .ok_or_else(|| Error::Usage("--backend sqlite|postgres|rocksdb".into()))?;
+                if !["sqlite", "postgres", "rocksdb"].contains(&backend.as_str()) {
+                    return Err(Error::Usage(format!(
+                        "unknown backend `{backend}`: sqlite, postgres or rocksdb"
+                    )));
+                }
+                if backend == "rocksdb" && !cfg!(feature = "rocksdb") {
+                    return Err(Error::Usage(
+                        "--backend rocksdb needs a build with --features rocksdb".into(),
+                    ));
+                }
+                only = Some(backend.clone());
+            }
             "-h" | "--help" => {
-                println!("usage: runekernel-chaos [--quick] [--out PATH | --no-write]");
+                println!(
+                    "usage: runekernel-chaos [--quick] [--backend sqlite|postgres|rocksdb] [--out PATH | --no-write]"
+                );
                 return Ok(());
             }
             other => return Err(Error::Usage(format!("unknown argument `{other}`; see --help"))),
@@ -163,27 +183,33 @@ async fn run_suite(args: &[String]) -> Result<(), Error> {
     let mut outcomes = Vec::new();
     let mut notes = Vec::new();
 
-    println!("SIGKILL rounds on SQLite...");
-    outcomes.push(scenarios::kill_rounds(&sqlite("kill.db"), 2, size.jobs, size.kill_rounds, dir.path()).await?);
+    let wants = |backend: &str| only.as_deref().is_none_or(|o| o == backend);
+
+    if wants("sqlite") {
+        println!("SIGKILL rounds on SQLite...");
+        outcomes.push(scenarios::kill_rounds(&sqlite("kill.db"), 2, size.jobs, size.kill_rounds, dir.path()).await?);
+    }
     #[cfg(feature = "rocksdb")]
-    {
+    if wants("rocksdb") {
         println!("SIGKILL rounds on RocksDB...");
         let spec = format!("rocksdb:{}", dir.path().join("kill-rocks").display());
         outcomes.push(scenarios::kill_rounds(&spec, 1, size.jobs, size.kill_rounds, dir.path()).await?);
     }
-    println!("SIGSTOP on SQLite...");
-    outcomes.push(scenarios::frozen_worker(&sqlite("freeze.db"), size.jobs, dir.path()).await?);
+    if wants("sqlite") {
+        println!("SIGSTOP on SQLite...");
+        outcomes.push(scenarios::frozen_worker(&sqlite("freeze.db"), size.jobs, dir.path()).await?);
+    }
     let faketime = std::path::Path::new(processes::LIBFAKETIME).exists();
-    if faketime {
+    if faketime && wants("sqlite") {
         println!("clock steps on SQLite...");
         outcomes.push(scenarios::clock_stepped(&sqlite("clock.db"), size.jobs, size.clock_steps, dir.path()).await?);
-    } else {
+    } else if !faketime {
         notes.push(format!(
             "{} is missing (Debian's `faketime`): the clock scenarios did not run.",
             processes::LIBFAKETIME
         ));
     }
-    match database_url()? {
+    match database_url()?.filter(|_| wants("postgres")) {
         Some(url) => {
             let schemas = TestSchemas::new(&url);
             let postgres = |prefix: &str| format!("postgres:{url}#{}", schemas.fresh(prefix));
@@ -209,25 +235,36 @@ async fn run_suite(args: &[String]) -> Result<(), Error> {
                 notes.push("pg_ctlcluster is missing: the server restart scenario did not run.".to_owned());
             }
         }
-        None => notes.push("DATABASE_URL is unset: the Postgres scenarios did not run.".to_owned()),
+        None if wants("postgres") => {
+            notes.push("DATABASE_URL is unset: the Postgres scenarios did not run.".to_owned())
+        }
+        None => {}
     }
     if disk::can_mount(dir.path()) {
-        println!("disk full on SQLite...");
-        outcomes.push(disk::disk_full(dir.path(), "sqlite", "2m").await?);
+        if wants("sqlite") {
+            println!("disk full on SQLite...");
+            outcomes.push(disk::disk_full(dir.path(), "sqlite", "2m").await?);
+        }
         #[cfg(feature = "rocksdb")]
-        {
-            // Room for RocksDB's preallocated log and manifest, then some.
+        if wants("rocksdb") {
+            // Room for RocksDB's log and manifest, then some jobs.
             println!("disk full on RocksDB...");
-            outcomes.push(disk::disk_full(dir.path(), "rocksdb", "16m").await?);
+            let size = if size.quick { "8m" } else { "16m" };
+            outcomes.push(disk::disk_full(dir.path(), "rocksdb", size).await?);
         }
     } else {
         notes.push("This process may not mount a tmpfs (it needs root): the disk-full scenario did not run.".into());
     }
-    println!("retry storm on SQLite...");
-    let storm = storm::retry_storm(&sqlite("storm.db"), size.storm_jobs, size.urgent).await?;
-    println!("admin API load on SQLite...");
-    let load = load::admin_load(&sqlite("load.db"), size.clients, size.load_for).await?;
-    let fuzz = if fuzz::available() {
+    let (mut storm, mut load) = (None, None);
+    if wants("sqlite") {
+        println!("retry storm on SQLite...");
+        storm = Some(storm::retry_storm(&sqlite("storm.db"), size.storm_jobs, size.urgent).await?);
+        println!("admin API load on SQLite...");
+        load = Some(load::admin_load(&sqlite("load.db"), size.clients, size.load_for).await?);
+    }
+    let fuzz = if !wants("sqlite") {
+        None
+    } else if fuzz::available() {
         println!("admin API fuzzed by schemathesis...");
         Some(fuzz::admin_fuzz(&sqlite("fuzz.db"), size.fuzz_examples).await?)
     } else {
