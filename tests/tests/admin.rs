@@ -286,6 +286,30 @@ async fn run_cancel_and_list() {
 }
 
 #[tokio::test]
+async fn errors_are_rfc_9457_problems() {
+    let s = Server::start().await;
+    let response = s
+        .request(Method::GET, &format!("/jobs/{}", JobId::from_u128(7)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "urn:runekernel:problem:job_not_found");
+    assert_eq!(body["title"], "Not Found");
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["code"], "job_not_found");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("does not exist")),
+        "{body}"
+    );
+    assert_eq!(body["message"], body["detail"]);
+    let unauthorized = Client::new().get(format!("{}/jobs", s.base)).send().await.unwrap();
+    assert_eq!(unauthorized.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
 async fn newest_first_with_how_many_match() {
     let s = Server::start().await;
     let mut ids = Vec::new();

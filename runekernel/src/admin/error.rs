@@ -1,5 +1,8 @@
-//! [`ApiError`]: every error answer of the admin API, as JSON
-//! `{"code": "...", "message": "..."}` with a stable code.
+//! [`ApiError`]: every error answer of the admin API, as an RFC 9457
+//! problem (`application/problem+json`): `type`, `title`, `status` and
+//! `detail`, with the stable `code` (and `allowed`, for an illegal
+//! transition) as extension members, and `message`, the same text as
+//! `detail`, for clients written before.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
@@ -48,9 +51,39 @@ impl ApiError {
     }
 }
 
+/// The RFC 9457 body of an [`ApiError`].
+#[derive(Serialize)]
+struct Problem<'a> {
+    /// `urn:runekernel:problem:<code>`: one type per code.
+    #[serde(rename = "type")]
+    kind: String,
+    /// The status's reason phrase, the same for every problem of a type.
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<&'a [String]>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(&self)).into_response();
+        let problem = Problem {
+            kind: format!("urn:runekernel:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.message,
+            code: self.code,
+            message: &self.message,
+            allowed: self.allowed.as_deref(),
+        };
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            serde_json::to_string(&problem).unwrap_or_default(),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -17,8 +17,10 @@
 //! | `GET /ui` | the execution-graph visualizer (public page; it asks for the token and sends it with every call) |
 //!
 //! Machine states go in and out as the enum's serde JSON, externally tagged:
-//! `{"Created": {"sku": "a", "qty": 1}}`. Every error is JSON,
-//! `{"code": "...", "message": "..."}`: 400 malformed JSON or a state that
+//! `{"Created": {"sku": "a", "qty": 1}}`. Every error is an RFC 9457
+//! problem (`application/problem+json`: `type`, `title`, `status`,
+//! `detail`) with a stable `code` (and `message`, the same text as
+//! `detail`): 400 malformed JSON or a state that
 //! does not decode, 401 a missing or wrong token, 404 an unknown job or
 //! machine, 409 an illegal state change, 413 a body over the limit (1 MiB by
 //! default), 422 a submitted state that is not initial.

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 fn error_response(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+    json!({ "description": description, "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
 }
 
 fn job_response(description: &str) -> Value {
@@ -30,7 +30,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "RuneKernel admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Submit, inspect, move, run and cancel jobs, and see each machine's graph with live counts. Every error is JSON with a stable `code`."
+            "description": "Submit, inspect, move, run and cancel jobs, and see each machine's graph with live counts. Every error is an RFC 9457 problem (`application/problem+json`) with a stable `code`."
         },
         "security": [{ "bearer": [] }],
         "paths": {
@@ -139,7 +139,10 @@ pub(crate) fn document() -> Value {
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "schemas": {
-                "Error": { "type": "object", "required": ["code", "message"], "properties": {
+                "Error": { "description": "An RFC 9457 problem, with the stable `code` (and `allowed`) as extension members; `message` repeats `detail`",
+                    "type": "object", "required": ["type", "title", "status", "detail", "code", "message"], "properties": {
+                    "type": { "type": "string", "description": "urn:runekernel:problem:<code>" },
+                    "title": { "type": "string" }, "status": { "type": "integer" }, "detail": { "type": "string" },
                     "code": { "type": "string" }, "message": { "type": "string" },
                     "allowed": { "type": "array", "items": { "type": "string" } } } },
                 "Status": { "type": "string", "enum": ["pending", "running", "completed", "failed", "cancelled"] },
