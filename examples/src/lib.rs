@@ -100,7 +100,7 @@ impl OrderHandler for Shop {
         }
         let price = price_cents(&sku).ok_or_else(|| StepError::fatal(format!("unknown SKU `{sku}`")))?;
         let charge = self.charges.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.flaky_every > 0 && (charge - 1) % self.flaky_every == 0 {
+        if self.flaky_every > 0 && (charge - 1).is_multiple_of(self.flaky_every) {
             return Err(StepError::retry("the payment gateway timed out"));
         }
         Ok(OrderCreatedNext::Paid {

@@ -54,8 +54,8 @@ fn start_demo(dir: &Path) -> (Process, String) {
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.split("admin API on ").nth(1) {
-            let base = rest.split_whitespace().next().unwrap().to_owned();
+        if let Some(rest) = line.split("admin API:").nth(1) {
+            let base = rest.trim().to_owned();
             // Keep reading, so the demo's later lines find a reader.
             std::thread::spawn(move || lines.for_each(drop));
             return (process, base);

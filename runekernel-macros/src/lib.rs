@@ -28,6 +28,8 @@
 //! (`validate`), and only then generates code (`expand`). Every problem in one
 //! enum is reported in the same compile, each on the token that causes it.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod attr;
 mod errors;

@@ -61,6 +61,9 @@
 //! See the README for the attributes, the compile-time checks, retries,
 //! cancellation, deterministic testing and the storage backends.
 
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(feature = "admin")]
 pub mod admin;
 pub mod context;
@@ -85,7 +88,9 @@ pub use machine::{
     CodecError, EncodedState, Fingerprint, GraphError, GraphProblem, MachineDef, MachineDefBuilder, MachineState,
     StateDef, StateJsonError, StateMachine, StateShape, Transition, TransitionError, UnknownState,
 };
-pub use runtime::{Backoff, JobView, Policies, Registration, Runtime, RuntimeBuilder, RuntimeError, SubmitOptions};
+pub use runtime::{
+    termination, Backoff, JobView, Policies, Registration, Runtime, RuntimeBuilder, RuntimeError, SubmitOptions,
+};
 pub use step_error::{StepError, StepErrorKind};
 pub use storage::{CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, ListOrder};
 

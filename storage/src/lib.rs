@@ -38,6 +38,9 @@
 //! # }).unwrap();
 //! ```
 
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod error;
 mod events;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]

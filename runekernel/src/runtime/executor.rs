@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::context::JobContext;
 use crate::step_error::{StepError, StepErrorKind};
@@ -125,7 +126,17 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
             None => {
                 let payload = std::mem::take(&mut job.payload);
                 let ctx = step_context(rt, &job, &active, &mut context);
-                run_step(rt, machine.as_ref(), &job, payload, ctx, &active).await
+                // The handler runs inside it, so its own events carry the job.
+                let span = tracing::info_span!(
+                    "step",
+                    job = %job.id,
+                    machine = %job.machine,
+                    state = %job.state,
+                    attempt = job.attempts
+                );
+                run_step(rt, machine.as_ref(), &job, payload, ctx, &active)
+                    .instrument(span)
+                    .await
             }
         };
         let latency = started.elapsed();

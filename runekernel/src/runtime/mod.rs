@@ -20,6 +20,7 @@ mod policy;
 mod pool;
 mod producer;
 pub(crate) mod registry;
+mod termination;
 #[cfg(test)]
 mod test_storage;
 mod verify;
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
+use rand::Rng;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::task::TaskTracker;
 
@@ -46,6 +48,7 @@ pub use error::RuntimeError;
 pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
 pub use policy::{Backoff, Policies};
 pub use registry::Registration;
+pub use termination::termination;
 pub use view::{JobView, SubmitOptions};
 
 use clock::{millis, Clock};
@@ -127,8 +130,8 @@ impl Inner {
     /// The backoff before the next attempt, with jitter from the runtime's
     /// (seeded, in deterministic mode) generator.
     pub(crate) fn backoff_delay(&self, attempt: u32) -> Duration {
-        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
-        self.policies.backoff.delay(attempt, &mut *rng)
+        let position = self.rng.lock().unwrap_or_else(PoisonError::into_inner).random::<f64>();
+        self.policies.backoff.delay(attempt, position)
     }
 
     /// Wakes the producer at `run_at`, when a job put back for later comes
@@ -671,6 +674,25 @@ impl Runtime {
     }
 
     // ----- stopping -----
+
+    /// Waits for `signal`, then shuts down gracefully as
+    /// [`shutdown`](Self::shutdown) does: any future works, such as
+    /// [`termination`] (Ctrl-C or SIGTERM) or a cancellation token's
+    /// `cancelled()`.
+    ///
+    /// ```no_run
+    /// # async fn run(rt: runekernel::Runtime) -> Result<(), runekernel::RuntimeError> {
+    /// rt.shutdown_on(runekernel::termination()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`shutdown`](Self::shutdown).
+    pub async fn shutdown_on(&self, signal: impl std::future::Future<Output = ()>) -> Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
 
     /// Resolves once [`shutdown`](Self::shutdown) has begun, so that
     /// long-lived work of the app's own ends with the runtime (the admin

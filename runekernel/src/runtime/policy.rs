@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-
 /// Exponential backoff between attempts of a failing step:
 /// `base * 2^(attempt - 1)`, capped at `max`, then spread by ±`jitter`
 /// (a fraction) so that failing jobs do not retry in lockstep.
@@ -29,15 +27,34 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The delay after failed attempt number `attempt` (from 1).
-    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+    /// The delay after failed attempt number `attempt` (from 1), at
+    /// `position` within the jitter's spread: 0.0 the shortest, 0.5 the
+    /// unspread delay, 1.0 the longest (a runtime draws it uniformly from
+    /// its own generator, seeded in deterministic mode). A position outside
+    /// 0.0..=1.0 counts as the nearest end.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runekernel::Backoff;
+    ///
+    /// let backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60), jitter: 0.5 };
+    /// assert_eq!(backoff.delay(3, 0.5), Duration::from_secs(4));
+    /// assert_eq!(backoff.delay(3, 0.0), Duration::from_secs(2));
+    /// assert_eq!(backoff.delay(3, 1.0), Duration::from_secs(6));
+    /// ```
+    pub fn delay(&self, attempt: u32, position: f64) -> Duration {
         let exponent = attempt.saturating_sub(1).min(40);
         let raw = self.base.saturating_mul(1u32 << exponent.min(31)).min(self.max);
         let jitter = self.jitter.clamp(0.0, 1.0);
+        let position = if position.is_nan() {
+            0.5
+        } else {
+            position.clamp(0.0, 1.0)
+        };
         if jitter == 0.0 {
             return raw;
         }
-        let factor = 1.0 + rng.random_range(-jitter..=jitter);
+        let factor = 1.0 + jitter * (2.0 * position - 1.0);
         raw.mul_f64(factor).min(self.max)
     }
 }
@@ -114,23 +131,23 @@ impl Default for Policies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn backoff_grows_and_caps() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let b = Backoff {
             base: Duration::from_secs(1),
             max: Duration::from_secs(10),
             jitter: 0.0,
         };
-        let delays: Vec<u64> = (1..=6).map(|a| b.delay(a, &mut rng).as_secs()).collect();
+        let delays: Vec<u64> = (1..=6).map(|a| b.delay(a, 0.9).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
         let j = Backoff { jitter: 0.25, ..b };
-        for _ in 0..100 {
-            let d = j.delay(2, &mut rng).as_millis();
+        for step in 0..=100 {
+            let d = j.delay(2, f64::from(step) / 100.0).as_millis();
             assert!((1500..=2500).contains(&d), "{d}");
         }
-        assert_eq!(b.delay(u32::MAX, &mut rng), Duration::from_secs(10));
+        assert_eq!(j.delay(2, -3.0).as_millis(), 1500);
+        assert_eq!(j.delay(2, f64::NAN).as_millis(), 2000);
+        assert_eq!(b.delay(u32::MAX, 0.5), Duration::from_secs(10));
     }
 }
