@@ -567,3 +567,133 @@ proptest! {
         })?;
     }
 }
+
+/// The admin router's routes, read from where they are declared, so a
+/// route added without documenting it fails the test below.
+const ROUTER_SOURCE: &str = include_str!("../../runekernel/src/admin/mod.rs");
+
+/// A documented path with its parameters filled in: `{id}` as `id`.
+fn concrete(path: &str, id: &str) -> String {
+    path.replace("{id}", id)
+        .replace("{name}", "order")
+        .replace("{file}", "runekernel_ui.js")
+}
+
+/// The statuses the document lists for `method` on `path`, if it has the
+/// operation.
+fn documented(doc: &Value, path: &str, method: &Method) -> Option<Vec<u16>> {
+    let responses = doc["paths"][path][method.as_str().to_lowercase()]["responses"].as_object()?;
+    Some(responses.keys().filter_map(|k| k.parse().ok()).collect())
+}
+
+#[tokio::test]
+async fn the_document_matches_the_router() {
+    let s = Server::start().await;
+    let (_, doc) = s.call(Method::GET, "/openapi.json", None).await;
+    // Redirects are answers to check, not to follow.
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let request = |method: &Method, path: &str| {
+        client
+            .request(method.clone(), format!("{}{path}", s.base))
+            .bearer_auth(TOKEN)
+    };
+    let paths: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+
+    // Every route the router declares is documented.
+    let routes: Vec<&str> = ROUTER_SOURCE
+        .split(".route(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(routes.len() >= 15, "read the routes: {routes:?}");
+    for route in &routes {
+        assert!(paths.iter().any(|p| p == route), "{route} is routed but not documented");
+    }
+
+    let job = s
+        .submit(
+            json!({"Created": {"sku": "a", "qty": 1}}),
+            json!({"delay_ms": 3_600_000}),
+        )
+        .await;
+    let job = job["id"].as_str().unwrap().to_owned();
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH];
+    for path in &paths {
+        for method in &methods {
+            // With a token, an existing job and no body: whatever the router
+            // answers must be documented, and an undocumented method is 405.
+            let response = request(method, &concrete(path, &job)).send().await.unwrap();
+            let status = response.status().as_u16();
+            match documented(&doc, path, method) {
+                Some(statuses) => {
+                    assert!(
+                        statuses.contains(&status),
+                        "{method} {path} answered {status}, not in {statuses:?}"
+                    )
+                }
+                None => assert_eq!(status, 405, "{method} {path} is not documented but answered {status}"),
+            }
+            let Some(statuses) = documented(&doc, path, method) else {
+                continue;
+            };
+            // Without a token, a protected operation is 401.
+            let public = doc["paths"][path][method.as_str().to_lowercase()]["security"]
+                .as_array()
+                .is_some_and(Vec::is_empty);
+            let anonymous = client
+                .request(method.clone(), format!("{}{}", s.base, concrete(path, &job)))
+                .send()
+                .await
+                .unwrap();
+            if public {
+                assert_ne!(
+                    anonymous.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} is public"
+                );
+            } else {
+                assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+                assert!(statuses.contains(&401), "{method} {path} documents 401");
+            }
+            // A job id that is not one is 400; a body that is not JSON is 415.
+            if path.contains("{id}") {
+                let bad = request(method, &concrete(path, "not-an-id")).send().await.unwrap();
+                let status = bad.status().as_u16();
+                assert!(
+                    statuses.contains(&status),
+                    "{method} {path} with a bad id answered {status}"
+                );
+            }
+            if doc["paths"][path][method.as_str().to_lowercase()]["requestBody"].is_object() {
+                let text = request(method, &concrete(path, &job))
+                    .header("content-type", "text/plain")
+                    .body("hello")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{method} {path}");
+                assert!(statuses.contains(&415), "{method} {path} documents 415");
+            }
+        }
+    }
+
+    // Once the runtime has shut down, every answer is still documented.
+    s.runtime.shutdown().await.unwrap();
+    for path in &paths {
+        for method in &methods {
+            let Some(statuses) = documented(&doc, path, method) else {
+                continue;
+            };
+            let body = json!({"machine": "order", "state": {"Created": {"sku": "a", "qty": 1}}});
+            let response = request(method, &concrete(path, &job)).json(&body).send().await.unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                statuses.contains(&status),
+                "after shutdown, {method} {path} answered {status}, not in {statuses:?}"
+            );
+        }
+    }
+}

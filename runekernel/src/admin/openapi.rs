@@ -20,6 +20,26 @@ fn json_body(schema: &str) -> Value {
 
 /// The document.
 pub(crate) fn document() -> Value {
+    let mut doc = operations();
+    // Every operation that reaches storage may also find it failing.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|p| p.values_mut())
+        {
+            let public = operation["security"].as_array().is_some_and(Vec::is_empty);
+            let reads_storage = !public || operation["summary"].as_str().is_some_and(|s| s.contains("storage"));
+            if reads_storage {
+                operation["responses"]["500"] = error_response("Storage failed");
+            }
+        }
+    }
+    doc
+}
+
+/// Every operation, with the answers particular to it.
+fn operations() -> Value {
     let unauthorized = error_response("Missing or wrong bearer token");
     let not_found = error_response("No such job");
     let bad = error_response("Malformed JSON, or a state that does not decode");
@@ -92,7 +112,8 @@ pub(crate) fn document() -> Value {
             } },
             "/jobs/{id}/run": { "post": {
                 "summary": "Run a pending job now", "parameters": [id_parameter()],
-                "responses": { "200": job_response("The job afterwards"), "400": bad_id.clone(), "401": unauthorized, "404": not_found }
+                "responses": { "200": job_response("The job afterwards"), "400": bad_id.clone(), "401": unauthorized, "404": not_found,
+                    "503": error_response("The runtime stopped before the step ended") }
             } },
             "/jobs/{id}/cancel": { "post": {
                 "summary": "Cancel a job", "parameters": [id_parameter()],
@@ -118,6 +139,10 @@ pub(crate) fn document() -> Value {
             "/ui": { "get": {
                 "summary": "The execution-graph visualizer (a WebAssembly app); it asks for the token and sends it with every call", "security": [],
                 "responses": { "200": { "description": "The page", "content": { "text/html": { "schema": { "type": "string" } } } } }
+            } },
+            "/ui/": { "get": {
+                "summary": "Redirects to /ui", "security": [],
+                "responses": { "308": { "description": "To `../ui`" } }
             } },
             "/ui/{file}": { "get": {
                 "summary": "The visualizer's assets", "security": [],
