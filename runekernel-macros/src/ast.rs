@@ -7,7 +7,7 @@ use syn::{Data, DeriveInput, Fields, Ident, LitInt, LitStr, Path, Type, Variant,
 
 use crate::attr::{self, MachineAttrs, StateAttrs, TransitionAttr};
 use crate::errors::Errors;
-use crate::graph::snake_case;
+use runekernel_graph_rules::snake_case;
 
 /// The whole machine.
 pub struct Machine<'a> {

@@ -9,7 +9,7 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Ident, LitInt, LitStr, Path, Token};
 
 use crate::errors::Errors;
-use crate::graph::suggest;
+use runekernel_graph_rules::suggest;
 
 /// `#[machine(name = "...", version = N, crate = path, allow_cycles)]`.
 #[derive(Default)]

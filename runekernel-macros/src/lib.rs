@@ -34,7 +34,6 @@ mod ast;
 mod attr;
 mod errors;
 mod expand;
-mod graph;
 mod validate;
 
 use proc_macro::TokenStream;

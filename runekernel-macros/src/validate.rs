@@ -6,7 +6,7 @@ use syn::Ident;
 
 use crate::ast::{Machine, State};
 use crate::errors::Errors;
-use crate::graph::{self, GraphSpec, Problem, StateSpec, TransitionSpec};
+use runekernel_graph_rules::{self as graph, GraphSpec, Problem, StateSpec, TransitionSpec};
 
 /// Checks the machine and records every problem in `errors`.
 pub fn check(machine: &Machine, errors: &mut Errors) {

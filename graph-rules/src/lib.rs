@@ -1,16 +1,32 @@
-//! The graph rules of a state machine, as plain functions over plain data.
+//! The graph rules of a RuneKernel state machine, as plain functions over
+//! plain data: every state reachable from an initial one, a terminal state
+//! reachable from every state (unless cycles are allowed), names unique,
+//! transitions to states that exist, with a suggestion for a misspelt one.
 //!
-//! This one file is compiled into two crates: `runekernel-macros`, which turns
-//! each [`Problem`] into a spanned compile error, and `runekernel`, which turns
-//! it into a `GraphError` when a machine is built at run time
-//! (`SimpleStateMachine`, `MachineDef::builder`). Keeping a single copy is what
-//! makes a dynamic machine obey exactly the rules the derive enforces.
+//! Two crates use them: `runekernel-macros`, which turns each [`Problem`]
+//! into a spanned compile error, and `runekernel`, which turns it into a
+//! `GraphError` when a machine is built at run time (`SimpleStateMachine`,
+//! `MachineDef::builder`). One crate for both is what makes a dynamic
+//! machine obey exactly the rules the derive enforces.
 //!
 //! Nothing here knows about `syn` or spans: states and transitions are
 //! referred to by their index in the input.
+//!
+//! ```
+//! use runekernel_graph_rules::{check, GraphSpec, StateSpec, TransitionSpec};
+//!
+//! let spec = GraphSpec {
+//!     states: vec![
+//!         StateSpec { name: "Start", initial: true, terminal: false },
+//!         StateSpec { name: "Done", initial: false, terminal: true },
+//!     ],
+//!     transitions: vec![TransitionSpec { from: 0, to: "Done" }],
+//!     allow_cycles: false,
+//! };
+//! assert!(check(&spec).is_empty());
+//! ```
 
-// Each including crate uses a different subset of this module.
-#![allow(dead_code)]
+#![warn(missing_docs)]
 
 use std::collections::VecDeque;
 
@@ -51,27 +67,56 @@ pub struct GraphSpec<'a> {
 pub enum Problem<'a> {
     /// The machine has no states at all.
     NoStates,
-    /// Two states share a name; `state` is the later one.
-    DuplicateState { state: usize, first: usize },
+    /// Two states share a name.
+    DuplicateState {
+        /// The later state.
+        state: usize,
+        /// The state that has the name first.
+        first: usize,
+    },
     /// No state is marked initial.
     NoInitial,
-    /// `state` is marked initial although `first` already is.
-    ExtraInitial { state: usize, first: usize },
+    /// A second state is marked initial.
+    ExtraInitial {
+        /// The later state marked initial.
+        state: usize,
+        /// The state marked initial first.
+        first: usize,
+    },
     /// A transition names a state that does not exist.
     UnknownTarget {
+        /// The transition.
         transition: usize,
+        /// The existing state whose name is closest, if one is close.
         suggestion: Option<&'a str>,
     },
-    /// The same (from, to) pair is declared twice; `transition` is the later one.
-    DuplicateTransition { transition: usize, first: usize },
+    /// The same (from, to) pair is declared twice.
+    DuplicateTransition {
+        /// The later declaration.
+        transition: usize,
+        /// The first declaration.
+        first: usize,
+    },
     /// A terminal state declares an outgoing transition.
-    TerminalWithTransition { transition: usize },
+    TerminalWithTransition {
+        /// The transition.
+        transition: usize,
+    },
     /// A non-terminal state has no outgoing transition.
-    NoOutgoing { state: usize },
+    NoOutgoing {
+        /// The state.
+        state: usize,
+    },
     /// The state cannot be reached from the initial state.
-    Unreachable { state: usize },
+    Unreachable {
+        /// The state.
+        state: usize,
+    },
     /// No terminal state can be reached from the state.
-    NoTerminalReachable { state: usize },
+    NoTerminalReachable {
+        /// The state.
+        state: usize,
+    },
 }
 
 /// Checks every rule and returns every problem found, in a stable order
