@@ -3,14 +3,14 @@
 //! around the states they pass, cycles and self-loops drawn legibly.
 //!
 //! It is the classic Sugiyama pipeline, one module a stage:
-//! 1. [`rank`]: a depth-first search reverses the edges that close cycles,
+//! 1. `rank.rs`: a depth-first search reverses the edges that close cycles,
 //!    then every node gets the layer of its longest path from a source;
-//! 2. [`layered`]: an edge that spans several layers gets a dummy node in
+//! 2. `layered.rs`: an edge that spans several layers gets a dummy node in
 //!    each, so it is routed between the nodes of the layers it crosses;
-//! 3. [`order`]: barycenter sweeps order each layer to cut crossings;
-//! 4. [`place`]: horizontal positions pulled toward neighbours, never closer
+//! 3. `order.rs`: barycenter sweeps order each layer to cut crossings;
+//! 4. `place.rs`: horizontal positions pulled toward neighbours, never closer
 //!    than the gap;
-//! 5. [`route`]: one polyline per edge, from its source's border to its
+//! 5. `route.rs`: one polyline per edge, from its source's border to its
 //!    target's, with a loop beside the node for a self-loop.
 //!
 //! The same graph always gets the same layout (no hashing, no randomness),
