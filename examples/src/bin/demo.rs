@@ -103,7 +103,7 @@ async fn summarize(rt: Runtime, every: Duration, stop: CancellationToken) {
         }
         let now = totals(&rt);
         tracing::info!(
-            "last {} s: {} steps, {} jobs failed, {} steps to retry",
+            "last {} s: steps run {}, jobs failed {}, steps to retry {}",
             every.as_secs(),
             now.0 - last.0,
             now.1 - last.1,
