@@ -12,7 +12,7 @@
 //! assets are what the sources build to.
 
 use std::error::Error;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use wasm_bindgen_cli_support::Bindgen;
@@ -37,7 +37,13 @@ fn main() -> ExitCode {
 }
 
 fn build() -> Result<Vec<(PathBuf, u64)>, Box<dyn Error>> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read when it runs, not when it was compiled: one build directory may
+    // serve several checkouts, and the assets go to the one `cargo run`
+    // was called in.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .ok_or("CARGO_MANIFEST_DIR is unset: run it with `cargo run -p runekernel-ui-build`")?;
+    let workspace = manifest_dir
         .parent()
         .ok_or("runekernel-ui-build is not inside the workspace")?
         .to_path_buf();
