@@ -1,7 +1,7 @@
 //! One job: its path on the graph, its history as a timeline linked to the
 //! graph, its payload, and the actions an operator may take on it.
 
-use super::{legend, status_badge};
+use super::{legend, status_badge, zoom_controls};
 use crate::graph::{self, Marks};
 use crate::html::{duration, escape, pretty, timestamp};
 use crate::model::{Entry, History, Job, Machine};
@@ -46,11 +46,6 @@ pub fn job(machine: &Machine, job: &Job, history: &History) -> String {
         escape(&pretty(&job.state))
     ));
     out
-}
-
-/// Pan and zoom buttons for the graph (the wheel and dragging work too).
-pub fn zoom_controls() -> String {
-    r#"<div class="zoom"><button data-action="zoom-in" title="zoom in">+</button><button data-action="zoom-out" title="zoom out">−</button><button data-action="zoom-reset" title="fit">fit</button></div>"#.to_owned()
 }
 
 fn actions(machine: &Machine, job: &Job, finished: bool) -> String {

@@ -1,7 +1,6 @@
 //! One machine: its graph with live counts.
 
-use super::job::zoom_controls;
-use super::{jobs_with_status, legend};
+use super::{jobs_with_status, legend, zoom_controls};
 use crate::graph::{self, Marks};
 use crate::html::escape;
 use crate::model::{Machine, STATUSES};

@@ -44,3 +44,8 @@ pub fn legend() -> String {
     );
     out
 }
+
+/// Pan and zoom buttons for the graph (the wheel and dragging work too).
+pub fn zoom_controls() -> String {
+    r#"<div class="zoom"><button data-action="zoom-in" title="zoom in">+</button><button data-action="zoom-out" title="zoom out">−</button><button data-action="zoom-reset" title="fit">fit</button></div>"#.to_owned()
+}
