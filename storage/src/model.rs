@@ -57,6 +57,41 @@ pub struct NewJob {
     pub created_at: Millis,
 }
 
+impl NewJob {
+    /// The most attempts per step a job may allow: what every backend can
+    /// store (Postgres keeps it in an `int4`).
+    pub const MAX_ATTEMPTS: u32 = i32::MAX.cast_unsigned();
+    /// The longest per-job step timeout, in milliseconds: what every
+    /// backend can store (a signed 64-bit column).
+    pub const MAX_TIMEOUT_MS: u64 = i64::MAX.cast_unsigned();
+
+    /// Checks what every backend checks before it stores the job: its
+    /// numbers fit the columns that keep them.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`](crate::StorageError::Invalid) naming the
+    /// job and the field, for `max_attempts` over [`Self::MAX_ATTEMPTS`] or
+    /// `timeout_ms` over [`Self::MAX_TIMEOUT_MS`].
+    pub fn check(&self) -> Result<(), crate::StorageError> {
+        if self.max_attempts > Self::MAX_ATTEMPTS {
+            return Err(crate::StorageError::Invalid(format!(
+                "job {}: max_attempts {} is more than the {} a job may allow",
+                self.id,
+                self.max_attempts,
+                Self::MAX_ATTEMPTS
+            )));
+        }
+        match self.timeout_ms {
+            Some(ms) if ms > Self::MAX_TIMEOUT_MS => Err(crate::StorageError::Invalid(format!(
+                "job {}: timeout_ms {ms} is more than the {} a job may set",
+                self.id,
+                Self::MAX_TIMEOUT_MS
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What an insert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inserted {
@@ -112,6 +147,7 @@ pub struct JobRecord {
 /// One entry of a job's history: the submission, a transition, or a
 /// lifecycle change (retry, failure, cancellation, admin change).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
     /// 0 for the submission, then 1, 2, ... with no gaps.
     pub seq: u64,
@@ -124,6 +160,7 @@ pub struct HistoryEntry {
     /// Why, for a failed step, a retry or a cancellation.
     pub error: Option<String>,
     /// When it was committed.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub at: Millis,
     /// The attempt of the step that produced it (0 for the submission).
     pub attempt: u32,

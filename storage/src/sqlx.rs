@@ -33,6 +33,6 @@ pub(crate) mod query {
 /// The Postgres driver (`sqlx::postgres`).
 pub(crate) mod postgres {
     pub(crate) use sqlx_postgres::{
-        PgArguments, PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow,
+        PgArguments, PgConnectOptions, PgConnection, PgDatabaseError, PgListener, PgPool, PgPoolOptions, PgRow,
     };
 }

@@ -24,7 +24,8 @@ pub trait Storage: Send + Sync + 'static {
     /// `created: false`.
     ///
     /// # Errors
-    /// [`StorageError::DuplicateId`] if the id is taken.
+    /// [`StorageError::DuplicateId`] if the id is taken;
+    /// [`StorageError::Invalid`] if [`NewJob::check`] refuses the job.
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError>;
 
     /// Inserts many jobs in one atomic write, with the same idempotency rule

@@ -9,9 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use runekernel::job::Job;
 use runekernel::storage::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, EventBus, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage, StorageError,
-    StorageEvent,
+    cancel_commit, check_payload_depth, CancelOutcome, ClaimRequest, Commit, CountRow, EventBus, Heartbeat,
+    HistoryEntry, Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob,
+    Storage, StorageError, StorageEvent,
 };
 use runekernel::Runtime;
 use tokio::sync::broadcast;
@@ -74,12 +74,14 @@ impl State {
 #[async_trait]
 impl Storage for SingleLockStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        job.check()?;
         let inserted = self.lock().insert(&job)?;
         self.events.send(StorageEvent::JobsReady);
         Ok(inserted)
     }
 
     async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        jobs.iter().try_for_each(NewJob::check)?;
         let mut state = self.lock();
         let mut ids = std::collections::HashSet::new();
         if let Some(dup) = jobs
@@ -141,10 +143,22 @@ impl Storage for SingleLockStorage {
         let mut claimed = Vec::with_capacity(ready.len());
         for (_, _, id) in ready {
             let token = state.token();
-            if let Some((record, _)) = state.jobs.get_mut(&id) {
-                record.claim(&request.worker, token, request.now, request.lease_ms);
-                claimed.push(record.clone());
+            let Some((record, history)) = state.jobs.get_mut(&id) else {
+                continue;
+            };
+            // A payload nested deeper than a runtime could read back (one
+            // written by a writer that did not check it) fails its job
+            // alone, instead of being handed out again and again.
+            if let Err(error) = check_payload_depth(&record.payload) {
+                let commit = Commit {
+                    status: JobState::Failed,
+                    ..cancel_commit(record, request.now, Some(error.to_string()))
+                };
+                history.push(record.apply(&commit));
+                continue;
             }
+            record.claim(&request.worker, token, request.now, request.lease_ms);
+            claimed.push(record.clone());
         }
         Ok(claimed)
     }

@@ -398,6 +398,7 @@ impl Inner {
 #[async_trait]
 impl Storage for InMemoryStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        job.check()?;
         let mut keys = lock(&self.inner.keys);
         let inserted = self.inner.insert_locked(&mut keys, &job)?;
         drop(keys);
@@ -408,6 +409,7 @@ impl Storage for InMemoryStorage {
     }
 
     async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        jobs.iter().try_for_each(NewJob::check)?;
         let mut keys = lock(&self.inner.keys);
         // Check every id first, so a duplicate leaves nothing inserted.
         let mut ids = std::collections::HashSet::with_capacity(jobs.len());

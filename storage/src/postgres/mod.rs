@@ -456,6 +456,7 @@ impl PostgresStorage {
     /// Inserts jobs, returning for each its id and whether it is new. Jobs
     /// with an idempotency key already stored are not inserted again.
     async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, StorageError> {
+        jobs.iter().try_for_each(NewJob::check)?;
         let keys: Vec<String> = jobs.iter().filter_map(|j| j.idempotency_key.clone()).collect();
         if keys.is_empty() {
             let all: Vec<&NewJob> = jobs.iter().collect();
@@ -536,14 +537,18 @@ fn insert_error(error: sqlx::Error, jobs: &[&NewJob]) -> StorageError {
     if let Some(db) = error.as_database_error() {
         if db.is_unique_violation() {
             if db.constraint() == Some("rk_jobs_pkey") {
-                let id = jobs.first().map_or(JobId::from_u128(0), |j| j.id);
-                // Postgres names the key in the detail; find which id it is.
-                let detail = db.message().to_owned();
+                // Postgres names the key in the detail (`Key (id)=(...)
+                // already exists.`); find which id it is.
+                let detail = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(sqlx::postgres::PgDatabaseError::detail)
+                    .unwrap_or_default();
                 let id = jobs
                     .iter()
                     .map(|j| j.id)
                     .find(|id| detail.contains(&id.to_string()))
-                    .unwrap_or(id);
+                    .or_else(|| jobs.first().map(|j| j.id))
+                    .unwrap_or(JobId::from_u128(0));
                 return StorageError::DuplicateId(id);
             }
             return StorageError::Invalid(format!(
@@ -748,7 +753,7 @@ impl Storage for PostgresStorage {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(backend)?;
-            record.claim(worker, LeaseToken(token as u64), now, lease_ms);
+            record.claim(worker, LeaseToken(token.cast_unsigned()), now, lease_ms);
             Self::write_jobs(&mut tx, &[record]).await?;
             Ok(jobs.remove(&id))
         }
@@ -897,7 +902,7 @@ impl Storage for PostgresStorage {
                     machine,
                     state,
                     status,
-                    count: count as u64,
+                    count: count.cast_unsigned(),
                 })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
@@ -921,7 +926,7 @@ impl Storage for PostgresStorage {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            Ok(deleted.len() as u64)
+            Ok(u64::try_from(deleted.len()).unwrap_or(u64::MAX))
         }
         .await;
         Self::end(tx, result).await

@@ -36,6 +36,29 @@ fn text_owned(value: Option<&str>) -> Option<String> {
     value.map(|v| text(v).into_owned())
 }
 
+/// A count in an `int4` column. [`NewJob::check`] bounds what a user may
+/// set; a counter the runtime keeps under that bound never saturates.
+fn int4(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// A count or duration in an `int8` column, bounded as [`int4`]'s are.
+fn int8(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A stored count read back: negative only in a row written by something
+/// else, which is reported as corrupt rather than wrapped.
+fn unsigned<S, U: TryFrom<S>>(id: JobId, column: &str, value: S) -> Result<U, StorageError>
+where
+    S: Copy + std::fmt::Display,
+{
+    U::try_from(value).map_err(|_| StorageError::Corrupt {
+        id,
+        message: format!("`{column}` holds {value}, which is not a count"),
+    })
+}
+
 pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
     let id = JobId::from_uuid(row.try_get("id").map_err(backend)?);
     let status: String = row.try_get("status").map_err(backend)?;
@@ -49,17 +72,18 @@ pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
     let lease = match (owner, token, expires_at) {
         (Some(owner), Some(token), Some(expires_at)) => Some(Lease {
             owner,
-            token: LeaseToken(token as u64),
+            token: LeaseToken(token.cast_unsigned()),
             expires_at,
         }),
         _ => None,
     };
     let get_i32 = |name: &str| row.try_get::<i32, _>(name).map_err(backend);
     let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(backend);
+    let count = |name: &str| unsigned(id, name, get_i32(name)?);
     Ok(JobRecord {
         id,
         machine: row.try_get("machine").map_err(backend)?,
-        fingerprint: get_i64("fingerprint")? as u64,
+        fingerprint: get_i64("fingerprint")?.cast_unsigned(),
         state: row.try_get("state").map_err(backend)?,
         payload: row.try_get("payload").map_err(|e| StorageError::Corrupt {
             id,
@@ -68,14 +92,15 @@ pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
         status,
         priority: get_i32("priority")?,
         run_at: get_i64("run_at")?,
-        attempts: get_i32("attempts")? as u32,
-        max_attempts: get_i32("max_attempts")? as u32,
+        attempts: count("attempts")?,
+        max_attempts: count("max_attempts")?,
         timeout_ms: row
             .try_get::<Option<i64>, _>("timeout_ms")
             .map_err(backend)?
-            .map(|t| t as u64),
+            .map(|t| unsigned(id, "timeout_ms", t))
+            .transpose()?,
         lease,
-        version: get_i64("version")? as u64,
+        version: unsigned(id, "version", get_i64("version")?)?,
         idempotency_key: row.try_get("idempotency_key").map_err(backend)?,
         cancel_requested: row.try_get("cancel_requested").map_err(backend)?,
         created_at: get_i64("created_at")?,
@@ -87,7 +112,7 @@ pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
 pub(super) fn read_history(id: JobId, row: &PgRow) -> Result<HistoryEntry, StorageError> {
     let status: String = row.try_get("status").map_err(backend)?;
     Ok(HistoryEntry {
-        seq: row.try_get::<i64, _>("seq").map_err(backend)? as u64,
+        seq: unsigned(id, "seq", row.try_get::<i64, _>("seq").map_err(backend)?)?,
         from: row.try_get("from_state").map_err(backend)?,
         to: row.try_get("to_state").map_err(backend)?,
         status: status
@@ -98,7 +123,7 @@ pub(super) fn read_history(id: JobId, row: &PgRow) -> Result<HistoryEntry, Stora
             })?,
         error: row.try_get("error").map_err(backend)?,
         at: row.try_get("at").map_err(backend)?,
-        attempt: row.try_get::<i32, _>("attempt").map_err(backend)? as u32,
+        attempt: unsigned(id, "attempt", row.try_get::<i32, _>("attempt").map_err(backend)?)?,
         worker: row.try_get("worker").map_err(backend)?,
         payload: row.try_get("payload").map_err(backend)?,
     })
@@ -140,13 +165,13 @@ impl<'a> NewJobColumns<'a> {
         NewJobColumns {
             id: jobs.iter().map(|j| *j.id.as_uuid()).collect(),
             machine: jobs.iter().map(|j| j.machine.as_str()).collect(),
-            fingerprint: jobs.iter().map(|j| j.fingerprint as i64).collect(),
+            fingerprint: jobs.iter().map(|j| j.fingerprint.cast_signed()).collect(),
             state: jobs.iter().map(|j| j.state.as_str()).collect(),
             payload: jobs.iter().map(|j| j.payload.to_string()).collect(),
             priority: jobs.iter().map(|j| j.priority).collect(),
             run_at: jobs.iter().map(|j| j.run_at).collect(),
-            max_attempts: jobs.iter().map(|j| j.max_attempts as i32).collect(),
-            timeout_ms: jobs.iter().map(|j| j.timeout_ms.map(|t| t as i64)).collect(),
+            max_attempts: jobs.iter().map(|j| int4(j.max_attempts)).collect(),
+            timeout_ms: jobs.iter().map(|j| j.timeout_ms.map(int8)).collect(),
             idempotency_key: jobs.iter().map(|j| j.idempotency_key.as_deref()).collect(),
             created_at: jobs.iter().map(|j| j.created_at).collect(),
         }
@@ -199,17 +224,17 @@ pub(super) struct JobColumns {
 impl JobColumns {
     pub(super) fn push(&mut self, r: &JobRecord) {
         self.id.push(*r.id.as_uuid());
-        self.fingerprint.push(r.fingerprint as i64);
+        self.fingerprint.push(r.fingerprint.cast_signed());
         self.state.push(r.state.clone());
         self.payload.push(r.payload.to_string());
         self.status.push(r.status.as_str().to_owned());
         self.run_at.push(r.run_at);
-        self.attempts.push(r.attempts as i32);
+        self.attempts.push(int4(r.attempts));
         self.lease_owner
             .push(text_owned(r.lease.as_ref().map(|l| l.owner.as_str())));
-        self.lease_token.push(r.lease.as_ref().map(|l| l.token.0 as i64));
+        self.lease_token.push(r.lease.as_ref().map(|l| l.token.0.cast_signed()));
         self.lease_expires_at.push(r.lease.as_ref().map(|l| l.expires_at));
-        self.version.push(r.version as i64);
+        self.version.push(int8(r.version));
         self.cancel_requested.push(r.cancel_requested);
         self.updated_at.push(r.updated_at);
         self.last_error.push(text_owned(r.last_error.as_deref()));
@@ -301,13 +326,13 @@ pub(super) struct HistoryColumns {
 impl HistoryColumns {
     pub(super) fn push(&mut self, id: JobId, e: &HistoryEntry) {
         self.job_id.push(*id.as_uuid());
-        self.seq.push(e.seq as i64);
+        self.seq.push(int8(e.seq));
         self.from.push(e.from.clone());
         self.to.push(e.to.clone());
         self.status.push(e.status.as_str().to_owned());
         self.error.push(text_owned(e.error.as_deref()));
         self.at.push(e.at);
-        self.attempt.push(e.attempt as i32);
+        self.attempt.push(int4(e.attempt));
         self.worker.push(text_owned(e.worker.as_deref()));
         self.payload.push(e.payload.to_string());
     }

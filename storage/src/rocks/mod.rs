@@ -531,12 +531,14 @@ impl RocksDbStorage {
 #[async_trait]
 impl Storage for RocksDbStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        job.check()?;
         let inserted = self.blocking(move |db| db.transact(|tx| tx.insert(&job))).await?;
         self.events.send(StorageEvent::JobsReady);
         Ok(inserted)
     }
 
     async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        jobs.iter().try_for_each(NewJob::check)?;
         let mut ids = std::collections::HashSet::with_capacity(jobs.len());
         if let Some(dup) = jobs.iter().find(|j| !ids.insert(j.id)) {
             return Err(StorageError::DuplicateId(dup.id));

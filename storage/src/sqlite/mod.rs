@@ -300,6 +300,7 @@ impl SqliteStorage {
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
+        job.check()?;
         let inserted = self.writer.call(move |conn| insert_one(conn, &job)).await?;
         if inserted.created {
             self.events.send(StorageEvent::JobsReady);
@@ -308,6 +309,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        jobs.iter().try_for_each(NewJob::check)?;
         let inserted = self
             .writer
             .call(move |conn| {

@@ -116,7 +116,7 @@ fn read_raw(row: &Row) -> rusqlite::Result<RawJob> {
     let lease = match (lease_owner, lease_token, lease_expires_at) {
         (Some(owner), Some(token), Some(expires_at)) => Some(Lease {
             owner,
-            token: LeaseToken(token as u64),
+            token: LeaseToken(token.cast_unsigned()),
             expires_at,
         }),
         _ => None,
@@ -125,7 +125,7 @@ fn read_raw(row: &Row) -> rusqlite::Result<RawJob> {
         record: JobRecord {
             id: read_id(row, 0)?,
             machine: row.get(1)?,
-            fingerprint: row.get::<_, i64>(2)? as u64,
+            fingerprint: row.get::<_, i64>(2)?.cast_unsigned(),
             state: row.get(3)?,
             payload: Value::Null,
             status: JobState::Pending,
@@ -133,9 +133,9 @@ fn read_raw(row: &Row) -> rusqlite::Result<RawJob> {
             run_at: row.get(7)?,
             attempts: row.get(8)?,
             max_attempts: row.get(9)?,
-            timeout_ms: row.get::<_, Option<i64>>(10)?.map(|t| t as u64),
+            timeout_ms: row.get::<_, Option<i64>>(10)?.map(i64::cast_unsigned),
             lease,
-            version: row.get::<_, i64>(14)? as u64,
+            version: row.get::<_, i64>(14)?.cast_unsigned(),
             idempotency_key: row.get(15)?,
             cancel_requested: row.get(16)?,
             created_at: row.get(17)?,
@@ -224,13 +224,14 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
     let inserted = stmt.execute(params![
         id_bytes(job.id),
         job.machine,
-        job.fingerprint as i64,
+        job.fingerprint.cast_signed(),
         job.state,
         payload,
         job.priority,
         job.run_at,
         job.max_attempts,
-        job.timeout_ms.map(|t| t as i64),
+        // `NewJob::check` keeps it under `i64::MAX`.
+        job.timeout_ms.map(u64::cast_signed),
         job.idempotency_key,
         job.created_at,
     ]);
@@ -255,7 +256,7 @@ pub(super) fn insert_history(
     let mut stmt = conn.prepare_cached(INSERT_HISTORY).map_err(backend)?;
     stmt.execute(params![
         id_bytes(id),
-        entry.seq as i64,
+        entry.seq.cast_signed(),
         entry.from,
         entry.to,
         entry.status.as_str(),
@@ -298,13 +299,13 @@ fn write_job(
     let lease = r.lease.as_ref();
     let (id, fingerprint, status, version) = (
         id_bytes(r.id),
-        r.fingerprint as i64,
+        r.fingerprint.cast_signed(),
         r.status.as_str(),
-        r.version as i64,
+        r.version.cast_signed(),
     );
     let (owner, token, expires_at) = (
         lease.map(|l| l.owner.as_str()),
-        lease.map(|l| l.token.0 as i64),
+        lease.map(|l| l.token.0.cast_signed()),
         lease.map(|l| l.expires_at),
     );
     let mut values: Vec<&dyn ToSql> = vec![
@@ -348,7 +349,7 @@ pub(super) fn update_lifecycle(conn: &Connection, r: &JobRecord) -> Result<(), S
         r.run_at,
         r.attempts,
         lease.map(|l| l.owner.as_str()),
-        lease.map(|l| l.token.0 as i64),
+        lease.map(|l| l.token.0.cast_signed()),
         lease.map(|l| l.expires_at),
         r.cancel_requested,
         r.updated_at,
@@ -376,7 +377,7 @@ pub(super) fn lease_claimed(conn: &Connection, claimed: &[(JobRecord, i64)]) -> 
         .map_err(backend)?
         .execute(params![
             lease.owner,
-            lease.token.0 as i64,
+            lease.token.0.cast_signed(),
             lease.expires_at,
             first.updated_at,
             rowids

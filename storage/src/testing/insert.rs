@@ -29,6 +29,38 @@ pub async fn duplicate_id_is_rejected(s: Arc<dyn Storage>) {
     assert!(matches!(err, StorageError::DuplicateId(id) if id == job.id), "{err}");
 }
 
+pub async fn numbers_no_store_can_keep_are_refused(s: Arc<dyn Storage>) {
+    let mut attempts = new_job("m", 1);
+    attempts.max_attempts = crate::NewJob::MAX_ATTEMPTS + 1;
+    let err = s.insert(attempts.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Invalid(message) if message.contains("max_attempts")),
+        "{err}"
+    );
+    let mut timeout = new_job("m", 2);
+    timeout.timeout_ms = Some(u64::MAX);
+    let fine = new_job("m", 3);
+    let err = s.insert_batch(vec![fine.clone(), timeout]).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Invalid(message) if message.contains("timeout_ms")),
+        "{err}"
+    );
+    assert!(s.get(attempts.id).await.unwrap().is_none());
+    assert!(
+        s.get(fine.id).await.unwrap().is_none(),
+        "a refused batch inserts nothing"
+    );
+    let mut largest = new_job("m", 4);
+    largest.max_attempts = crate::NewJob::MAX_ATTEMPTS;
+    largest.timeout_ms = Some(crate::NewJob::MAX_TIMEOUT_MS);
+    s.insert(largest.clone()).await.unwrap();
+    let got = s.get(largest.id).await.unwrap().expect("stored");
+    assert_eq!(
+        (got.max_attempts, got.timeout_ms),
+        (largest.max_attempts, largest.timeout_ms)
+    );
+}
+
 pub async fn idempotency_key_returns_the_first_job(s: Arc<dyn Storage>) {
     let mut first = new_job("m", 1);
     first.idempotency_key = Some("order-42".into());
@@ -49,7 +81,10 @@ pub async fn batch_insert_is_atomic(s: Arc<dyn Storage>) {
     s.insert(existing.clone()).await.unwrap();
     let fresh = new_job("m", 1);
     let err = s.insert_batch(vec![fresh.clone(), existing.clone()]).await.unwrap_err();
-    assert!(matches!(err, StorageError::DuplicateId(_)), "{err}");
+    assert!(
+        matches!(err, StorageError::DuplicateId(id) if id == existing.id),
+        "the error names the job whose id is taken: {err}"
+    );
     assert!(
         s.get(fresh.id).await.unwrap().is_none(),
         "a failed batch inserts nothing"

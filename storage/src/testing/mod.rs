@@ -48,6 +48,7 @@ macro_rules! checks {
 checks![
     insert::insert_then_get,
     insert::duplicate_id_is_rejected,
+    insert::numbers_no_store_can_keep_are_refused,
     insert::idempotency_key_returns_the_first_job,
     insert::batch_insert_is_atomic,
     insert::batch_insert_honours_keys_within_the_batch,
