@@ -1,5 +1,6 @@
-//! The machines RuneKernel's examples and demo run: the README's `Order`,
-//! exactly as written there, with a shop that handles it.
+//! The machines RuneKernel's examples and demo run: the guide's `Order` (the
+//! `runekernel` crate's documentation), exactly as written there, with a
+//! shop that handles it.
 //!
 //! ```
 //! use runekernel::prelude::*;
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use runekernel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// An order, as the README's "Why" section declares it.
+/// An order, as the guide (the `runekernel` crate's documentation) declares it.
 #[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[machine(name = "order")]
 pub enum Order {

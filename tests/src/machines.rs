@@ -3,7 +3,7 @@
 use runekernel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The README's `Order`, declared once for the examples and the tests.
+/// The guide's `Order`, declared once for the examples and the tests.
 pub use runekernel_examples::{refund_allowed, Order, OrderCreatedNext, OrderHandler, OrderPaidNext, OrderState};
 
 /// A machine with every variant shape and renamed states.

@@ -14,6 +14,7 @@ use crate::signal::Signal;
 use crate::storage::{InMemoryStorage, Storage};
 
 use super::clock::Clock;
+use super::hooks::{Hooks, StepHook, StepSpan};
 use super::ids::IdSource;
 use super::lease::{heartbeat_loop, ActiveJobs, LeaseHealth};
 use super::policy::{Backoff, Policies};
@@ -32,6 +33,7 @@ pub struct RuntimeBuilder {
     deterministic: Option<u64>,
     worker_id: Option<String>,
     shutdown_timeout: Duration,
+    hooks: Vec<Arc<dyn StepHook>>,
 }
 
 impl RuntimeBuilder {
@@ -47,6 +49,7 @@ impl RuntimeBuilder {
             deterministic: None,
             worker_id: None,
             shutdown_timeout: Duration::from_secs(30),
+            hooks: Vec::new(),
         }
     }
 
@@ -146,6 +149,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Calls `hook` around every step, after the runtime's own (its `step`
+    /// span and its metrics) and after the hooks added before it. See
+    /// [`StepHook`].
+    pub fn hook(mut self, hook: impl StepHook) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
     /// How long `shutdown` lets running steps finish. Default: 30 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -213,7 +224,13 @@ impl RuntimeBuilder {
                 (Clock::System, IdSource::Random, rng, id)
             }
         };
-        let metrics = super::metrics::Metrics::new(self.registry.names());
+        let metrics = Arc::new(super::metrics::Metrics::new(self.registry.names()));
+        let mut hooks = Hooks::default();
+        hooks.push(Arc::new(StepSpan));
+        hooks.push(Arc::clone(&metrics) as Arc<dyn StepHook>);
+        for hook in self.hooks {
+            hooks.push(hook);
+        }
         let storage = self.storage.unwrap_or_else(|| Arc::new(InMemoryStorage::new()));
         let completer = match &handle {
             Some(handle) if storage.batches_commits() => {
@@ -232,6 +249,7 @@ impl RuntimeBuilder {
             active: ActiveJobs::default(),
             lease_health: LeaseHealth::default(),
             metrics,
+            hooks,
             stopping: Signal::new(),
             closed: Signal::new(),
             wake: tokio::sync::Notify::new(),

@@ -18,15 +18,14 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tracing::Instrument;
 
 use crate::context::JobContext;
 use crate::step_error::{StepError, StepErrorKind};
 use crate::storage::{Commit, JobRecord, JobState, StateChange, StorageError};
 
 use super::clock::{millis, system_time};
+use super::hooks::{in_scope, in_spans, StepInfo, StepOutcome};
 use super::lease::ActiveJob;
-use super::metrics::StepEnd;
 use super::registry::{ErasedMachine, Stored};
 use super::Inner;
 
@@ -103,8 +102,6 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
         return job;
     };
     let active = rt.active.insert(job.id, lease);
-    let span = tracing::debug_span!("job", id = %job.id, machine = %job.machine);
-    let counters = rt.metrics.machine(&job.machine);
     let mut steps = 0u32;
     // The job's steps share one context, renewed before each.
     let mut context: Option<JobContext> = None;
@@ -114,45 +111,32 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
         // job without waiting on anything (the in-memory store never makes
         // it wait) still lets the other tasks of its thread run.
         tokio::task::consume_budget().await;
-        let outcome = {
-            let _entered = span.enter();
-            tracing::trace!(state = %job.state, attempt = job.attempts, "step");
-            precheck(rt, machine.as_ref(), &job, &active)
+        let info = StepInfo {
+            job: job.id,
+            machine: &job.machine,
+            state: &job.state,
+            attempt: job.attempts,
         };
+        let spans = rt.hooks.before(&info);
         let started = std::time::Instant::now();
-        let outcome = match outcome {
+        let outcome = match in_scope(&spans, || precheck(rt, machine.as_ref(), &job, &active)) {
             Some(outcome) => outcome,
-            // The step takes the payload; the commit brings the next one back.
             None => {
+                // The step takes the payload; the commit brings the next
+                // one back.
                 let payload = std::mem::take(&mut job.payload);
                 let ctx = step_context(rt, &job, &active, &mut context);
-                // The handler runs inside it, so its own events carry the job.
-                let span = tracing::info_span!(
-                    "step",
-                    job = %job.id,
-                    machine = %job.machine,
-                    state = %job.state,
-                    attempt = job.attempts
-                );
-                run_step(rt, machine.as_ref(), &job, payload, ctx, &active)
-                    .instrument(span)
-                    .await
+                in_spans(&spans, run_step(rt, machine.as_ref(), &job, payload, ctx, &active)).await
             }
         };
-        let latency = started.elapsed();
+        let elapsed = started.elapsed();
         steps += 1;
-        let Some(commit) = classify(rt, machine.as_ref(), &job, outcome, steps, &active) else {
+        let settled = in_scope(&spans, || classify(rt, machine.as_ref(), &job, outcome, steps, &active));
+        rt.hooks.after(&info, &settled.outcome(), elapsed);
+        drop(spans);
+        let Settled::Commit(commit, _) = settled else {
             break;
         };
-        let end = match (commit.status, &commit.error, &commit.change) {
-            (JobState::Failed, _, _) => StepEnd::Failed,
-            (JobState::Pending, Some(_), None) => StepEnd::Retried,
-            (_, _, Some(_)) => StepEnd::Moved,
-            _ => StepEnd::Other,
-        };
-        if let Some(counters) = counters {
-            counters.record(latency, end);
-        }
         match commit_in(rt, commit, &mut job, slot).await {
             Ok(waited) => {
                 if job.status == JobState::Pending {
@@ -343,8 +327,48 @@ fn settle(result: std::thread::Result<Result<Stored, StepError>>) -> Outcome {
     }
 }
 
-/// The commit that records an outcome, or `None` when nothing may be
-/// committed (the lease is lost).
+/// What a step's outcome commits, and which outcome it records.
+enum Settled {
+    /// Commit this.
+    Commit(Commit, Kind),
+    /// Nothing may be committed: the lease is lost.
+    LeaseLost,
+}
+
+/// Which [`StepOutcome`] a commit records.
+#[derive(Clone, Copy)]
+enum Kind {
+    Advanced,
+    Completed,
+    Retrying,
+    Snoozed,
+    Failed,
+    Cancelled,
+}
+
+impl Settled {
+    /// The outcome as hooks see it, read from the commit that records it.
+    fn outcome(&self) -> StepOutcome<'_> {
+        let Settled::Commit(commit, kind) = self else {
+            return StepOutcome::LeaseLost;
+        };
+        let to = commit.change.as_ref().map_or("", |c| c.state.as_str());
+        let error = commit.error.as_deref().unwrap_or_default();
+        match kind {
+            Kind::Advanced => StepOutcome::Advanced { to },
+            Kind::Completed => StepOutcome::Completed { to },
+            Kind::Retrying => StepOutcome::Retrying {
+                error,
+                run_at: commit.run_at,
+            },
+            Kind::Snoozed => StepOutcome::Snoozed { run_at: commit.run_at },
+            Kind::Failed => StepOutcome::Failed { error },
+            Kind::Cancelled => StepOutcome::Cancelled,
+        }
+    }
+}
+
+/// The commit that records an outcome.
 fn classify(
     rt: &Inner,
     machine: &dyn ErasedMachine,
@@ -352,7 +376,7 @@ fn classify(
     outcome: Outcome,
     steps: u32,
     active: &ActiveJob,
-) -> Option<Commit> {
+) -> Settled {
     let now = rt.clock.now();
     let base = Commit {
         id: job.id,
@@ -367,41 +391,48 @@ fn classify(
         now,
         worker: Some(rt.worker_id.clone()),
     };
+    let failed = |error: String| {
+        tracing::warn!(job = %job.id, %error, "job failed");
+        Settled::Commit(
+            Commit {
+                status: JobState::Failed,
+                error: Some(error),
+                ..base.clone()
+            },
+            Kind::Failed,
+        )
+    };
     let retry = |reason: String| {
         let max = max_attempts(rt, machine, job);
         if job.attempts >= max {
-            Commit {
-                status: JobState::Failed,
-                error: Some(format!("{reason} (gave up after {} of {max} attempts)", job.attempts)),
-                ..base.clone()
-            }
+            failed(format!("{reason} (gave up after {} of {max} attempts)", job.attempts))
         } else {
+            tracing::info!(job = %job.id, error = %reason, "step failed; will retry");
             let delay = rt.backoff_delay(job.attempts);
-            Commit {
-                run_at: now.saturating_add(millis(delay)),
-                error: Some(reason),
-                ..base.clone()
-            }
+            Settled::Commit(
+                Commit {
+                    run_at: now.saturating_add(millis(delay)),
+                    error: Some(reason),
+                    ..base.clone()
+                },
+                Kind::Retrying,
+            )
         }
     };
     // Once cancellation is signalled the job ends cancelled, whatever the
     // step did meanwhile (it may well have stopped *because* of it).
     let cancelled = active.cancel.is_raised();
     let outcome = match outcome {
-        Outcome::LeaseLost => return None,
+        Outcome::LeaseLost => Outcome::LeaseLost,
         _ if cancelled => Outcome::Cancelled,
         other => other,
     };
-    let commit = match outcome {
-        Outcome::LeaseLost => return None,
+    match outcome {
+        Outcome::LeaseLost => Settled::LeaseLost,
         Outcome::Moved((state, payload)) => match super::check_depth(machine.definition().name(), &state, &payload) {
             // Stored, it would never be read again: the job fails instead,
             // its last readable state kept.
-            Err(error) => Commit {
-                status: JobState::Failed,
-                error: Some(error.to_string()),
-                ..base
-            },
+            Err(error) => failed(error.to_string()),
             Ok(()) => {
                 let terminal = machine.definition().state(&state).is_some_and(|s| s.terminal);
                 // (Not cancelled, or the outcome would be `Cancelled`.)
@@ -413,7 +444,7 @@ fn classify(
                 } else {
                     JobState::Pending
                 };
-                Commit {
+                let commit = Commit {
                     change: Some(StateChange {
                         state,
                         payload,
@@ -422,44 +453,35 @@ fn classify(
                     status,
                     lease_until: go_on.then(|| now.saturating_add(millis(rt.policies.lease))),
                     ..base
-                }
+                };
+                Settled::Commit(commit, if terminal { Kind::Completed } else { Kind::Advanced })
             }
         },
         Outcome::Failed(error) => match error.kind() {
             StepErrorKind::Retry => retry(error.to_string()),
-            StepErrorKind::Fatal => Commit {
-                status: JobState::Failed,
-                error: Some(error.to_string()),
-                ..base
-            },
-            StepErrorKind::Snooze(delay) => Commit {
-                run_at: now.saturating_add(millis(delay)),
-                attempts: job.attempts.saturating_sub(1),
-                error: None,
-                ..base
-            },
+            StepErrorKind::Fatal => failed(error.to_string()),
+            StepErrorKind::Snooze(delay) => Settled::Commit(
+                Commit {
+                    run_at: now.saturating_add(millis(delay)),
+                    attempts: job.attempts.saturating_sub(1),
+                    error: None,
+                    ..base
+                },
+                Kind::Snoozed,
+            ),
         },
         Outcome::Panicked(message) => retry(format!("the handler panicked: {message}")),
         Outcome::TimedOut(timeout) => retry(format!("the step timed out after {} ms", timeout.as_millis())),
-        Outcome::Cancelled => Commit {
-            status: JobState::Cancelled,
-            error: Some("cancelled".to_owned()),
-            ..base
-        },
-        Outcome::Undecodable(reason) => Commit {
-            status: JobState::Failed,
-            error: Some(reason),
-            ..base
-        },
-    };
-    match (commit.status, &commit.error) {
-        (JobState::Failed, Some(error)) => tracing::warn!(job = %job.id, %error, "job failed"),
-        (JobState::Pending, Some(error)) => {
-            tracing::info!(job = %job.id, %error, "step failed; will retry")
-        }
-        _ => {}
+        Outcome::Cancelled => Settled::Commit(
+            Commit {
+                status: JobState::Cancelled,
+                error: Some("cancelled".to_owned()),
+                ..base
+            },
+            Kind::Cancelled,
+        ),
+        Outcome::Undecodable(reason) => failed(reason),
     }
-    Some(commit)
 }
 
 #[cfg(test)]

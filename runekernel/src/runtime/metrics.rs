@@ -1,11 +1,13 @@
 //! Step metrics per machine: steps, failures, retries, and a latency
-//! histogram. The set of machines is fixed when the runtime is built, so the
+//! histogram, counted by a [`StepHook`]. The set of machines is fixed when the runtime is built, so the
 //! hot path only touches atomics, and those are striped: each thread counts
 //! in a stripe of its own, so the cores running steps do not pass one cache
 //! line back and forth at every step. A snapshot sums the stripes.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use super::hooks::{StepHook, StepInfo, StepOutcome};
 
 /// Upper bounds of the step latency buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0];
@@ -40,9 +42,9 @@ fn stripe() -> usize {
 }
 
 impl MachineCounters {
-    /// Counts one step that took `latency` and ended as `end`.
-    pub(crate) fn record(&self, latency: Duration, end: StepEnd) {
-        self.stripes[stripe()].record(latency, end);
+    /// Counts one step that took `latency` and ended as `outcome`.
+    fn record(&self, latency: Duration, outcome: &StepOutcome<'_>) {
+        self.stripes[stripe()].record(latency, outcome);
     }
 
     /// The sum over the stripes of one counter.
@@ -52,12 +54,12 @@ impl MachineCounters {
 }
 
 impl Stripe {
-    fn record(&self, latency: Duration, end: StepEnd) {
+    fn record(&self, latency: Duration, outcome: &StepOutcome<'_>) {
         self.steps.fetch_add(1, Ordering::Relaxed);
-        match end {
-            StepEnd::Retried => self.retries.fetch_add(1, Ordering::Relaxed),
-            StepEnd::Failed => self.failures.fetch_add(1, Ordering::Relaxed),
-            StepEnd::Moved | StepEnd::Other => 0,
+        match outcome {
+            StepOutcome::Retrying { .. } => self.retries.fetch_add(1, Ordering::Relaxed),
+            StepOutcome::Failed { .. } => self.failures.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
         };
         let seconds = latency.as_secs_f64();
         if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
@@ -76,15 +78,6 @@ pub(crate) struct Metrics {
     machines: foldhash::HashMap<String, MachineCounters>,
 }
 
-/// How a step ended, for counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StepEnd {
-    Moved,
-    Retried,
-    Failed,
-    Other,
-}
-
 impl Metrics {
     pub(crate) fn new<'a>(machines: impl IntoIterator<Item = &'a String>) -> Self {
         Metrics {
@@ -93,12 +86,6 @@ impl Metrics {
                 .map(|m| (m.clone(), MachineCounters::default()))
                 .collect(),
         }
-    }
-
-    /// The counters of `machine`, looked up once per job rather than at
-    /// every step; `None` for a machine that is not registered.
-    pub(crate) fn machine(&self, machine: &str) -> Option<&MachineCounters> {
-        self.machines.get(machine)
     }
 
     pub(crate) fn snapshot(&self) -> Vec<MachineMetrics> {
@@ -116,6 +103,19 @@ impl Metrics {
             .collect();
         out.sort_by(|a, b| a.machine.cmp(&b.machine));
         out
+    }
+}
+
+impl StepHook for Metrics {
+    /// Counts every step that ends in a commit (a step whose lease was lost
+    /// commits nothing and is run again elsewhere).
+    fn after(&self, step: &StepInfo<'_>, outcome: &StepOutcome<'_>, elapsed: Duration) {
+        if *outcome == StepOutcome::LeaseLost {
+            return;
+        }
+        if let Some(counters) = self.machines.get(step.machine) {
+            counters.record(elapsed, outcome);
+        }
     }
 }
 
@@ -147,9 +147,16 @@ mod tests {
         std::thread::scope(|scope| {
             for _ in 0..STRIPES + 3 {
                 scope.spawn(|| {
-                    let counters = metrics.machine("m").unwrap();
-                    counters.record(Duration::from_micros(500), StepEnd::Moved);
-                    counters.record(Duration::from_millis(3), StepEnd::Retried);
+                    let step = StepInfo {
+                        job: crate::storage::JobId::from_u128(1),
+                        machine: "m",
+                        state: "start",
+                        attempt: 1,
+                    };
+                    metrics.after(&step, &StepOutcome::Advanced { to: "next" }, Duration::from_micros(500));
+                    let retry = StepOutcome::Retrying { error: "e", run_at: 0 };
+                    metrics.after(&step, &retry, Duration::from_millis(3));
+                    metrics.after(&step, &StepOutcome::LeaseLost, Duration::from_millis(3));
                 });
             }
         });

@@ -3,7 +3,7 @@
 //!
 //! The pieces, one file each: `builder` (configuration), `producer` (claims
 //! ready jobs), `pool` (the tasks that run them), `executor` (runs a job's
-//! steps and classifies outcomes),
+//! steps and classifies outcomes), `hooks` (what runs around every step),
 //! `lease` (heartbeats), `clock` and `ids` (real or deterministic),
 //! `registry` (the machines), `verify` (history replay), `policy`
 //! (defaults).
@@ -13,6 +13,7 @@ pub(crate) mod clock;
 mod completer;
 mod error;
 mod executor;
+mod hooks;
 mod ids;
 mod lease;
 mod metrics;
@@ -45,6 +46,7 @@ use crate::storage::{
 
 pub use builder::RuntimeBuilder;
 pub use error::RuntimeError;
+pub use hooks::{StepHook, StepInfo, StepOutcome};
 pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
 pub use policy::{Backoff, Policies};
 pub use registry::Registration;
@@ -108,7 +110,10 @@ pub(crate) struct Inner {
     pub(crate) worker_id: String,
     pub(crate) active: ActiveJobs,
     pub(crate) lease_health: LeaseHealth,
-    pub(crate) metrics: metrics::Metrics,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Called around every step: the `step` span, the metrics, then the
+    /// builder's.
+    pub(crate) hooks: hooks::Hooks,
     /// Raised by `shutdown`: stop claiming, hand jobs back after this step.
     pub(crate) stopping: Signal,
     /// Raised when shutdown has finished: background tasks end.
@@ -364,7 +369,10 @@ impl Runtime {
             priority: options.priority,
             run_at,
             max_attempts: options.max_attempts.unwrap_or(self.inner.policies.max_attempts).max(1),
-            timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
+            // A timeout past what a store keeps is refused by the insert.
+            timeout_ms: options
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
             idempotency_key: options.idempotency_key.clone(),
             created_at: now,
         })
