@@ -11,6 +11,7 @@ use uuid::Uuid;
 /// displays and parses as the hyphenated UUID, serializes as that string.
 /// Ordered as the UUID's bytes are.
 #[derive(Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
 #[serde(transparent)]
 pub struct JobId(Uuid);
 

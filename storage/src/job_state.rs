@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// held by one worker under a lease; `Completed`, `Failed` and `Cancelled`
 /// are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting to run.

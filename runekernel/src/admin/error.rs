@@ -52,17 +52,27 @@ impl ApiError {
 }
 
 /// The RFC 9457 body of an [`ApiError`].
-#[derive(Serialize)]
-struct Problem<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(
+    as = Error,
+    description = "An RFC 9457 problem, with the stable `code` (and `allowed`) as extension members; \
+                   `message` repeats `detail`"
+)]
+pub(crate) struct Problem<'a> {
     /// `urn:runekernel:problem:<code>`: one type per code.
     #[serde(rename = "type")]
     kind: String,
     /// The status's reason phrase, the same for every problem of a type.
     title: &'static str,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong, for people.
     detail: &'a str,
+    /// A stable, machine-readable code.
     code: &'static str,
+    /// The same text as `detail`.
     message: &'a str,
+    /// For `illegal_transition`: the states the job may move to.
     #[serde(skip_serializing_if = "Option::is_none")]
     allowed: Option<&'a [String]>,
 }

@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
+use super::openapi::Unauthorized;
 use super::Admin;
 use crate::storage::{JobId, StorageEvent};
 
@@ -64,9 +65,19 @@ async fn next_change(events: &mut Receiver<StorageEvent>) -> Option<Event> {
     Some(Event::default().event("changed").data(data.to_string()))
 }
 
-/// `event: changed` with `{"jobs": [ids], "more": bool}` whenever jobs
-/// change (`more`: jobs were submitted or made ready, or more changed than
-/// listed). Ends when the runtime shuts down.
+/// Server-sent events: `event: changed` with `{"jobs": [ids], "more":
+/// bool}` whenever jobs change (`more`: jobs were submitted or made ready,
+/// or more changed than listed). Ends when the runtime shuts down.
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "events",
+    tag = "meta",
+    responses(
+        (status = 200, description = "An event stream", body = String, content_type = "text/event-stream"),
+        (status = 401, response = inline(Unauthorized)),
+    )
+)]
 pub(crate) async fn stream(State(admin): State<Admin>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let events = admin.runtime.storage().subscribe();
     let runtime = admin.runtime.clone();

@@ -6,38 +6,27 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::{job_id, Body, Params};
+use super::openapi::{JobLookup, JobNotFound, JsonBody, MachineNotFound, Protected};
+use super::views::{CancelResult, HistoryJson, JobJson, JobPageJson, PathJson, StateJson};
 use super::Admin;
 use crate::runtime::SubmitOptions;
-use crate::storage::{CancelOutcome, HistoryEntry, JobFilter, JobRecord, JobState, ListOrder};
+use crate::storage::{CancelOutcome, JobFilter, JobRecord, JobState, ListOrder, NewJob};
 
-/// A job as the API shows it: its state in the enum's own JSON form.
-pub(crate) fn job_json(admin: &Admin, record: &JobRecord) -> Value {
-    let state = match admin.runtime.machine(&record.machine) {
-        Some(def) => def.state_to_json(&record.state, &record.payload),
-        None => json!({ &record.state: record.payload }),
-    };
-    json!({
-        "id": record.id,
-        "machine": record.machine,
-        "state": state,
-        "state_name": record.state,
-        "status": record.status,
-        "attempts": record.attempts,
-        "max_attempts": record.max_attempts,
-        "priority": record.priority,
-        "run_at_ms": record.run_at,
-        "created_at_ms": record.created_at,
-        "updated_at_ms": record.updated_at,
-        "version": record.version,
-        "last_error": record.last_error,
-        "fingerprint": format!("{:016x}", record.fingerprint),
-    })
+/// The `{id}` of a job's path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct JobPathId {
+    /// The job's id.
+    #[param(format = Uuid)]
+    id: String,
 }
 
+/// The job `raw` names, or the 400 or 404 that says why there is none.
 async fn record(admin: &Admin, raw: &str) -> Result<JobRecord, ApiError> {
     let id = job_id(raw)?;
     admin
@@ -48,31 +37,55 @@ async fn record(admin: &Admin, raw: &str) -> Result<JobRecord, ApiError> {
 }
 
 /// `POST /jobs` options.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Options {
+    /// Lower runs first.
     #[serde(default)]
     priority: i32,
+    /// Run no sooner than this many milliseconds from now.
     delay_ms: Option<u64>,
+    /// Attempts per step before the job fails.
+    #[schema(minimum = 1, maximum = 2147483647)]
     max_attempts: Option<u32>,
+    /// Per-step timeout in milliseconds.
     timeout_ms: Option<u64>,
+    /// A second submit with the same key answers the first job.
     idempotency_key: Option<String>,
 }
 
 /// `POST /jobs` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Submit {
+    /// A registered machine's name.
     machine: String,
+    /// One of the machine's initial states.
+    #[schema(value_type = StateJson)]
     state: Value,
     #[serde(default)]
     options: Options,
 }
 
+/// Submit a job.
+#[utoipa::path(
+    post,
+    path = "/jobs",
+    operation_id = "submit_job",
+    tag = "jobs",
+    request_body = Submit,
+    responses(
+        (status = 201, description = "The submitted job (or the earlier job with the same idempotency key)", body = JobJson),
+        JsonBody,
+        Protected,
+        (status = 404, response = inline(MachineNotFound)),
+        (status = 422, description = "The state is not the machine's initial state", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn submit(
     State(admin): State<Admin>,
     Body(body): Body<Submit>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<JobJson>), ApiError> {
     let def = admin.runtime.machine(&body.machine).ok_or_else(|| {
         ApiError::not_found(
             "machine_not_found",
@@ -80,10 +93,20 @@ pub(crate) async fn submit(
         )
     })?;
     let (state, payload) = def.state_from_json(&body.state)?;
-    if body.options.max_attempts == Some(0) {
+    if let Some(max) = body
+        .options
+        .max_attempts
+        .filter(|max| !(1..=NewJob::MAX_ATTEMPTS).contains(max))
+    {
         return Err(ApiError::bad_request(
             "invalid_options",
-            "max_attempts must be at least 1",
+            format!("max_attempts must be from 1 to {}, not {max}", NewJob::MAX_ATTEMPTS),
+        ));
+    }
+    if let Some(ms) = body.options.timeout_ms.filter(|ms| *ms > NewJob::MAX_TIMEOUT_MS) {
+        return Err(ApiError::bad_request(
+            "invalid_options",
+            format!("timeout_ms must be at most {}, not {ms}", NewJob::MAX_TIMEOUT_MS),
         ));
     }
     let options = SubmitOptions {
@@ -103,25 +126,59 @@ pub(crate) async fn submit(
         .get_record(id)
         .await?
         .ok_or(crate::RuntimeError::NotFound(id))?;
-    Ok((StatusCode::CREATED, Json(job_json(&admin, &record))))
+    Ok((StatusCode::CREATED, Json(JobJson::new(&admin, &record))))
 }
 
-pub(crate) async fn get(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(job_json(&admin, &record(&admin, &id).await?)))
+/// One job.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    operation_id = "get_job",
+    tag = "jobs",
+    params(JobPathId),
+    responses(
+        (status = 200, description = "The job", body = JobJson),
+        JobLookup,
+    )
+)]
+pub(crate) async fn get(
+    State(admin): State<Admin>,
+    Path(JobPathId { id }): Path<JobPathId>,
+) -> Result<Json<JobJson>, ApiError> {
+    Ok(Json(JobJson::new(&admin, &record(&admin, &id).await?)))
 }
 
 /// `PUT /jobs/{id}/state` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetState {
+    /// The state to move to: a declared target of the job's state.
+    #[schema(value_type = StateJson)]
     state: Value,
 }
 
+/// Move a job along a declared transition (recorded as an admin change).
+#[utoipa::path(
+    put,
+    path = "/jobs/{id}/state",
+    operation_id = "set_job_state",
+    tag = "jobs",
+    params(JobPathId),
+    request_body = SetState,
+    responses(
+        (status = 200, description = "The moved job", body = JobJson),
+        JsonBody,
+        Protected,
+        (status = 404, response = inline(JobNotFound)),
+        (status = 409, description = "Not a declared transition (`allowed` lists the targets), a rejected guard, or a running job",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn set_state(
     State(admin): State<Admin>,
-    Path(id): Path<String>,
+    Path(JobPathId { id }): Path<JobPathId>,
     Body(body): Body<SetState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
     let def = admin.runtime.machine(&current.machine).ok_or_else(|| {
         ApiError::not_found(
@@ -131,70 +188,134 @@ pub(crate) async fn set_state(
     })?;
     let (state, payload) = def.state_from_json(&body.state)?;
     let updated = admin.runtime.set_stored_state(current.id, &state, payload).await?;
-    Ok(Json(job_json(&admin, &updated)))
+    Ok(Json(JobJson::new(&admin, &updated)))
 }
 
-pub(crate) async fn run(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// Run a pending job now.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/run",
+    operation_id = "run_job",
+    tag = "jobs",
+    params(JobPathId),
+    responses(
+        (status = 200, description = "The job afterwards", body = JobJson),
+        JobLookup,
+        (status = 503, description = "The runtime stopped before the step ended", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn run(
+    State(admin): State<Admin>,
+    Path(JobPathId { id }): Path<JobPathId>,
+) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
     admin.runtime.run_job(&current.id).await?;
-    Ok(Json(job_json(&admin, &record(&admin, &id).await?)))
+    Ok(Json(JobJson::new(&admin, &record(&admin, &id).await?)))
 }
 
-pub(crate) async fn cancel(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// Cancel a job.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/cancel",
+    operation_id = "cancel_job",
+    tag = "jobs",
+    params(JobPathId),
+    responses(
+        (status = 200, description = "The job, with `cancel`: what the cancel did", body = JobJson),
+        JobLookup,
+    )
+)]
+pub(crate) async fn cancel(
+    State(admin): State<Admin>,
+    Path(JobPathId { id }): Path<JobPathId>,
+) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
-    let outcome = match admin.runtime.cancel(current.id).await? {
-        CancelOutcome::Cancelled(_) => "cancelled",
-        CancelOutcome::Requested => "requested",
-        CancelOutcome::AlreadyFinished(_) => "already_finished",
+    let result = match admin.runtime.cancel(current.id).await? {
+        CancelOutcome::Cancelled(_) => CancelResult::Cancelled,
+        CancelOutcome::Requested => CancelResult::Requested,
+        CancelOutcome::AlreadyFinished(_) => CancelResult::AlreadyFinished,
     };
-    let mut job = job_json(&admin, &record(&admin, &id).await?);
-    job["cancel"] = json!(outcome);
-    Ok(Json(job))
+    let job = JobJson::new(&admin, &record(&admin, &id).await?);
+    Ok(Json(job.cancelled(result)))
 }
 
-pub(crate) async fn history(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// A job's history, oldest first, and the path it took.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/history",
+    operation_id = "job_history",
+    tag = "jobs",
+    params(JobPathId),
+    responses(
+        (status = 200, description = "The history, and the path it took", body = HistoryJson),
+        JobLookup,
+    )
+)]
+pub(crate) async fn history(
+    State(admin): State<Admin>,
+    Path(JobPathId { id }): Path<JobPathId>,
+) -> Result<Json<HistoryJson>, ApiError> {
     let current = record(&admin, &id).await?;
     let history = admin.runtime.history(current.id).await?;
-    Ok(Json(
-        json!({ "id": current.id, "path": path(&history), "history": history }),
-    ))
-}
-
-/// Where a job has been: the states it visited and the transitions it
-/// took (`[from, to]`), each once, in the order first taken.
-fn path(history: &[HistoryEntry]) -> Value {
-    let mut visited: Vec<&str> = Vec::new();
-    let mut edges: Vec<[&str; 2]> = Vec::new();
-    for entry in history {
-        if !visited.contains(&entry.to.as_str()) {
-            visited.push(&entry.to);
-        }
-        if let Some(from) = entry.from.as_deref().filter(|from| *from != entry.to) {
-            let edge = [from, entry.to.as_str()];
-            if !edges.contains(&edge) {
-                edges.push(edge);
-            }
-        }
-    }
-    json!({ "visited": visited, "edges": edges })
+    Ok(Json(HistoryJson {
+        id: current.id,
+        path: PathJson::new(&history),
+        history,
+    }))
 }
 
 /// `GET /jobs` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// Only this machine's jobs.
     machine: Option<String>,
+    /// Only jobs in this state (its stored name).
     state: Option<String>,
+    /// Only jobs in this lifecycle state.
+    #[param(value_type = Option<JobState>)]
     status: Option<String>,
+    /// Continue after this job id, in the listing's order.
+    #[param(format = Uuid)]
     after: Option<String>,
+    /// How many jobs a page holds.
+    #[param(minimum = 1, maximum = 1000, default = 50)]
     limit: Option<usize>,
-    order: Option<String>,
+    /// `oldest` (smallest id) or `newest` first; `after` continues in
+    /// that order.
+    #[param(inline)]
+    order: Option<Order>,
 }
 
+/// The order of `GET /jobs`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Order {
+    /// Smallest id first.
+    #[default]
+    Oldest,
+    /// Largest id first.
+    Newest,
+}
+
+/// List jobs, oldest or newest first, with a cursor and how many match.
+#[utoipa::path(
+    get,
+    path = "/jobs",
+    operation_id = "list_jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobPageJson),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        Protected,
+    )
+)]
 pub(crate) async fn list(
     State(admin): State<Admin>,
     Params(query): Params<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobPageJson>, ApiError> {
     let status = query
         .status
         .map(|s| s.parse::<JobState>())
@@ -205,15 +326,9 @@ pub(crate) async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit must be from 1 to 1000"));
     }
-    let order = match query.order.as_deref() {
-        None | Some("oldest") => ListOrder::OldestFirst,
-        Some("newest") => ListOrder::NewestFirst,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("order must be `oldest` or `newest`, not `{other}`"),
-            ))
-        }
+    let order = match query.order.unwrap_or_default() {
+        Order::Oldest => ListOrder::OldestFirst,
+        Order::Newest => ListOrder::NewestFirst,
     };
     let filter = JobFilter {
         machine: query.machine,
@@ -230,44 +345,9 @@ pub(crate) async fn list(
         .filter(|row| filter.matches(&row.machine, &row.state, row.status))
         .map(|row| row.count)
         .sum();
-    let jobs: Vec<Value> = page.jobs.iter().map(|r| job_json(&admin, r)).collect();
-    Ok(Json(json!({ "jobs": jobs, "next": page.next, "matching": matching })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(from: Option<&str>, to: &str) -> HistoryEntry {
-        HistoryEntry {
-            seq: 0,
-            from: from.map(str::to_owned),
-            to: to.to_owned(),
-            status: JobState::Running,
-            error: None,
-            at: 0,
-            attempt: 1,
-            worker: None,
-            payload: Value::Null,
-        }
-    }
-
-    #[test]
-    fn a_path_names_each_state_and_transition_once() {
-        let history = [
-            entry(None, "Drafted"),
-            entry(Some("Drafted"), "Sent"),
-            entry(Some("Sent"), "Reminded"),
-            entry(Some("Reminded"), "Sent"),
-            entry(Some("Sent"), "Sent"),
-            entry(Some("Sent"), "Reminded"),
-        ];
-        assert_eq!(
-            path(&history),
-            json!({
-                "visited": ["Drafted", "Sent", "Reminded"],
-                "edges": [["Drafted", "Sent"], ["Sent", "Reminded"], ["Reminded", "Sent"]]
-            })
-        );
-    }
+    Ok(Json(JobPageJson {
+        jobs: page.jobs.iter().map(|r| JobJson::new(&admin, r)).collect(),
+        next: page.next,
+        matching,
+    }))
 }

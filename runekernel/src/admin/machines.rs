@@ -1,70 +1,95 @@
 //! `/machines`, `/health` and `/metrics`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::openapi::{MachineNotFound, Protected, StorageFailed};
+use super::views::{HealthJson, MachineJson, MachineListJson};
 use super::Admin;
-use crate::machine::MachineDef;
 use crate::runtime::LATENCY_BUCKETS;
-use crate::storage::CountRow;
 
-/// A definition with its live counts: `{state: {status: n}}` and totals per
-/// status.
-fn machine_json(def: &MachineDef, counts: &[CountRow]) -> Value {
-    let mut by_state: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
-    let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
-    for row in counts.iter().filter(|r| r.machine == def.name()) {
-        *by_state
-            .entry(&row.state)
-            .or_default()
-            .entry(row.status.as_str())
-            .or_default() += row.count;
-        *by_status.entry(row.status.as_str()).or_default() += row.count;
-    }
-    let mut value = def.to_json();
-    value["counts"] = json!(by_state);
-    value["totals"] = json!(by_status);
-    value
-}
-
-pub(crate) async fn list(State(admin): State<Admin>) -> Result<Json<Value>, ApiError> {
+/// Every registered machine with live counts.
+#[utoipa::path(
+    get,
+    path = "/machines",
+    operation_id = "list_machines",
+    tag = "machines",
+    responses(
+        (status = 200, description = "The machines", body = MachineListJson),
+        Protected,
+    )
+)]
+pub(crate) async fn list(State(admin): State<Admin>) -> Result<Response, ApiError> {
     let counts = admin.runtime.counts().await?;
-    let machines: Vec<Value> = admin
+    let machines = admin
         .runtime
         .machines()
         .into_iter()
-        .map(|d| machine_json(d, &counts))
+        .map(|d| MachineJson::new(d, &counts))
         .collect();
-    Ok(Json(json!({ "machines": machines })))
+    Ok(Json(MachineListJson { machines }).into_response())
 }
 
-pub(crate) async fn get(State(admin): State<Admin>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+/// One machine's graph with live counts per state.
+#[utoipa::path(
+    get,
+    path = "/machines/{name}",
+    operation_id = "get_machine",
+    tag = "machines",
+    params(("name" = String, Path, description = "The machine's name")),
+    responses(
+        (status = 200, description = "The machine", body = MachineJson),
+        Protected,
+        (status = 404, response = inline(MachineNotFound)),
+    )
+)]
+pub(crate) async fn get(State(admin): State<Admin>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let def = admin
         .runtime
         .machine(&name)
         .ok_or_else(|| ApiError::not_found("machine_not_found", format!("no `{name}` machine is registered")))?;
     let counts = admin.runtime.counts().await?;
-    let mut value = machine_json(def, &counts);
-    value["mermaid"] = json!(def.to_mermaid());
-    value["dot"] = json!(def.to_dot());
-    Ok(Json(value))
+    Ok(Json(MachineJson::new(def, &counts).with_drawings()).into_response())
 }
 
-pub(crate) async fn health(State(admin): State<Admin>) -> Result<Json<Value>, ApiError> {
+/// Liveness and storage check.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "Healthy", body = HealthJson),
+        (status = 500, response = inline(StorageFailed)),
+    )
+)]
+pub(crate) async fn health(State(admin): State<Admin>) -> Result<Json<HealthJson>, ApiError> {
     // A cheap read proves the storage answers.
     admin.runtime.get_record(crate::storage::JobId::from_u128(0)).await?;
-    Ok(Json(
-        json!({ "status": "ok", "machines": admin.runtime.machines().len() }),
-    ))
+    Ok(Json(HealthJson {
+        status: "ok",
+        machines: admin.runtime.machines().len(),
+    }))
 }
 
+/// Prometheus metrics: jobs by machine, state and lifecycle; steps,
+/// failures, retries; step latency.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        Protected,
+    )
+)]
 pub(crate) async fn metrics(State(admin): State<Admin>) -> Result<impl IntoResponse, ApiError> {
     let counts = admin.runtime.counts().await?;
     let mut out = String::new();

@@ -46,14 +46,16 @@ mod jobs;
 mod machines;
 mod openapi;
 mod ui;
+mod views;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::Redirect;
-use axum::routing::{get, post, put};
-use axum::{middleware, Json, Router};
+use axum::{middleware, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::{TokenError, MIN_TOKEN_LEN};
 pub use error::ApiError;
@@ -112,33 +114,39 @@ impl std::fmt::Debug for AdminConfig {
 #[derive(Clone)]
 pub(crate) struct Admin {
     pub(crate) runtime: Runtime,
+    /// The OpenAPI document of the router this state belongs to.
+    pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
 /// The admin API for `runtime`.
+///
+/// Every handler is registered together with its `#[utoipa::path]`
+/// documentation, so `/openapi.json` describes exactly what is served.
 pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
-    let admin = Admin { runtime };
-    let protected = Router::new()
-        .route("/jobs", post(jobs::submit).get(jobs::list))
-        .route("/jobs/{id}", get(jobs::get))
-        .route("/jobs/{id}/state", put(jobs::set_state))
-        .route("/jobs/{id}/run", post(jobs::run))
-        .route("/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/jobs/{id}/history", get(jobs::history))
-        .route("/events", get(events::stream))
-        .route("/machines", get(machines::list))
-        .route("/machines/{name}", get(machines::get))
-        .route("/metrics", get(machines::metrics))
+    let protected = OpenApiRouter::default()
+        .routes(routes!(jobs::submit, jobs::list))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::set_state))
+        .routes(routes!(jobs::run))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::history))
+        .routes(routes!(events::stream))
+        .routes(routes!(machines::list))
+        .routes(routes!(machines::get))
+        .routes(routes!(machines::metrics))
         .route_layer(middleware::from_fn_with_state(
             config.token.clone(),
             auth::require_token,
         ));
-    Router::new()
-        .route("/health", get(machines::health))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
-        .route("/ui", get(ui::page))
-        .route("/ui/", get(|| async { Redirect::permanent("../ui") }))
-        .route("/ui/{file}", get(ui::file))
+    let (routes, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(machines::health))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(ui::page))
+        .routes(routes!(ui::slash))
+        .routes(routes!(ui::file))
         .merge(protected)
+        .split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -148,5 +156,8 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .with_state(admin)
+        .with_state(Admin {
+            runtime,
+            openapi: Arc::new(document),
+        })
 }

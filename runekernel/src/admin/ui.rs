@@ -5,9 +5,9 @@
 
 use axum::extract::Path;
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 
 /// The page: its markup, styles and the module loader.
 const PAGE: &str = include_str!("ui/index.html");
@@ -28,10 +28,46 @@ fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
         .into_response()
 }
 
+/// The execution-graph visualizer (a WebAssembly app); it asks for the
+/// token and sends it with every call.
+#[utoipa::path(
+    get,
+    path = "/ui",
+    operation_id = "ui_page",
+    tag = "ui",
+    security(()),
+    responses((status = 200, description = "The page", body = String, content_type = "text/html"))
+)]
 pub(crate) async fn page() -> Response {
     asset("text/html; charset=utf-8", PAGE.as_bytes())
 }
 
+/// Redirects to `/ui`, so relative asset paths resolve one way.
+#[utoipa::path(
+    get,
+    path = "/ui/",
+    operation_id = "ui_redirect",
+    tag = "ui",
+    security(()),
+    responses((status = 308, description = "To `../ui`"))
+)]
+pub(crate) async fn slash() -> Redirect {
+    Redirect::permanent("../ui")
+}
+
+/// The visualizer's assets.
+#[utoipa::path(
+    get,
+    path = "/ui/{file}",
+    operation_id = "ui_file",
+    tag = "ui",
+    security(()),
+    params(("file" = String, Path, description = "`runekernel_ui.js` (the glue) or `runekernel_ui_bg.wasm` (the app)")),
+    responses(
+        (status = 200, description = "The asset"),
+        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
     match name.as_str() {
         "runekernel_ui.js" => Ok(asset("text/javascript; charset=utf-8", GLUE)),

@@ -13,6 +13,7 @@ use super::graph::{self, GraphSpec, StateSpec, TransitionSpec};
 /// How a state holds its data, which decides its JSON form in the admin API
 /// (serde's externally tagged enum representation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StateShape {
     /// No data: `"Cancelled"`.
@@ -29,6 +30,7 @@ pub enum StateShape {
 
 /// One state of a machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 pub struct StateDef {
     /// The stored name.
     pub name: String,
@@ -44,6 +46,7 @@ pub struct StateDef {
     pub terminal: bool,
     /// Per-state step timeout (`#[state(timeout_ms = N)]`).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "millis")]
+    #[cfg_attr(feature = "admin", schema(value_type = Option<u64>))]
     pub timeout: Option<Duration>,
     /// Per-state attempt limit (`#[state(max_attempts = N)]`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +129,7 @@ fn millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::
 /// ([`MachineDef::transitions`]) and of a dynamic one
 /// (`SimpleStateMachine::transitions`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 pub struct Transition {
     /// Stored name of the source state.
     pub from: String,
@@ -204,12 +208,19 @@ impl Serialize for Fingerprint {
 /// # Ok::<(), runekernel::GraphError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "admin",
+    derive(utoipa::ToSchema),
+    schema(description = "A machine's definition: its name, version, fingerprint, states and transitions")
+)]
 pub struct MachineDef {
     name: String,
     version: u32,
     allow_cycles: bool,
     states: Vec<StateDef>,
     transitions: Vec<Transition>,
+    /// The graph's fingerprint, as 16 hex digits.
+    #[cfg_attr(feature = "admin", schema(value_type = String))]
     fingerprint: Fingerprint,
 }
 
