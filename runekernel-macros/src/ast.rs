@@ -138,6 +138,37 @@ impl<'a> Machine<'a> {
     pub fn non_terminal(&self) -> impl Iterator<Item = &State<'a>> {
         self.states.iter().filter(|s| !s.is_terminal())
     }
+
+    /// The non-terminal states whose handler method an earlier one already
+    /// has, each with that earlier state.
+    pub fn method_clashes(&self) -> Vec<(&State<'a>, &State<'a>)> {
+        let states: Vec<&State<'a>> = self.non_terminal().collect();
+        states
+            .iter()
+            .enumerate()
+            .filter_map(|(i, state)| {
+                let method = state.method();
+                states[..i]
+                    .iter()
+                    .find(|s| s.method() == method)
+                    .map(|first| (*state, *first))
+            })
+            .collect()
+    }
+
+    /// Keeps the first of each state's transitions to the same target, so
+    /// that code generated for a machine with errors stays well-formed.
+    pub fn drop_repeated_transitions(&mut self) {
+        for state in &mut self.states {
+            let mut seen: Vec<String> = Vec::new();
+            state.transitions.retain(|t| {
+                let to = t.to.to_string();
+                let first = !seen.contains(&to);
+                seen.push(to);
+                first
+            });
+        }
+    }
 }
 
 impl<'a> State<'a> {

@@ -37,30 +37,73 @@ pub struct TransitionAttr {
     pub label: Option<LitStr>,
 }
 
-const MACHINE_KEYS: &[&str] = &["name", "version", "crate", "allow_cycles"];
-const STATE_KEYS: &[&str] = &["initial", "terminal", "name", "timeout_ms", "max_attempts"];
-const TRANSITION_KEYS: &[&str] = &["to", "guard", "label"];
+/// The keys of `#[machine(..)]`.
+#[derive(Clone, Copy)]
+enum MachineKey {
+    Name,
+    Version,
+    Crate,
+    AllowCycles,
+}
+
+const MACHINE_KEYS: &[(&str, MachineKey)] = &[
+    ("name", MachineKey::Name),
+    ("version", MachineKey::Version),
+    ("crate", MachineKey::Crate),
+    ("allow_cycles", MachineKey::AllowCycles),
+];
+
+/// The keys of `#[state(..)]`.
+#[derive(Clone, Copy)]
+enum StateKey {
+    Initial,
+    Terminal,
+    Name,
+    TimeoutMs,
+    MaxAttempts,
+}
+
+const STATE_KEYS: &[(&str, StateKey)] = &[
+    ("initial", StateKey::Initial),
+    ("terminal", StateKey::Terminal),
+    ("name", StateKey::Name),
+    ("timeout_ms", StateKey::TimeoutMs),
+    ("max_attempts", StateKey::MaxAttempts),
+];
+
+/// The keys of `#[transition(..)]`.
+#[derive(Clone, Copy)]
+enum TransitionKey {
+    To,
+    Guard,
+    Label,
+}
+
+const TRANSITION_KEYS: &[(&str, TransitionKey)] = &[
+    ("to", TransitionKey::To),
+    ("guard", TransitionKey::Guard),
+    ("label", TransitionKey::Label),
+];
 
 /// Parses every `#[machine(..)]` on the enum.
 pub fn machine_attrs(attrs: &[Attribute], errors: &mut Errors) -> MachineAttrs {
     let mut out = MachineAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("machine")) {
         let result = attr.parse_nested_meta(|meta| {
-            let key = key_of(&meta, MACHINE_KEYS, "machine")?;
-            match key.as_str() {
-                "name" => set(&mut out.name, value(&meta, "name = \"order\"")?, &meta, errors),
-                "version" => {
+            match key_of(&meta, MACHINE_KEYS, "machine")? {
+                MachineKey::Name => set(&mut out.name, value(&meta, "name = \"order\"")?, &meta, errors),
+                MachineKey::Version => {
                     let lit: LitInt = value(&meta, "version = 2")?;
                     lit.base10_parse::<u32>()?;
                     set(&mut out.version, lit, &meta, errors);
                 }
-                "crate" => set(
+                MachineKey::Crate => set(
                     &mut out.krate,
                     value(&meta, "crate = my_crate::runekernel")?,
                     &meta,
                     errors,
                 ),
-                _ => set(&mut out.allow_cycles, meta.path.span_of(), &meta, errors),
+                MachineKey::AllowCycles => set(&mut out.allow_cycles, meta.path.span_of(), &meta, errors),
             }
             Ok(())
         });
@@ -82,22 +125,21 @@ pub fn state_attrs(attrs: &[Attribute], errors: &mut Errors) -> StateAttrs {
     let mut out = StateAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("state")) {
         let result = attr.parse_nested_meta(|meta| {
-            let key = key_of(&meta, STATE_KEYS, "state")?;
-            match key.as_str() {
-                "initial" => set(&mut out.initial, meta.path.span_of(), &meta, errors),
-                "terminal" => set(&mut out.terminal, meta.path.span_of(), &meta, errors),
-                "name" => {
+            match key_of(&meta, STATE_KEYS, "state")? {
+                StateKey::Initial => set(&mut out.initial, meta.path.span_of(), &meta, errors),
+                StateKey::Terminal => set(&mut out.terminal, meta.path.span_of(), &meta, errors),
+                StateKey::Name => {
                     let lit: LitStr = value(&meta, "name = \"created\"")?;
                     if lit.value().trim().is_empty() {
                         return Err(syn::Error::new(lit.span(), "a stored state name cannot be empty"));
                     }
                     set(&mut out.name, lit, &meta, errors);
                 }
-                "timeout_ms" => {
+                StateKey::TimeoutMs => {
                     let lit = positive_int(&meta, "timeout_ms")?;
                     set(&mut out.timeout_ms, lit, &meta, errors);
                 }
-                _ => {
+                StateKey::MaxAttempts => {
                     let lit = positive_int(&meta, "max_attempts")?;
                     set(&mut out.max_attempts, lit, &meta, errors);
                 }
@@ -117,9 +159,8 @@ pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Transit
         let mut guard: Option<Path> = None;
         let mut label: Option<LitStr> = None;
         let result = attr.parse_nested_meta(|meta| {
-            let key = key_of(&meta, TRANSITION_KEYS, "transition")?;
-            match key.as_str() {
-                "to" => {
+            match key_of(&meta, TRANSITION_KEYS, "transition")? {
+                TransitionKey::To => {
                     let parsed = if meta.input.peek(Token![=]) {
                         vec![value::<Ident>(&meta, "to = Shipped")?]
                     } else {
@@ -135,8 +176,8 @@ pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Transit
                     }
                     set(&mut targets, parsed, &meta, errors);
                 }
-                "guard" => set(&mut guard, value(&meta, "guard = my_guard_fn")?, &meta, errors),
-                _ => set(&mut label, value(&meta, "label = \"approve\"")?, &meta, errors),
+                TransitionKey::Guard => set(&mut guard, value(&meta, "guard = my_guard_fn")?, &meta, errors),
+                TransitionKey::Label => set(&mut label, value(&meta, "label = \"approve\"")?, &meta, errors),
             }
             Ok(())
         });
@@ -159,23 +200,23 @@ pub fn transition_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Transit
     out
 }
 
-/// The key of one nested meta item, checked against the known keys with a
-/// "did you mean" for near misses.
-fn key_of(meta: &ParseNestedMeta, known: &[&str], attribute: &str) -> syn::Result<String> {
+/// The key of one nested meta item, looked up among the attribute's keys,
+/// with a "did you mean" for near misses.
+fn key_of<K: Copy>(meta: &ParseNestedMeta, known: &[(&str, K)], attribute: &str) -> syn::Result<K> {
     let key = meta.path.get_ident().map(|ident| ident.to_string()).unwrap_or_default();
-    if known.contains(&key.as_str()) {
-        return Ok(key);
+    if let Some(&(_, found)) = known.iter().find(|(name, _)| *name == key) {
+        return Ok(found);
     }
     let shown = if key.is_empty() {
         "this".to_owned()
     } else {
         format!("`{key}`")
     };
-    let hint = match suggest(&key, known.iter().copied()) {
+    let hint = match suggest(&key, known.iter().map(|(name, _)| *name)) {
         Some(close) => format!("; did you mean `{close}`?"),
         None => ";".to_owned(),
     };
-    let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    let expected: Vec<String> = known.iter().map(|(name, _)| format!("`{name}`")).collect();
     Err(meta.error(format!(
         "unknown #[{attribute}] key {shown}{hint} #[{attribute}(..)] accepts {}",
         expected.join(", ")

@@ -195,18 +195,15 @@ fn check_stored_names(machine: &Machine, names: &[String], errors: &mut Errors) 
 
 /// Handler method names are the variants in snake_case, so they must differ.
 fn check_method_names(machine: &Machine, errors: &mut Errors) {
-    let states: Vec<&State> = machine.non_terminal().collect();
-    for (i, state) in states.iter().enumerate() {
+    for (state, first) in machine.method_clashes() {
         let method = state.method();
-        if let Some(first) = states[..i].iter().find(|s| s.method() == method) {
-            errors.push(syn::Error::new(
-                state.ident().span(),
-                format!(
-                    "`{}` and `{}` both become the handler method `{method}`; rename one of the variants",
-                    state.ident(),
-                    first.ident()
-                ),
-            ));
-        }
+        errors.push(syn::Error::new(
+            state.ident().span(),
+            format!(
+                "`{}` and `{}` both become the handler method `{method}`; rename one of the variants",
+                state.ident(),
+                first.ident()
+            ),
+        ));
     }
 }
