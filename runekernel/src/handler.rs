@@ -21,9 +21,8 @@ trait StepFn<M>: Send + Sync {
     /// The step, then `after`'s checks on the state it returns. The handler
     /// is called when the future is first polled, so a panic in it is the
     /// future's (and the runtime catches it there). The future borrows the
-    /// function rather than holding a reference count of it: a count shared
-    /// by every job of the machine, changed at every step by both cores,
-    /// cost more than the step's own work.
+    /// function, for the reason `ErasedMachine::step` (in
+    /// `runtime/registry.rs`) gives.
     fn call_checked<'a>(&'a self, state: M, ctx: JobContext, after: After) -> BoxFuture<'a, Result<Stored, StepError>>;
 }
 

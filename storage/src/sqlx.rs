@@ -1,11 +1,10 @@
 //! The parts of sqlx the Postgres backend uses, under the paths of the `sqlx`
 //! crate, taken from `sqlx-core` and `sqlx-postgres` 0.8.
 //!
-//! Why not the `sqlx` crate itself: sqlx 0.9.0 no longer sets `TCP_NODELAY`
-//! (launchbadge/sqlx#4335; the fix, #4336, is merged but not released), so a
-//! message larger than one TCP segment can wait up to 40 ms for the server's
-//! delayed ACK. Bulk submits of 1000 jobs ran 4x slower for it. sqlx 0.8 sets
-//! the option, but its `sqlx` crate names `sqlx-sqlite`, whose
+//! Why not the `sqlx` crate itself: sqlx 0.9.0 does not set `TCP_NODELAY`
+//! (launchbadge/sqlx#4335), so a message larger than one TCP segment can
+//! wait for the server's delayed ACK, which slows bulk submits. sqlx 0.8
+//! sets the option, but its `sqlx` crate names `sqlx-sqlite`, whose
 //! `libsqlite3-sys` clashes with rusqlite's (Cargo checks `links` across
 //! optional dependencies too). Once a sqlx 0.9 release sets `TCP_NODELAY`,
 //! this module gives way to the `sqlx` crate again.

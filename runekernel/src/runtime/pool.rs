@@ -1,18 +1,15 @@
 //! The executor tasks that run claimed jobs. Each task runs one job at a
 //! time and then waits for the next, so a claimed job costs a hand-over
-//! rather than a task spawn: spawning allocates the job's whole future (about
-//! 2 KB, past the allocator's per-thread caches) and frees it again, which
-//! took a fifth of the CPU of an in-memory burn-down. A new
+//! rather than a task spawn: a spawn allocates the job's whole future, larger
+//! than the allocator's per-thread caches keep, and frees it again. A new
 //! task is spawned only when every task is busy, so the pool grows to the
 //! most jobs this runtime ever ran at once and no further.
 //!
 //! When claims are cheap (the in-memory store), a task that finishes a job
 //! claims its next one itself, keeping its worker slot: no hand-over, and
-//! the job's payload is allocated and freed on one thread. Handed out in
-//! batches by another thread, payloads were freed across threads, which
-//! glibc's allocator serves through the other thread's locked arena (a
-//! sixth of an in-memory burn-down's time went to that lock and to growing
-//! the arena again).
+//! the job's payload is allocated and freed on one thread. A payload freed
+//! on another thread than the one that allocated it goes back through that
+//! thread's locked allocator arena.
 //!
 //! Idle tasks wait last-in, first-out, so the most recently busy (and
 //! cache-warm) task gets the next job. Tasks end once the pool is dropped

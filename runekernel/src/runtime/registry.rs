@@ -27,8 +27,9 @@ pub(crate) trait ErasedMachine: Send + Sync + 'static {
     /// Starts one step from a stored state. The future yields the next
     /// stored state, already checked against the transitions and guards.
     /// It borrows the machine rather than holding a reference count of its
-    /// own: a count shared by every job of the machine, changed at every
-    /// step by both cores, cost more than the step's own work.
+    /// own: a count shared by every job of the machine would be changed at
+    /// every step by every core running one, one contended cache line on
+    /// the path of every step.
     ///
     /// # Errors
     /// The stored state does not decode.

@@ -138,16 +138,16 @@ impl PostgresStorage {
             .map_err(|e| StorageError::Invalid(format!("`{url}` is not a Postgres URL: {e}")))?;
         let schema = options.schema.clone();
         // The schema name was checked above, so it is safe to splice in.
-        // Generic plans: with `auto`, Postgres re-planned the claim and
+        // Generic plans: with `auto`, Postgres may re-plan the claim and
         // commit statements at every execution (their generic plan's cost
-        // estimate looks worse than it is), which cost a quarter of the
-        // throughput; their generic plans read the same indexes.
-        // No bitmap scans: a queue's statistics are nearly always wrong (taken
-        // while it was empty, or drained), and on the estimate that few jobs
-        // are pending the planner fetched every pending job through a bitmap
-        // and sorted them all to claim the first few. A claim then cost time
-        // in proportion to the backlog: 40-50 ms per claim with 30k jobs
-        // waiting. Read in index order, it stops after the jobs it takes.
+        // estimate looks worse than it is); the generic plans read the same
+        // indexes, and are made once per connection.
+        // No bitmap scans: a queue's statistics are nearly always wrong
+        // (taken while it was empty, or drained), and on the estimate that
+        // few jobs are pending the planner fetches every pending job through
+        // a bitmap and sorts them all to claim the first few, so a claim
+        // costs time in proportion to the backlog. Read in index order, it
+        // stops after the jobs it takes.
         let session = format!(
             "SET search_path TO \"{schema}\"; SET plan_cache_mode = force_generic_plan; SET enable_bitmapscan = off"
         );

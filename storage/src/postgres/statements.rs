@@ -103,18 +103,16 @@ pub(super) static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
 
 /// Readies a new connection for the statements a busy runtime sends most,
 /// before its first real use of them: sqlx keeps each connection's prepared
-/// statements. Without it, each of a pool's connections paid about a
-/// millisecond of server time for the first one it sent (parsing it, and
-/// loading the tables' and indexes' descriptions into the new server
-/// process): a tenth of a 1000-job `insert_batch`, for as many calls as the
-/// pool has connections.
+/// statements. Otherwise the first call on each of a pool's connections
+/// pays for parsing the statement and for loading the tables' and indexes'
+/// descriptions into the new server process.
 ///
 /// The insert is run with no jobs: its plan does not depend on what the
 /// tables hold, and nothing is stored or announced. The claim and the commit
 /// are only parsed: their plans are made at their first real use, when the
 /// planner sees the table as it is, not on the empty tables of a new schema
-/// (run at connect, they made a 10k-job burn-down a tenth slower, likely
-/// for plans kept from then on). Their parameter types are those Postgres
+/// (with generic plans, a plan made then would be kept for the connection's
+/// life). Their parameter types are those Postgres
 /// infers (from the casts and the columns they are compared with), which are
 /// the types they are bound with; a mismatch would fail every claim or
 /// commit.
