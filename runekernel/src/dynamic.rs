@@ -38,8 +38,9 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::context::JobContext;
+use crate::machine::checked::Stored;
 use crate::machine::{CodecError, GraphError, MachineDef, StateDef, Transition, TransitionError};
-use crate::runtime::registry::{ErasedMachine, MoveError, Registration, Stored};
+use crate::registration::{ErasedMachine, MoveError, Registration};
 use crate::step_error::StepError;
 
 /// A condition on a transition of a dynamic machine: given the data the job

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::context::JobContext;
+use crate::machine::checked::{Stored, TransitionCheck};
 use crate::machine::StateMachine;
-use crate::runtime::registry::{After, Stored};
 use crate::step_error::StepError;
 
 /// A step function, type-erased. Two ways to call it: as [`Handler::run`]
@@ -18,12 +18,17 @@ trait StepFn<M>: Send + Sync {
     /// The step alone, as [`Handler::run`] returns it.
     fn call(&self, state: M, ctx: JobContext) -> BoxFuture<'static, Result<M, StepError>>;
 
-    /// The step, then `after`'s checks on the state it returns. The handler
+    /// The step, then `check`'s checks on the state it returns. The handler
     /// is called when the future is first polled, so a panic in it is the
     /// future's (and the runtime catches it there). The future borrows the
     /// function, for the reason `ErasedMachine::step` (in
     /// `runtime/registry.rs`) gives.
-    fn call_checked<'a>(&'a self, state: M, ctx: JobContext, after: After) -> BoxFuture<'a, Result<Stored, StepError>>;
+    fn call_checked<'a>(
+        &'a self,
+        state: M,
+        ctx: JobContext,
+        check: TransitionCheck,
+    ) -> BoxFuture<'a, Result<Stored, StepError>>;
 }
 
 impl<M, F, Fut> StepFn<M> for F
@@ -36,10 +41,15 @@ where
         Box::pin(self(state, ctx))
     }
 
-    fn call_checked<'a>(&'a self, state: M, ctx: JobContext, after: After) -> BoxFuture<'a, Result<Stored, StepError>> {
+    fn call_checked<'a>(
+        &'a self,
+        state: M,
+        ctx: JobContext,
+        check: TransitionCheck,
+    ) -> BoxFuture<'a, Result<Stored, StepError>> {
         Box::pin(async move {
             let next = self(state, ctx).await?;
-            after.check::<M>(next)
+            check.check::<M>(next)
         })
     }
 }
@@ -70,15 +80,15 @@ impl<M: StateMachine> Handler<M> {
         self.step.call(state, ctx)
     }
 
-    /// Runs one step and checks the state it returns (see [`After`]),
+    /// Runs one step and checks the state it returns (see `TransitionCheck`),
     /// yielding it stored.
     pub(crate) fn run_checked(
         &self,
         state: M,
         ctx: JobContext,
-        after: After,
+        check: TransitionCheck,
     ) -> BoxFuture<'_, Result<Stored, StepError>> {
-        self.step.call_checked(state, ctx, after)
+        self.step.call_checked(state, ctx, check)
     }
 }
 

@@ -19,7 +19,7 @@
 use serde_json::{Map, Value};
 
 use crate::dynamic::{DynamicMachine, SimpleStateMachine};
-use crate::runtime::SubmitOptions;
+use crate::submit_options::SubmitOptions;
 
 /// The name of the machine untyped jobs run on by default.
 pub const LIFECYCLE_MACHINE: &str = "job";

@@ -9,9 +9,11 @@ pub mod dynamic;
 pub mod handler;
 pub mod job;
 pub mod machine;
+mod registration;
 pub mod runtime;
 mod signal;
 pub mod step_error;
+mod submit_options;
 
 #[doc(hidden)]
 pub mod __private;

@@ -19,16 +19,16 @@ const LIMIT: usize = 1 << 16;
 /// it (remembered, or read without locks) to be written: the columns every
 /// other change to a running job touches.
 #[derive(Clone, Copy)]
-pub(crate) struct Guard {
+pub(crate) struct ExpectedRow {
     pub(crate) version: i64,
     pub(crate) status: &'static str,
     pub(crate) lease_token: Option<i64>,
     pub(crate) cancel_requested: bool,
 }
 
-impl Guard {
+impl ExpectedRow {
     pub(crate) fn of(r: &JobRecord) -> Self {
-        Guard {
+        ExpectedRow {
             version: r.version as i64,
             status: r.status.as_str(),
             lease_token: r.lease.as_ref().map(|l| l.token.0 as i64),

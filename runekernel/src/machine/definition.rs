@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::errors::{GraphError, GraphProblem};
 use super::graph::{self, GraphSpec, StateSpec, TransitionSpec};
+use super::graph_error::{GraphError, GraphProblem};
 
 /// How a state holds its data, which decides its JSON form in the admin API
 /// (serde's externally tagged enum representation).

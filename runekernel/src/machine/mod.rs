@@ -2,10 +2,12 @@
 //! implements, the static description of a machine ([`MachineDef`]), the
 //! run-time transition check and the storage codec.
 
+pub(crate) mod checked;
 pub(crate) mod codec;
 mod definition;
 mod errors;
 pub(crate) mod graph;
+mod graph_error;
 mod json;
 mod render;
 
@@ -14,7 +16,8 @@ use std::hash::Hash;
 
 pub use codec::{CodecError, EncodedState};
 pub use definition::{Fingerprint, MachineDef, MachineDefBuilder, StateDef, StateShape, Transition};
-pub use errors::{GraphError, GraphProblem, TransitionError, UnknownState};
+pub use errors::{TransitionError, UnknownState};
+pub use graph_error::{GraphError, GraphProblem};
 pub use json::StateJsonError;
 
 /// A job's machine: an enum (usually) whose values are the states a job can

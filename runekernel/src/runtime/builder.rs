@@ -19,8 +19,9 @@ use super::ids::IdSource;
 use super::lease::{heartbeat_loop, ActiveJobs, LeaseHealth};
 use super::policy::{Backoff, Policies};
 use super::producer::produce;
-use super::registry::{Registration, Registry};
+use super::registry::Registry;
 use super::{Inner, Result, Runtime, RuntimeError};
+use crate::registration::Registration;
 
 /// Configures a [`Runtime`]. Start with [`Runtime::builder`].
 #[must_use]

@@ -26,8 +26,9 @@ use crate::storage::{Commit, JobRecord, JobState, StateChange, StorageError};
 use super::clock::{millis, system_time};
 use super::hooks::{in_scope, in_spans, StepInfo, StepOutcome};
 use super::lease::ActiveJob;
-use super::registry::{ErasedMachine, Stored};
 use super::Inner;
+use crate::machine::checked::Stored;
+use crate::registration::ErasedMachine;
 
 /// How one step ended.
 enum Outcome {

@@ -1,14 +1,23 @@
 //! [`Runtime`]: submits jobs, runs them on tokio one committed transition at
 //! a time, and answers questions about them.
 //!
-//! The pieces, one file each: `builder` (configuration), `producer` (claims
-//! ready jobs), `pool` (the tasks that run them), `executor` (runs a job's
+//! The pieces, one file each: `builder` (configuration), `producer` (the
+//! loop that claims ready jobs for free worker slots), `claim` (one claim),
+//! `pool` (the tasks that run them), `executor` (runs a job's
 //! steps and classifies outcomes), `hooks` (what runs around every step),
 //! `lease` (heartbeats), `clock` and `ids` (real or deterministic),
-//! `registry` (the machines), `verify` (history replay), `policy`
-//! (defaults).
+//! `registry` (the registered machines, by name), `verify` (history
+//! replay), `policy` (defaults), `view` (a job as its machine's type sees
+//! it).
+//!
+//! The runtime sits above the machine layer and imports from it, never the
+//! other way: `machine/` (definitions, the codec, the transition check),
+//! `handler.rs`, `dynamic.rs`, `registration.rs` (a machine as the runtime
+//! drives it: stored states in, stored states out), `job.rs` and
+//! `submit_options.rs` know nothing of the runtime.
 
 mod builder;
+mod claim;
 pub(crate) mod clock;
 mod completer;
 mod error;
@@ -20,7 +29,7 @@ mod metrics;
 mod policy;
 mod pool;
 mod producer;
-pub(crate) mod registry;
+mod registry;
 mod termination;
 #[cfg(test)]
 mod test_storage;
@@ -44,14 +53,15 @@ use crate::storage::{
     StorageEvent,
 };
 
+pub use crate::registration::Registration;
+pub use crate::submit_options::SubmitOptions;
 pub use builder::RuntimeBuilder;
 pub use error::RuntimeError;
 pub use hooks::{StepHook, StepInfo, StepOutcome};
 pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
 pub use policy::{Backoff, Policies};
-pub use registry::Registration;
 pub use termination::termination;
-pub use view::{JobView, SubmitOptions};
+pub use view::JobView;
 
 use clock::{millis, Clock};
 use ids::IdSource;
@@ -551,8 +561,8 @@ impl Runtime {
         machine
             .check_move((&record.state, &record.payload), (state, &payload))
             .map_err(|e| match e {
-                registry::MoveError::Transition(e) => RuntimeError::Transition(e),
-                registry::MoveError::Codec(e) => RuntimeError::Encode(Box::new(e)),
+                crate::registration::MoveError::Transition(e) => RuntimeError::Transition(e),
+                crate::registration::MoveError::Codec(e) => RuntimeError::Encode(Box::new(e)),
             })?;
         let def = machine.definition();
         let terminal = def.state(state).is_some_and(|s| s.terminal);

@@ -23,8 +23,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::storage::JobRecord;
 
+use super::claim::claim_jobs;
 use super::executor::{run_claimed, WorkerSlot};
-use super::producer::claim_jobs;
 use super::Inner;
 
 /// A claimed job and the worker slot it runs in.
@@ -67,9 +67,9 @@ impl ExecutorPool {
 
     /// Puts jobs claimed ahead in line for worker slots, one per permit
     /// of `ahead` ([`crate::Policies::prefetch`]).
-    pub(crate) fn line(&self, ahead: OwnedSemaphorePermit) -> Line<'_> {
+    pub(crate) fn line(&self, ahead: OwnedSemaphorePermit) -> WaitingForSlots<'_> {
         self.shared.queued.fetch_add(ahead.num_permits(), Ordering::SeqCst);
-        Line { pool: self, ahead }
+        WaitingForSlots { pool: self, ahead }
     }
 
     /// Jobs waiting in line for worker slots.
@@ -155,12 +155,12 @@ async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>, shared: &Shared) -> O
 /// Jobs of one claim waiting for worker slots, each holding a prefetch
 /// permit; counted in the pool's line, and the permit given back, as each
 /// gets its slot, or when the line is dropped.
-pub(crate) struct Line<'a> {
+pub(crate) struct WaitingForSlots<'a> {
     pool: &'a ExecutorPool,
     ahead: OwnedSemaphorePermit,
 }
 
-impl Line<'_> {
+impl WaitingForSlots<'_> {
     /// Waits for a slot for the next job in line; `None` once the runtime
     /// stops (or when the line is empty).
     pub(crate) async fn next_slot(&mut self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
@@ -177,7 +177,7 @@ impl Line<'_> {
     }
 }
 
-impl Drop for Line<'_> {
+impl Drop for WaitingForSlots<'_> {
     fn drop(&mut self) {
         self.pool
             .shared

@@ -19,8 +19,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::storage::{JobRecord, StorageEvent};
+use crate::storage::StorageEvent;
 
+use super::claim::{claim_jobs, hand_back};
 use super::executor::WorkerSlot;
 use super::pool::ExecutorPool;
 use super::Inner;
@@ -222,46 +223,6 @@ impl Claim {
         }
         found_work
     }
-}
-
-/// Hands claimed jobs that will not run here back to the queue.
-async fn hand_back(rt: &Inner, jobs: impl IntoIterator<Item = JobRecord>) {
-    for job in jobs {
-        if let Some(lease) = &job.lease {
-            if let Err(error) = rt.storage.release(job.id, lease.token, rt.clock.now()).await {
-                tracing::warn!(job = %job.id, %error, "could not hand back a claimed job; its lease will expire");
-            }
-        }
-    }
-}
-
-/// Claims up to `limit` jobs to run now. A failed claim is logged and finds
-/// none; jobs claimed while the runtime stops are handed straight back.
-pub(crate) async fn claim_jobs(rt: &Inner, limit: usize) -> Vec<JobRecord> {
-    let mut jobs = match rt.storage.claim(rt.claim_request(limit)).await {
-        Ok(jobs) => jobs,
-        Err(error) => {
-            tracing::error!(%error, "claiming jobs failed; retrying");
-            return Vec::new();
-        }
-    };
-    if rt.stopping.is_raised() {
-        hand_back(rt, jobs).await;
-        return Vec::new();
-    }
-    // A claim answered after its leases ran out (the process was frozen,
-    // or the answer was that slow) starts none of its jobs: their commits
-    // would be refused, and another worker may run them already.
-    // One clock reading for the claim: its leases all run out together.
-    let now = rt.clock.now();
-    jobs.retain(|job| {
-        let live = job.lease.as_ref().is_some_and(|lease| lease.expires_at > now);
-        if !live {
-            tracing::warn!(job = %job.id, "the lease ran out before the step could start; leaving the job");
-        }
-        live
-    });
-    jobs
 }
 
 /// Waits for a sign that a claim may find work.

@@ -89,14 +89,14 @@ impl Shard {
         &mut self,
         id: JobId,
         f: impl FnOnce(&mut JobRecord) -> Result<T, StorageError>,
-    ) -> Result<(T, JobRecord, Filed), StorageError> {
+    ) -> Result<(T, JobRecord, LeaseFiling), StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
         let before = job.filed_lease();
         let mut record = job.record(id, names)?;
         let out = f(&mut record)?;
         job.update(&record, names)?;
-        let filed = Filed {
+        let filed = LeaseFiling {
             before,
             after: job.filed_lease(),
         };
@@ -106,7 +106,7 @@ impl Shard {
     /// Checks and applies `commit`, appending its history entry, and
     /// leaves the job after in `record` (see [`Storage::commit_into`]).
     /// Returns where the lease index files its lease before and after.
-    fn commit_into(&mut self, mut commit: Commit, record: &mut JobRecord) -> Result<Filed, StorageError> {
+    fn commit_into(&mut self, mut commit: Commit, record: &mut JobRecord) -> Result<LeaseFiling, StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&commit.id).ok_or(StorageError::NotFound(commit.id))?;
         job.check_commit(commit.id, &commit)?;
@@ -125,7 +125,7 @@ impl Shard {
             record.payload = payload;
         }
         job.record_commit(record, &commit, names)?;
-        Ok(Filed {
+        Ok(LeaseFiling {
             before,
             after: job.filed_lease(),
         })
@@ -137,7 +137,12 @@ impl Shard {
     /// stops being claimed: `failed` with `reason`, a lifecycle-only
     /// history entry, the payload left as stored. Reads nothing of the
     /// payload. Returns the job after and where its lease was filed.
-    fn fail_unreadable(&mut self, id: JobId, reason: &str, now: Millis) -> Result<(JobRecord, Filed), StorageError> {
+    fn fail_unreadable(
+        &mut self,
+        id: JobId,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(JobRecord, LeaseFiling), StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
         let mut record = stored::blank(id);
@@ -149,7 +154,7 @@ impl Shard {
         let before = job.filed_lease();
         record.apply_to_record(&commit);
         job.record_commit(&record, &commit, names)?;
-        let filed = Filed {
+        let filed = LeaseFiling {
             before,
             after: job.filed_lease(),
         };
@@ -160,7 +165,7 @@ impl Shard {
 /// Where the lease index files a job's lease ([`StoredJob::filed_lease`])
 /// before and after an operation.
 #[derive(Clone, Copy)]
-struct Filed {
+struct LeaseFiling {
     before: Option<Millis>,
     after: Option<Millis>,
 }
@@ -273,7 +278,7 @@ impl Inner {
     /// checked against the job when popped). A lease extended keeps its
     /// entry, so a step that goes on under its lease takes no index lock,
     /// and the entry of a job that ends is retired without it.
-    fn requeue(&self, record: &JobRecord, filed: Filed) {
+    fn requeue(&self, record: &JobRecord, filed: LeaseFiling) {
         let pending = record.status == JobState::Pending;
         match (filed.before, filed.after) {
             (before, after) if before == after && !pending => return,

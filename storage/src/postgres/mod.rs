@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
-use crate::held::{Guard, Held};
+use crate::held::{ExpectedRow, Held};
 use crate::model::{
     cancel_commit, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
     JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
@@ -34,7 +34,7 @@ use crate::model::{
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{backend, read_job, text, Guards, HistoryColumns, JobColumns, NewJobColumns};
+use rows::{backend, read_job, text, ExpectedRows, HistoryColumns, JobColumns, NewJobColumns};
 use statements::{
     CLAIM_JOBS, GET_JOB, GET_JOBS, LIST_JOBS, LIST_JOBS_NEWEST, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED,
     WRITE_JOBS,
@@ -391,7 +391,7 @@ impl PostgresStorage {
                 jobs.insert(record.id, record);
             }
         }
-        let guards: HashMap<JobId, Guard> = jobs.values().map(|r| (r.id, Guard::of(r))).collect();
+        let guards: HashMap<JobId, ExpectedRow> = jobs.values().map(|r| (r.id, ExpectedRow::of(r))).collect();
         let (results, history) = apply_commits(&mut jobs, commits);
         // A remembered record vouches for a commit only if the database
         // agrees; one it refuses is judged again against the stored row.
@@ -405,7 +405,7 @@ impl PostgresStorage {
         if changed.is_empty() {
             return Ok((results, refused));
         }
-        let (mut columns, mut guard_columns) = (JobColumns::default(), Guards::default());
+        let (mut columns, mut guard_columns) = (JobColumns::default(), ExpectedRows::default());
         for record in &changed {
             // Every changed record was read above, so its guard is there.
             let guard = guards

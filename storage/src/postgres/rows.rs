@@ -6,7 +6,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row};
 
 use crate::error::StorageError;
-use crate::held::Guard;
+use crate::held::ExpectedRow;
 use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
 use crate::{JobId, JobState};
 
@@ -273,24 +273,24 @@ impl JobColumns {
     }
 }
 
-/// [`Guard`]s as one array per column.
+/// [`ExpectedRow`]s as one array per column.
 #[derive(Default)]
-pub(super) struct Guards {
+pub(super) struct ExpectedRows {
     pub version: Vec<i64>,
     pub status: Vec<&'static str>,
     pub lease_token: Vec<Option<i64>>,
     pub cancel_requested: Vec<bool>,
 }
 
-impl Guards {
-    pub(super) fn push(&mut self, g: Guard) {
+impl ExpectedRows {
+    pub(super) fn push(&mut self, g: ExpectedRow) {
         self.version.push(g.version);
         self.status.push(g.status);
         self.lease_token.push(g.lease_token);
         self.cancel_requested.push(g.cancel_requested);
     }
 
-    /// The column names, in the order [`Guards::bind`] binds them.
+    /// The column names, in the order [`ExpectedRows::bind`] binds them.
     pub(super) const NAMES: &str = "was_version, was_status, was_lease_token, was_cancel_requested";
     /// Their array types.
     pub(super) const TYPES: [&str; 4] = ["int8", "text", "int8", "bool"];

@@ -8,7 +8,7 @@ use crate::sqlx;
 use sqlx::postgres::PgConnection;
 use sqlx::Executor;
 
-use super::rows::{array_params, Guards, HistoryColumns, JobColumns, NewJobColumns, PgQuery, JOB_COLUMNS};
+use super::rows::{array_params, ExpectedRows, HistoryColumns, JobColumns, NewJobColumns, PgQuery, JOB_COLUMNS};
 
 /// The statements that name every job column, built once.
 pub(super) static GET_JOB: LazyLock<String> =
@@ -46,10 +46,10 @@ pub(super) static WRITE_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
          SELECT array(SELECT id FROM done) AS done, (SELECT count(*) FROM notified) AS notified",
         set = JobColumns::SET,
         jobs = array_params(1, &JobColumns::TYPES),
-        guards = array_params(15, &Guards::TYPES),
+        guards = array_params(15, &ExpectedRows::TYPES),
         job_names = JobColumns::NAMES,
-        guard_names = Guards::NAMES,
-        matches = Guards::MATCH,
+        guard_names = ExpectedRows::NAMES,
+        matches = ExpectedRows::MATCH,
         insert = HistoryColumns::insert_from_h(),
         history = array_params(19, &HistoryColumns::TYPES),
         history_names = HistoryColumns::NAMES,

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
-use crate::held::{Guard, Held};
+use crate::held::{ExpectedRow, Held};
 use crate::model::{
     cancel_commit, commit_each, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
     JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
@@ -251,7 +251,7 @@ fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError>
 /// otherwise from the stored row.
 fn commit_one(conn: &Connection, commit: &Commit, remembered: Option<JobRecord>) -> Result<JobRecord, StorageError> {
     if let Some(record) = remembered.filter(|r| r.check_commit(commit).is_ok()) {
-        let guard = Guard::of(&record);
+        let guard = ExpectedRow::of(&record);
         if let Some(record) = write_commit(conn, record, commit, Some(&guard))? {
             return Ok(record);
         }
@@ -270,7 +270,7 @@ fn write_commit(
     conn: &Connection,
     mut record: JobRecord,
     commit: &Commit,
-    guard: Option<&Guard>,
+    guard: Option<&ExpectedRow>,
 ) -> Result<Option<JobRecord>, StorageError> {
     let entry = record.apply(commit);
     let payload = record.payload.to_string();

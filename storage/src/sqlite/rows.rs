@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use serde_json::Value;
 
 use crate::error::StorageError;
-use crate::held::Guard;
+use crate::held::ExpectedRow;
 use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
 use crate::{JobId, JobState};
 
@@ -277,7 +277,7 @@ pub(super) fn update_job(
     conn: &Connection,
     r: &JobRecord,
     payload: &str,
-    guard: Option<&Guard>,
+    guard: Option<&ExpectedRow>,
 ) -> Result<bool, StorageError> {
     let sql = if guard.is_some() {
         &UPDATE_JOB_IF_UNCHANGED
@@ -294,7 +294,7 @@ fn write_job(
     sql: &str,
     r: &JobRecord,
     payload: &str,
-    guard: Option<&Guard>,
+    guard: Option<&ExpectedRow>,
 ) -> Result<usize, StorageError> {
     let lease = r.lease.as_ref();
     let (id, fingerprint, status, version) = (
