@@ -171,39 +171,35 @@ pub trait Storage: Send + Sync + 'static {
     /// The job's history, oldest first, gap-free from seq 0.
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError>;
 
-    /// Extends a held lease to `now + lease_ms` and reports whether
-    /// cancellation was requested.
+    /// Extends many held leases at once, each to `now + lease_ms`, and
+    /// reports for each whether cancellation was requested. Each lease is
+    /// extended on its own terms (one lost lease does not stop the others),
+    /// ideally in one round trip or transaction: a runtime beats for every
+    /// job it holds in one call. Results are in input order.
     ///
     /// # Errors
-    /// [`StorageError::LeaseLost`] when the lease is no longer held.
+    /// A failure of the whole call (the database is unreachable); per job,
+    /// [`StorageError::LeaseLost`] when its lease is no longer held.
+    async fn heartbeat_batch(
+        &self,
+        leases: Vec<(JobId, LeaseToken)>,
+        now: Millis,
+        lease_ms: u64,
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError>;
+
+    /// Extends one held lease: [`heartbeat_batch`](Self::heartbeat_batch)
+    /// of one.
+    ///
+    /// # Errors
+    /// As [`heartbeat_batch`](Self::heartbeat_batch).
     async fn heartbeat(
         &self,
         id: JobId,
         lease: LeaseToken,
         now: Millis,
         lease_ms: u64,
-    ) -> Result<Heartbeat, StorageError>;
-
-    /// Extends many held leases at once, each on its own terms as
-    /// [`heartbeat`](Self::heartbeat) does (one lost lease does not stop
-    /// the others), ideally in one round trip or transaction: a runtime
-    /// beats for every job it holds in one call. Results are in input
-    /// order. The default calls `heartbeat` for each.
-    ///
-    /// # Errors
-    /// A failure of the whole call (the database is unreachable); per job,
-    /// as [`heartbeat`](Self::heartbeat).
-    async fn heartbeat_batch(
-        &self,
-        leases: Vec<(JobId, LeaseToken)>,
-        now: Millis,
-        lease_ms: u64,
-    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
-        let mut results = Vec::with_capacity(leases.len());
-        for (id, lease) in leases {
-            results.push(self.heartbeat(id, lease, now, lease_ms).await);
-        }
-        Ok(results)
+    ) -> Result<Heartbeat, StorageError> {
+        crate::model::only(self.heartbeat_batch(vec![(id, lease)], now, lease_ms).await?)
     }
 
     /// Hands a running job back: `Pending` again at `run_at = now`, lease

@@ -201,14 +201,17 @@ impl Storage for SingleLockStorage {
         Ok(self.lock().jobs.get(&id).map(|(_, h)| h.clone()).unwrap_or_default())
     }
 
-    async fn heartbeat(
+    async fn heartbeat_batch(
         &self,
-        id: JobId,
-        lease: LeaseToken,
+        leases: Vec<(JobId, LeaseToken)>,
         now: Millis,
         lease_ms: u64,
-    ) -> Result<Heartbeat, StorageError> {
-        Ok(self.lock().leased(id, lease, now)?.extend_lease(now, lease_ms))
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
+        let mut state = self.lock();
+        Ok(leases
+            .into_iter()
+            .map(|(id, lease)| Ok(state.leased(id, lease, now)?.extend_lease(now, lease_ms)))
+            .collect())
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {

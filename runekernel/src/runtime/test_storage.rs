@@ -79,15 +79,6 @@ impl Storage for Faulty {
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
         self.inner.history(id).await
     }
-    async fn heartbeat(
-        &self,
-        id: JobId,
-        lease: LeaseToken,
-        now: Millis,
-        lease_ms: u64,
-    ) -> Result<Heartbeat, StorageError> {
-        self.inner.heartbeat(id, lease, now, lease_ms).await
-    }
     async fn heartbeat_batch(
         &self,
         leases: Vec<(JobId, LeaseToken)>,

@@ -593,21 +593,25 @@ impl Storage for InMemoryStorage {
         }
     }
 
-    async fn heartbeat(
+    async fn heartbeat_batch(
         &self,
-        id: JobId,
-        lease: LeaseToken,
+        leases: Vec<(JobId, LeaseToken)>,
         now: Millis,
         lease_ms: u64,
-    ) -> Result<Heartbeat, StorageError> {
-        let mut shard = lock(self.inner.shard(id));
-        let (beat, record, filed) = shard.with_record(id, |r| {
-            r.check_lease(lease, now)?;
-            Ok(r.extend_lease(now, lease_ms))
-        })?;
-        drop(shard);
-        self.inner.requeue(&record, filed);
-        Ok(beat)
+    ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
+        Ok(leases
+            .into_iter()
+            .map(|(id, lease)| {
+                let mut shard = lock(self.inner.shard(id));
+                let (beat, record, filed) = shard.with_record(id, |r| {
+                    r.check_lease(lease, now)?;
+                    Ok(r.extend_lease(now, lease_ms))
+                })?;
+                drop(shard);
+                self.inner.requeue(&record, filed);
+                Ok(beat)
+            })
+            .collect())
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {

@@ -802,16 +802,6 @@ impl Storage for PostgresStorage {
         rows.iter().map(|row| rows::read_history(id, row)).collect()
     }
 
-    async fn heartbeat(
-        &self,
-        id: JobId,
-        lease: LeaseToken,
-        now: Millis,
-        lease_ms: u64,
-    ) -> Result<Heartbeat, StorageError> {
-        only(self.heartbeat_batch(vec![(id, lease)], now, lease_ms).await?)
-    }
-
     async fn heartbeat_batch(
         &self,
         leases: Vec<(JobId, LeaseToken)>,

@@ -672,17 +672,6 @@ impl Storage for RocksDbStorage {
         .await
     }
 
-    async fn heartbeat(
-        &self,
-        id: JobId,
-        lease: LeaseToken,
-        now: Millis,
-        lease_ms: u64,
-    ) -> Result<Heartbeat, StorageError> {
-        self.blocking(move |db| db.transact(|tx| tx.extend_lease(id, lease, now, lease_ms)))
-            .await
-    }
-
     async fn heartbeat_batch(
         &self,
         leases: Vec<(JobId, LeaseToken)>,

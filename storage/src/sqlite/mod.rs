@@ -486,16 +486,6 @@ impl Storage for SqliteStorage {
         self.writer.call(move |conn| rows::history(conn, id)).await
     }
 
-    async fn heartbeat(
-        &self,
-        id: JobId,
-        lease: LeaseToken,
-        now: Millis,
-        lease_ms: u64,
-    ) -> Result<Heartbeat, StorageError> {
-        only(self.heartbeat_batch(vec![(id, lease)], now, lease_ms).await?)
-    }
-
     async fn heartbeat_batch(
         &self,
         leases: Vec<(JobId, LeaseToken)>,
