@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod capabilities;
 mod error;
 mod events;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -62,6 +63,7 @@ mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use capabilities::Capabilities;
 pub use error::StorageError;
 pub use events::{EventBus, StorageEvent};
 pub use id::{JobId, ParseJobIdError};

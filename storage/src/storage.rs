@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::StorageEvent;
 use crate::model::{
@@ -148,24 +149,10 @@ pub trait Storage: Send + Sync + 'static {
         Ok(results)
     }
 
-    /// Whether [`commit_batch`](Self::commit_batch) costs less per commit
-    /// than [`commit`](Self::commit) (one round trip or transaction for
-    /// many). A runtime then collects the commits of all its workers into
-    /// batches. The default `commit_batch` is a loop, hence the default
-    /// `false`.
-    fn batches_commits(&self) -> bool {
-        false
-    }
-
-    /// Whether claiming one job costs little more than its share of a
-    /// large claim: no round trip, no transaction (the in-memory store).
-    /// A runtime then lets a worker that finishes a job claim its next one
-    /// itself, on its own thread, rather than wait for the next batch that
-    /// one task claims and hands out: the job's payload is then read on the
-    /// thread that uses it and frees it, and no hand-over is needed. The
-    /// default is `false`.
-    fn claims_are_cheap(&self) -> bool {
-        false
+    /// What the runtime may exploit of this backend beyond the contract;
+    /// the default, nothing, suits any backend.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
     }
 
     /// The job's history, oldest first, gap-free from seq 0.

@@ -234,7 +234,7 @@ impl RuntimeBuilder {
         }
         let storage = self.storage.unwrap_or_else(|| Arc::new(InMemoryStorage::new()));
         let completer = match &handle {
-            Some(handle) if storage.batches_commits() => {
+            Some(handle) if storage.capabilities().batches_commits => {
                 let _guard = handle.enter();
                 Some(super::completer::Completer::spawn(Arc::clone(&storage)))
             }

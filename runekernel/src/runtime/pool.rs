@@ -137,11 +137,11 @@ async fn execute(rt: Arc<Inner>, claimed: Claimed, shared: Arc<Shared>) {
 }
 
 /// The next job of an executor that still holds its slot, when claims are
-/// cheap ([`Storage::claims_are_cheap`](crate::storage::Storage::claims_are_cheap)):
+/// cheap ([`Capabilities::cheap_claims`](crate::storage::Capabilities::cheap_claims)):
 /// claimed on this task's thread, which reads its payload and frees it,
 /// and run without a hand-over. `None` sends the executor idle.
 async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>, shared: &Shared) -> Option<JobRecord> {
-    if !rt.storage.claims_are_cheap()
+    if !rt.storage.capabilities().cheap_claims
         || !slot.is_some_and(WorkerSlot::is_held)
         || rt.stopping.is_raised()
         || rt.lease_health.at_risk()

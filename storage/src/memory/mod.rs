@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
@@ -678,8 +679,8 @@ impl Storage for InMemoryStorage {
         Ok(pruned)
     }
 
-    fn claims_are_cheap(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().cheap_claims()
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {

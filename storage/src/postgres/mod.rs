@@ -24,6 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolO
 use sqlx::{Connection, Executor, Postgres, Transaction};
 use tokio::sync::broadcast;
 
+use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::held::{ExpectedRow, Held};
@@ -786,8 +787,8 @@ impl Storage for PostgresStorage {
         }
     }
 
-    fn batches_commits(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().batched_commits()
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {

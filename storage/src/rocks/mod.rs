@@ -30,6 +30,7 @@ use rocksdb::{
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
+use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
@@ -649,8 +650,8 @@ impl Storage for RocksDbStorage {
         Ok(results)
     }
 
-    fn batches_commits(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().batched_commits()
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {

@@ -16,6 +16,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use tokio::sync::broadcast;
 
+use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::held::{ExpectedRow, Held};
@@ -478,8 +479,8 @@ impl Storage for SqliteStorage {
         Ok(results)
     }
 
-    fn batches_commits(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().batched_commits()
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
