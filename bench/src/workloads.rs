@@ -20,14 +20,12 @@ pub const WARM_CONNECTIONS: u32 = 8;
 pub const CLAIM_BATCH: usize = 256;
 
 fn policies() -> Policies {
-    Policies {
-        claim_batch: CLAIM_BATCH,
-        // Up to one claim batch in hand, running or waiting for a worker,
-        // as apalis holds the rest of a fetched batch while its workers are
-        // busy.
-        prefetch: CLAIM_BATCH - WORKERS,
-        ..Policies::default()
-    }
+    let mut policies = Policies::default();
+    policies.claim_batch = CLAIM_BATCH;
+    // Up to one claim batch in hand, running or waiting for a worker, as
+    // apalis holds the rest of a fetched batch while its workers are busy.
+    policies.prefetch = CLAIM_BATCH - WORKERS;
+    policies
 }
 
 /// Inserts `n` pending jobs straight into storage, in batches of 1000.
@@ -35,19 +33,12 @@ pub async fn preload(storage: &Arc<dyn Storage>, machine: &str, state: &str, n: 
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
         let jobs = chunk
             .iter()
-            .map(|&i| NewJob {
-                id: JobId::new(),
-                machine: machine.to_owned(),
-                // Informational only: the runtime decodes by state name.
-                fingerprint: 0,
-                state: state.to_owned(),
-                payload: serde_json::json!({ "n": i }),
-                priority: 0,
-                run_at: 0,
-                max_attempts: 5,
-                timeout_ms: None,
-                idempotency_key: None,
-                created_at: 0,
+            .map(|&i| {
+                // The fingerprint stays 0: it is informational only, the
+                // runtime decodes by state name.
+                let mut job = NewJob::new(JobId::new(), machine, state, serde_json::json!({ "n": i }));
+                job.max_attempts = 5;
+                job
             })
             .collect();
         storage.insert_batch(jobs).await.expect("preload jobs");

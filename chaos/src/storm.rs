@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use runekernel::prelude::*;
-use runekernel::{Backoff, Policies, SubmitOptions};
+use runekernel::{Backoff, SubmitOptions};
 
 use crate::machine::{Chaos, Steps};
 use crate::{store, Error};
@@ -40,13 +40,10 @@ pub async fn retry_storm(spec: &str, jobs: u64, urgent: usize) -> Result<Storm, 
             runs: None,
         }))
         .workers(16)
-        .policies(Policies {
-            backoff: Backoff {
-                base: Duration::from_millis(100),
-                max: Duration::from_secs(2),
-                jitter: 0.5,
-            },
-            ..Policies::default()
+        .backoff(Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            jitter: 0.5,
         })
         .build()
         .await?;

@@ -18,19 +18,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let storage = InMemoryStorage::new();
 //! let id = JobId::new();
-//! storage.insert(NewJob {
-//!     id,
-//!     machine: "order".into(),
-//!     fingerprint: 0,
-//!     state: "Created".into(),
-//!     payload: serde_json::json!({"sku": "rune-1"}),
-//!     priority: 0,
-//!     run_at: 0,
-//!     max_attempts: 3,
-//!     timeout_ms: None,
-//!     idempotency_key: None,
-//!     created_at: 0,
-//! }).await?;
+//! storage.insert(NewJob::new(id, "order", "Created", serde_json::json!({"sku": "rune-1"}))).await?;
 //! let job = storage.get(id).await?.expect("just inserted");
 //! assert_eq!(job.status, JobState::Pending);
 //! assert_eq!(storage.history(id).await?.len(), 1);

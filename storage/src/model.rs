@@ -30,8 +30,19 @@ pub struct Lease {
     pub expires_at: Millis,
 }
 
-/// A job to insert.
+/// A job to insert: [`NewJob::new`], then set what differs from the
+/// defaults.
+///
+/// ```
+/// use runekernel_storage::{JobId, NewJob};
+///
+/// let mut job = NewJob::new(JobId::new(), "order", "Created", serde_json::json!({"sku": "a"}));
+/// job.priority = -1;
+/// job.run_at = 1_700_000_000_000;
+/// assert_eq!(job.max_attempts, 0); // the runtime's default
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NewJob {
     /// Its id.
     pub id: JobId,
@@ -47,7 +58,7 @@ pub struct NewJob {
     pub priority: i32,
     /// Not claimed before this time.
     pub run_at: Millis,
-    /// Attempts allowed per step.
+    /// Attempts allowed per step; 0 means the runtime's default.
     pub max_attempts: u32,
     /// A per-job step timeout in milliseconds, overriding the runtime's.
     pub timeout_ms: Option<u64>,
@@ -58,6 +69,26 @@ pub struct NewJob {
 }
 
 impl NewJob {
+    /// Job `id` of `machine` in `state` with `payload`; everything else at
+    /// its default: fingerprint 0, priority 0, runnable from the epoch
+    /// (`run_at` 0), the runtime's attempts and timeout, no idempotency key,
+    /// `created_at` 0.
+    pub fn new(id: JobId, machine: impl Into<String>, state: impl Into<String>, payload: Value) -> Self {
+        NewJob {
+            id,
+            machine: machine.into(),
+            fingerprint: 0,
+            state: state.into(),
+            payload,
+            priority: 0,
+            run_at: 0,
+            max_attempts: 0,
+            timeout_ms: None,
+            idempotency_key: None,
+            created_at: 0,
+        }
+    }
+
     /// The most attempts per step a job may allow: what every backend can
     /// store (Postgres keeps it in an `int4`).
     pub const MAX_ATTEMPTS: u32 = i32::MAX.cast_unsigned();
@@ -102,8 +133,10 @@ pub struct Inserted {
     pub created: bool,
 }
 
-/// A stored job.
+/// A stored job, as backends read it (a backend makes a new one with
+/// [`JobRecord::from_new`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JobRecord {
     /// Its id.
     pub id: JobId,

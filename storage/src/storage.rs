@@ -110,9 +110,7 @@ pub trait Storage: Send + Sync + 'static {
     /// # async fn main() -> Result<(), runekernel_storage::StorageError> {
     /// let storage = InMemoryStorage::new();
     /// let id = JobId::new();
-    /// # let job = NewJob { id, machine: "m".into(), fingerprint: 0, state: "A".into(), payload: serde_json::json!({}),
-    /// #     priority: 0, run_at: 0, max_attempts: 3, timeout_ms: None, idempotency_key: None, created_at: 0 };
-    /// storage.insert(job).await?;
+    /// storage.insert(NewJob::new(id, "m", "A", serde_json::json!({}))).await?;
     /// let mut record: JobRecord = storage.get(id).await?.expect("inserted");
     /// let commit = Commit {
     ///     id,

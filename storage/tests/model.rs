@@ -188,19 +188,19 @@ fn normalized(mut r: JobRecord) -> JobRecord {
 }
 
 fn new_job(n: u64, machine: usize, priority: i32, run_at: i64, key: Option<u8>) -> NewJob {
-    NewJob {
-        id: JobId::from_u128(u128::from(n) + 1),
-        machine: MACHINES[machine].into(),
-        fingerprint: 1,
-        state: "start".into(),
-        payload: json!({ "n": n }),
-        priority,
-        run_at,
-        max_attempts: 3,
-        timeout_ms: None,
-        idempotency_key: key.map(|k| format!("key-{k}")),
-        created_at: run_at,
-    }
+    let mut job = NewJob::new(
+        JobId::from_u128(u128::from(n) + 1),
+        MACHINES[machine],
+        "start",
+        json!({ "n": n }),
+    );
+    job.fingerprint = 1;
+    job.priority = priority;
+    job.run_at = run_at;
+    job.max_attempts = 3;
+    job.idempotency_key = key.map(|k| format!("key-{k}"));
+    job.created_at = run_at;
+    job
 }
 
 fn commit_for(r: &JobRecord, now: i64) -> Commit {

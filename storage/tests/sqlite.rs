@@ -156,10 +156,8 @@ async fn a_version_1_database_is_migrated_with_every_job_and_its_history() {
         assert_eq!(storage.history(id).await.unwrap().len(), entries);
     }
     // The idempotency key still finds its job.
-    let again = runekernel_storage::NewJob {
-        idempotency_key: Some("key-a".into()),
-        ..new_job("m", 2)
-    };
+    let mut again = new_job("m", 2);
+    again.idempotency_key = Some("key-a".into());
     assert_eq!(storage.insert(again).await.unwrap().id, pending);
     // The claim indexes were rebuilt: they find the ready job and the expired
     // lease (in id order, as both have the same priority and run_at).

@@ -41,11 +41,12 @@ async fn submit(storage: &TestStorage, modes: &[&str]) -> Vec<JobId> {
 
 /// A runtime builder over `storage` with `workers` workers that claims up
 /// to `prefetch` jobs ahead of them, under `policies` otherwise.
-fn claiming_ahead(storage: &TestStorage, workers: usize, prefetch: usize, policies: Policies) -> RuntimeBuilder {
+fn claiming_ahead(storage: &TestStorage, workers: usize, prefetch: usize, mut policies: Policies) -> RuntimeBuilder {
+    policies.prefetch = prefetch;
     Runtime::builder()
         .shared_storage(storage.storage.clone())
         .workers(workers)
-        .policies(Policies { prefetch, ..policies })
+        .policies(policies)
 }
 
 /// How many jobs of `Task` storage holds in `status`.
@@ -142,16 +143,12 @@ async fn a_job_waiting_for_a_worker_keeps_its_lease_and_runs_once(storage: TestS
     let calls = Calls::default();
     // One worker and one job ahead: the second job waits 900 ms, three
     // times its lease, which the heartbeat keeps extending.
-    let first = claiming_ahead(
-        &storage,
-        1,
-        1,
-        Policies {
-            lease: Duration::from_millis(300),
-            heartbeat: Duration::from_millis(100),
-            ..Policies::default()
-        },
-    )
+    let first = claiming_ahead(&storage, 1, 1, {
+        let mut policies = Policies::default();
+        policies.lease = Duration::from_millis(300);
+        policies.heartbeat = Duration::from_millis(100);
+        policies
+    })
     .register(Task::handler(Scripted))
     .resource(calls.clone())
     .build()

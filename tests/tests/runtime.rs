@@ -392,19 +392,10 @@ async fn submit_many_and_list(storage: TestStorage) {
 
 async fn a_state_the_definition_lost_fails_that_job_only(storage: TestStorage) {
     // A job stored by an older definition, in a state this one lacks.
-    let old = NewJob {
-        id: JobId::new(),
-        machine: "order".into(),
-        fingerprint: 0xdead_beef,
-        state: "Teleported".into(),
-        payload: serde_json::json!({}),
-        priority: -1,
-        run_at: 0,
-        max_attempts: 3,
-        timeout_ms: None,
-        idempotency_key: None,
-        created_at: 0,
-    };
+    let mut old = NewJob::new(JobId::new(), "order", "Teleported", serde_json::json!({}));
+    old.fingerprint = 0xdead_beef;
+    old.priority = -1;
+    old.max_attempts = 3;
     storage.storage.insert(old.clone()).await.unwrap();
     let rt = runtime(&storage).await;
     let good = rt
@@ -567,9 +558,10 @@ async fn an_idle_runtime_starts_each_new_job_without_polling(storage: TestStorag
         .register(Task::handler(Scripted))
         .resource(Calls::default())
         .resource(String::from("four"))
-        .policies(Policies {
-            poll_interval: Duration::from_secs(3600),
-            ..Policies::default()
+        .policies({
+            let mut policies = Policies::default();
+            policies.poll_interval = Duration::from_secs(3600);
+            policies
         })
         .build()
         .await

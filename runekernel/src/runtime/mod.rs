@@ -370,22 +370,18 @@ impl Runtime {
             (None, Some(delay)) => now.saturating_add(millis(delay)),
             (None, None) => now,
         };
-        Ok(NewJob {
-            id: self.inner.ids.next(),
-            machine: def.name().to_owned(),
-            fingerprint: def.fingerprint().0,
-            state,
-            payload,
-            priority: options.priority,
-            run_at,
-            max_attempts: options.max_attempts.unwrap_or(self.inner.policies.max_attempts).max(1),
-            // A timeout past what a store keeps is refused by the insert.
-            timeout_ms: options
-                .timeout
-                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-            idempotency_key: options.idempotency_key.clone(),
-            created_at: now,
-        })
+        let mut job = NewJob::new(self.inner.ids.next(), def.name(), state, payload);
+        job.fingerprint = def.fingerprint().0;
+        job.priority = options.priority;
+        job.run_at = run_at;
+        job.max_attempts = options.max_attempts.unwrap_or(self.inner.policies.max_attempts).max(1);
+        // A timeout past what a store keeps is refused by the insert.
+        job.timeout_ms = options
+            .timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+        job.idempotency_key = options.idempotency_key.clone();
+        job.created_at = now;
+        Ok(job)
     }
 
     // ----- reading -----

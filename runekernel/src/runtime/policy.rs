@@ -59,8 +59,20 @@ impl Backoff {
     }
 }
 
-/// The limits a runtime applies where a job or state sets none.
+/// The limits a runtime applies where a job or state sets none. Start from
+/// `Policies::default()` and set what differs (or use the
+/// [`RuntimeBuilder`](crate::RuntimeBuilder) method of the same name):
+///
+/// ```
+/// use std::time::Duration;
+/// use runekernel::Policies;
+///
+/// let mut policies = Policies::default();
+/// policies.lease = Duration::from_secs(60);
+/// policies.prefetch = 32;
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Policies {
     /// How long a claimed job stays leased without a heartbeat before another
     /// worker may take it over. Default: 30 s.
