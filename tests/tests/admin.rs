@@ -90,6 +90,7 @@ async fn health_and_openapi_are_public() {
         "/jobs/{id}/state",
         "/jobs/{id}/run",
         "/jobs/{id}/cancel",
+        "/jobs/{id}/retry",
         "/jobs/{id}/history",
         "/machines",
         "/machines/{name}",
@@ -234,6 +235,43 @@ async fn state_changes_follow_declared_transitions() {
     let (st, b) = s.call(Method::PUT, &path, Some(json!({"state": "Cancelled"}))).await;
     assert_error(st, &b, StatusCode::CONFLICT, "illegal_transition");
     assert_eq!(b["allowed"], json!([]));
+}
+
+#[tokio::test]
+async fn a_cancelled_job_is_retried_as_admin() {
+    let s = Server::start().await;
+    let job = s
+        .submit(
+            json!({"Created": {"sku": "a", "qty": 1}}),
+            json!({"delay_ms": 3_600_000}),
+        )
+        .await;
+    let id = job["id"].as_str().unwrap();
+    let (st, b) = s.call(Method::POST, &format!("/jobs/{id}/retry"), None).await;
+    assert_error(st, &b, StatusCode::CONFLICT, "not_retryable");
+    assert!(b["detail"].as_str().unwrap().contains("pending"), "{b}");
+    let (st, _) = s.call(Method::POST, &format!("/jobs/{id}/cancel"), None).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, b) = s.call(Method::POST, &format!("/jobs/{id}/retry"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(
+        (b["status"].as_str(), b["attempts"].as_u64()),
+        (Some("pending"), Some(0))
+    );
+    // The retried job runs at once; its history keeps the retry.
+    let (_, history) = s.call(Method::GET, &format!("/jobs/{id}/history"), None).await;
+    let retry = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == "pending" && e["worker"] == "admin")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(retry["error"].as_str(), Some("retry requested by admin"), "{history}");
+    let (st, b) = s
+        .call(Method::POST, &format!("/jobs/{}/retry", JobId::new()), None)
+        .await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "job_not_found");
 }
 
 #[tokio::test]

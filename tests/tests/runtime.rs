@@ -30,6 +30,7 @@ on_every_backend![
     jobs_of_other_machines_are_left_alone,
     run_job_runs_a_delayed_job_now,
     an_admin_can_revive_a_failed_job,
+    a_failed_job_is_retried_from_where_it_stopped,
     shutdown_hands_unfinished_steps_back,
     an_idle_runtime_starts_each_new_job_without_polling,
     a_runtime_without_workers_submits_but_runs_nothing,
@@ -513,6 +514,43 @@ async fn an_admin_can_revive_a_failed_job(storage: TestStorage) {
     assert_eq!(moved.status, JobState::Completed);
     let history = rt.history(id).await.unwrap();
     assert_eq!(history.last().unwrap().worker.as_deref(), Some("admin"));
+    rt.verify(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn a_failed_job_is_retried_from_where_it_stopped(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    // Three failing calls spend the three attempts; the fourth succeeds.
+    let (id, failed) = run_task(&rt, "retry-3").await;
+    assert_eq!((failed.status, failed.attempts), (JobState::Failed, 3));
+    let retried = rt.retry(id).await.unwrap();
+    assert_eq!((retried.status, retried.attempts), (JobState::Pending, 0));
+    let done = rt.wait::<Task>(id).await.unwrap();
+    assert_eq!(done.status, JobState::Completed);
+    assert!(
+        matches!(done.state, Task::Done { attempt: 1, calls: 4 }),
+        "the retry ran from the failed state with fresh attempts: {:?}",
+        done.state
+    );
+    let history = rt.history(id).await.unwrap();
+    let retry = history
+        .iter()
+        .find(|e| e.status == JobState::Pending && e.error.as_deref().is_some_and(|e| e.starts_with("retry requested")))
+        .expect("a history entry records the retry");
+    assert_eq!((retry.from.as_deref(), retry.to.as_str()), (Some("Todo"), "Todo"));
+    assert!(retry.worker.is_some(), "it names who asked");
+    let err = rt.retry(id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::NotRetryable {
+                status: JobState::Completed,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(rt.retry(JobId::new()).await, Err(RuntimeError::NotFound(_))));
     rt.verify(id).await.unwrap();
     rt.shutdown().await.unwrap();
 }

@@ -239,6 +239,30 @@ pub(crate) async fn cancel(
     Ok(Json(job.cancelled(result)))
 }
 
+/// Retry a failed or cancelled job from the state it stopped in (recorded
+/// as asked by `admin`).
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/retry",
+    operation_id = "retry_job",
+    tag = "jobs",
+    params(JobPathId),
+    responses(
+        (status = 200, description = "The job, pending again with its attempts reset", body = JobJson),
+        JobLookup,
+        (status = 409, description = "The job is not failed or cancelled, or changed meanwhile",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn retry(
+    State(admin): State<Admin>,
+    Path(JobPathId { id }): Path<JobPathId>,
+) -> Result<Json<JobJson>, ApiError> {
+    let current = record(&admin, &id).await?;
+    let retried = admin.runtime.retry_by(current.id, "admin").await?;
+    Ok(Json(JobJson::new(&admin, &retried)))
+}
+
 /// A job's history, oldest first, and the path it took.
 #[utoipa::path(
     get,

@@ -9,6 +9,7 @@
 //! | `PUT /jobs/{id}/state` | move along a declared transition (409 otherwise, with the allowed targets) |
 //! | `POST /jobs/{id}/run` | run a pending job now |
 //! | `POST /jobs/{id}/cancel` | cancel |
+//! | `POST /jobs/{id}/retry` | retry a failed or cancelled job from the state it stopped in (409 otherwise) |
 //! | `GET /jobs/{id}/history` | the history, and the path it took (states visited, transitions taken) |
 //! | `GET /events` | server-sent events: `changed` whenever jobs change |
 //! | `GET /machines`, `GET /machines/{name}` | graphs with live counts per state |
@@ -22,7 +23,8 @@
 //! `detail`) with a stable `code` (and `message`, the same text as
 //! `detail`): 400 malformed JSON or a state that
 //! does not decode, 401 a missing or wrong token, 404 an unknown job or
-//! machine, 409 an illegal state change, 413 a body over the limit (1 MiB by
+//! machine, 409 an illegal state change or a retry of a job that did not
+//! fail and was not cancelled, 413 a body over the limit (1 MiB by
 //! default), 422 a submitted state that is not initial.
 //!
 //! ```no_run
@@ -129,6 +131,7 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
         .routes(routes!(jobs::set_state))
         .routes(routes!(jobs::run))
         .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::retry))
         .routes(routes!(jobs::history))
         .routes(routes!(events::stream))
         .routes(routes!(machines::list))

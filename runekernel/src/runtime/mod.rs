@@ -595,6 +595,60 @@ impl Runtime {
         })
     }
 
+    /// Retries a failed or cancelled job from the state it stopped in: it
+    /// is `Pending` again at once, with its attempts reset, and a history
+    /// entry records the retry and this runtime's worker as who asked (the
+    /// admin API records `admin`). Its machine need not be registered here.
+    ///
+    /// ```
+    /// use runekernel::{job::Job, JobState, Runtime, RuntimeError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RuntimeError> {
+    /// let rt = Runtime::builder().deterministic(1).build().await?;
+    /// let id = rt.submit_job(Job::new()).await?;
+    /// rt.cancel(id).await?;
+    /// assert_eq!(rt.retry(id).await?.status, JobState::Pending);
+    /// rt.run_until_idle().await?;
+    /// assert!(matches!(rt.retry(id).await, Err(RuntimeError::NotRetryable { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotRetryable`] for a job that is pending, running or
+    /// completed; [`RuntimeError::NotFound`]; a storage conflict when the
+    /// job changed meanwhile.
+    pub async fn retry(&self, id: JobId) -> Result<JobRecord> {
+        self.retry_by(id, &self.inner.worker_id).await
+    }
+
+    /// [`retry`](Self::retry), recording `who` asked.
+    pub(crate) async fn retry_by(&self, id: JobId, who: &str) -> Result<JobRecord> {
+        let record = self.inner.storage.get(id).await?.ok_or(RuntimeError::NotFound(id))?;
+        if !matches!(record.status, JobState::Failed | JobState::Cancelled) {
+            return Err(RuntimeError::NotRetryable {
+                id,
+                status: record.status,
+            });
+        }
+        let now = self.inner.clock.now();
+        let commit = crate::storage::Commit {
+            id,
+            expected_version: record.version,
+            lease: None,
+            change: None,
+            status: JobState::Pending,
+            run_at: now,
+            attempts: 0,
+            lease_until: None,
+            error: Some(format!("retry requested by {who}")),
+            now,
+            worker: Some(who.to_owned()),
+        };
+        Ok(self.inner.storage.commit(commit).await?)
+    }
+
     /// Cancels a job: a pending job at once; a running one is signalled
     /// (`ctx.cancelled()`), and its step is dropped after the grace period;
     /// either way it ends `Cancelled`, never half-committed.
