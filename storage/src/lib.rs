@@ -58,8 +58,8 @@ pub use id::{JobId, ParseJobIdError};
 pub use job_state::{JobState, ParseJobStateError};
 pub use memory::InMemoryStorage;
 pub use model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, Lease, LeaseToken, ListOrder, Millis, NewJob, StateChange,
+    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted,
+    JobFilter, JobPage, JobRecord, Lease, LeaseToken, ListOrder, Millis, NewJob, StateChange,
 };
 pub use payload::{check_payload_depth, PayloadTooDeep, MAX_PAYLOAD_DEPTH};
 #[cfg(feature = "postgres")]

@@ -287,6 +287,16 @@ pub enum CancelOutcome {
     AlreadyFinished(JobState),
 }
 
+/// The outcome of a deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The job and its history are gone.
+    Deleted,
+    /// The job has not finished (it is in this lifecycle state): nothing
+    /// was deleted.
+    NotFinished(JobState),
+}
+
 /// Which jobs to list. Empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {

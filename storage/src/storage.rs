@@ -7,8 +7,8 @@ use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::StorageEvent;
 use crate::model::{
-    CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter, JobPage, JobRecord,
-    LeaseToken, ListOrder, Millis, NewJob,
+    CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::JobId;
 
@@ -202,6 +202,14 @@ pub trait Storage: Send + Sync + 'static {
     /// # Errors
     /// [`StorageError::NotFound`].
     async fn cancel(&self, id: JobId, now: Millis, reason: Option<String>) -> Result<CancelOutcome, StorageError>;
+
+    /// Deletes a finished job (completed, failed or cancelled) with its
+    /// history, and frees its idempotency key. A job that has not finished
+    /// is left alone: [`DeleteOutcome::NotFinished`].
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`].
+    async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError>;
 
     /// How many jobs there are per (machine, state, lifecycle), sorted.
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError>;

@@ -275,6 +275,28 @@ async fn a_cancelled_job_is_retried_as_admin() {
 }
 
 #[tokio::test]
+async fn only_a_finished_job_is_deleted() {
+    let s = Server::start().await;
+    let job = s
+        .submit(
+            json!({"Created": {"sku": "a", "qty": 1}}),
+            json!({"delay_ms": 3_600_000}),
+        )
+        .await;
+    let path = format!("/jobs/{}", job["id"].as_str().unwrap());
+    let (st, b) = s.call(Method::DELETE, &path, None).await;
+    assert_error(st, &b, StatusCode::CONFLICT, "not_finished");
+    let (st, _) = s.call(Method::POST, &format!("{path}/cancel"), None).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, b) = s.call(Method::DELETE, &path, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, b) = s.call(Method::GET, &path, None).await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "job_not_found");
+    let (st, b) = s.call(Method::DELETE, &path, None).await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "job_not_found");
+}
+
+#[tokio::test]
 async fn run_cancel_and_list() {
     let s = Server::start().await;
     let later = json!({"delay_ms": 3_600_000});

@@ -31,6 +31,7 @@ on_every_backend![
     run_job_runs_a_delayed_job_now,
     an_admin_can_revive_a_failed_job,
     a_failed_job_is_retried_from_where_it_stopped,
+    only_a_finished_job_is_deleted,
     shutdown_hands_unfinished_steps_back,
     an_idle_runtime_starts_each_new_job_without_polling,
     a_runtime_without_workers_submits_but_runs_nothing,
@@ -552,6 +553,38 @@ async fn a_failed_job_is_retried_from_where_it_stopped(storage: TestStorage) {
     );
     assert!(matches!(rt.retry(JobId::new()).await, Err(RuntimeError::NotFound(_))));
     rt.verify(id).await.unwrap();
+    rt.shutdown().await.unwrap();
+}
+
+async fn only_a_finished_job_is_deleted(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let waiting = rt
+        .submit_with(
+            Task::Todo { mode: "ok".into() },
+            SubmitOptions {
+                delay: Some(Duration::from_secs(3600)),
+                ..SubmitOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = rt.delete(waiting).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::NotFinished {
+                status: JobState::Pending,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let (done, _) = run_task(&rt, "ok").await;
+    rt.delete(done).await.unwrap();
+    assert!(rt.get_record(done).await.unwrap().is_none());
+    assert!(rt.history(done).await.unwrap().is_empty());
+    assert!(matches!(rt.delete(done).await, Err(RuntimeError::NotFound(_))));
+    assert!(rt.get_record(waiting).await.unwrap().is_some());
     rt.shutdown().await.unwrap();
 }
 

@@ -9,9 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use runekernel::job::Job;
 use runekernel::storage::{
-    cancel_commit, check_payload_depth, CancelOutcome, ClaimRequest, Commit, CountRow, EventBus, Heartbeat,
-    HistoryEntry, Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob,
-    Storage, StorageError, StorageEvent,
+    cancel_commit, check_payload_depth, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, EventBus,
+    Heartbeat, HistoryEntry, Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis,
+    NewJob, Storage, StorageError, StorageEvent,
 };
 use runekernel::Runtime;
 use tokio::sync::broadcast;
@@ -239,6 +239,22 @@ impl Storage for SingleLockStorage {
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
         Ok(CountRow::tally(self.lock().jobs.values().map(|(record, _)| record)))
+    }
+
+    async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {
+        let mut state = self.lock();
+        let (record, _) = state.jobs.get(&id).ok_or(StorageError::NotFound(id))?;
+        if !record.status.is_finished() {
+            return Ok(DeleteOutcome::NotFinished(record.status));
+        }
+        if let Some((record, _)) = state.jobs.remove(&id) {
+            if let Some(key) = record.idempotency_key {
+                state.keys.remove(&key);
+            }
+        }
+        drop(state);
+        self.events.send(StorageEvent::JobChanged(id));
+        Ok(DeleteOutcome::Deleted)
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

@@ -122,6 +122,7 @@ impl From<RuntimeError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "guard_rejected", message)
             }
             RuntimeError::JobRunning(_) => Self::new(StatusCode::CONFLICT, "job_running", message),
+            RuntimeError::NotFinished { .. } => Self::new(StatusCode::CONFLICT, "not_finished", message),
             RuntimeError::NotRetryable { .. } => Self::new(StatusCode::CONFLICT, "not_retryable", message),
             RuntimeError::Storage(e) if e.is_conflict() => Self::new(StatusCode::CONFLICT, "conflict", message),
             RuntimeError::Encode(_) => Self::bad_request("invalid_state", message),

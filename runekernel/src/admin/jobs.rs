@@ -148,6 +148,29 @@ pub(crate) async fn get(
     Ok(Json(JobJson::new(&admin, &record(&admin, &id).await?)))
 }
 
+/// Delete a finished job with its history.
+#[utoipa::path(
+    delete,
+    path = "/jobs/{id}",
+    operation_id = "delete_job",
+    tag = "jobs",
+    params(JobPathId),
+    responses(
+        (status = 204, description = "Deleted"),
+        JobLookup,
+        (status = 409, description = "The job has not finished (cancel it first)",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete(
+    State(admin): State<Admin>,
+    Path(JobPathId { id }): Path<JobPathId>,
+) -> Result<StatusCode, ApiError> {
+    let id = job_id(&id)?;
+    admin.runtime.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `PUT /jobs/{id}/state` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,6 +6,7 @@
 //! | `POST /jobs` | submit `{"machine", "state", "options"}` (201) |
 //! | `GET /jobs` | list, filtered by `machine`, `state`, `status`, paged by `after` and `limit`, `order` oldest or newest first, with how many match |
 //! | `GET /jobs/{id}` | one job |
+//! | `DELETE /jobs/{id}` | delete a finished job with its history (204; 409 for one that has not finished) |
 //! | `PUT /jobs/{id}/state` | move along a declared transition (409 otherwise, with the allowed targets) |
 //! | `POST /jobs/{id}/run` | run a pending job now |
 //! | `POST /jobs/{id}/cancel` | cancel |
@@ -23,8 +24,8 @@
 //! `detail`) with a stable `code` (and `message`, the same text as
 //! `detail`): 400 malformed JSON or a state that
 //! does not decode, 401 a missing or wrong token, 404 an unknown job or
-//! machine, 409 an illegal state change or a retry of a job that did not
-//! fail and was not cancelled, 413 a body over the limit (1 MiB by
+//! machine, 409 an illegal state change, a retry of a job that did not
+//! fail and was not cancelled, or a deletion of one that has not finished, 413 a body over the limit (1 MiB by
 //! default), 422 a submitted state that is not initial.
 //!
 //! ```no_run
@@ -127,7 +128,7 @@ pub(crate) struct Admin {
 pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
     let protected = OpenApiRouter::default()
         .routes(routes!(jobs::submit, jobs::list))
-        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::get, jobs::delete))
         .routes(routes!(jobs::set_state))
         .routes(routes!(jobs::run))
         .routes(routes!(jobs::cancel))

@@ -99,6 +99,14 @@ pub enum RuntimeError {
     /// The job is running; only its worker may change it.
     #[error("job {0} is running; wait for its step to finish, or cancel it")]
     JobRunning(JobId),
+    /// A deletion of a job that has not finished.
+    #[error("job {id} is {status}: only a finished job can be deleted; cancel it first")]
+    NotFinished {
+        /// The job.
+        id: JobId,
+        /// Its lifecycle state.
+        status: JobState,
+    },
     /// A retry of a job that did not fail and was not cancelled.
     #[error("job {id} is {status}: only a failed or cancelled job can be retried")]
     NotRetryable {

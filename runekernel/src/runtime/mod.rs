@@ -649,6 +649,23 @@ impl Runtime {
         Ok(self.inner.storage.commit(commit).await?)
     }
 
+    /// Deletes a finished job (completed, failed or cancelled) with its
+    /// history; its idempotency key is free again.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFinished`] for a pending or running job (cancel
+    /// it first); [`RuntimeError::NotFound`]; storage errors.
+    pub async fn delete(&self, id: JobId) -> Result<()> {
+        let outcome = self.inner.storage.delete(id).await.map_err(|e| match e {
+            crate::storage::StorageError::NotFound(id) => RuntimeError::NotFound(id),
+            other => RuntimeError::Storage(other),
+        })?;
+        match outcome {
+            crate::storage::DeleteOutcome::Deleted => Ok(()),
+            crate::storage::DeleteOutcome::NotFinished(status) => Err(RuntimeError::NotFinished { id, status }),
+        }
+    }
+
     /// Cancels a job: a pending job at once; a running one is signalled
     /// (`ctx.cancelled()`), and its step is dropped after the grace period;
     /// either way it ends `Cancelled`, never half-committed.

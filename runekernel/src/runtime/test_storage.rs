@@ -11,8 +11,9 @@ use tokio::sync::broadcast;
 
 use crate::runtime::Runtime;
 use crate::storage::{
-    CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, InMemoryStorage, Inserted, JobFilter,
-    JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage, StorageError, StorageEvent,
+    CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, InMemoryStorage, Inserted,
+    JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage, StorageError,
+    StorageEvent,
 };
 use crate::{DynamicMachine, Policies, SimpleStateMachine};
 
@@ -99,6 +100,9 @@ impl Storage for Faulty {
     }
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
         self.inner.counts().await
+    }
+    async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {
+        self.inner.delete(id).await
     }
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
         self.inner.prune(before).await

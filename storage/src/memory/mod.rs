@@ -25,8 +25,8 @@ use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    add_ms, cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    add_ms, cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -659,6 +659,23 @@ impl Storage for InMemoryStorage {
                 .values()
                 .map(|job| (s.names.get(job.machine()), s.names.get(job.state()), job.status()))
         })))
+    }
+
+    async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {
+        let mut keys = lock(&self.inner.keys);
+        let mut shard = lock(self.inner.shard(id));
+        let job = shard.jobs.get(&id).ok_or(StorageError::NotFound(id))?;
+        let status = job.status();
+        if !status.is_finished() {
+            return Ok(DeleteOutcome::NotFinished(status));
+        }
+        if let Some(key) = job.idempotency_key() {
+            keys.remove(key);
+        }
+        shard.jobs.remove(&id);
+        drop((shard, keys));
+        self.inner.events.send(StorageEvent::JobChanged(id));
+        Ok(DeleteOutcome::Deleted)
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

@@ -29,8 +29,8 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::held::{ExpectedRow, Held};
 use crate::model::{
-    cancel_commit, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    cancel_commit, only, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -899,6 +899,44 @@ impl Storage for PostgresStorage {
             .collect::<Result<Vec<_>, StorageError>>()?;
         out.sort();
         Ok(out)
+    }
+
+    async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let status: Option<String> = sqlx::query_scalar("SELECT status FROM rk_jobs WHERE id = $1 FOR UPDATE")
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let status = status
+                .ok_or(StorageError::NotFound(id))?
+                .parse::<JobState>()
+                .map_err(|e| StorageError::Corrupt {
+                    id,
+                    message: e.to_string(),
+                })?;
+            if !status.is_finished() {
+                return Ok(DeleteOutcome::NotFinished(status));
+            }
+            for statement in [
+                "DELETE FROM rk_history WHERE job_id = $1",
+                "DELETE FROM rk_jobs WHERE id = $1",
+            ] {
+                sqlx::query(statement)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            Ok(DeleteOutcome::Deleted)
+        }
+        .await;
+        let outcome = Self::end(tx, result).await?;
+        if outcome == DeleteOutcome::Deleted {
+            self.events.send(StorageEvent::JobChanged(id));
+        }
+        Ok(outcome)
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

@@ -34,8 +34,8 @@ use crate::capabilities::Capabilities;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -742,6 +742,31 @@ impl Storage for RocksDbStorage {
             ))
         })
         .await
+    }
+
+    async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {
+        let outcome = self
+            .blocking(move |db| {
+                db.transact(|tx| {
+                    let r = tx.load(id)?.ok_or(StorageError::NotFound(id))?;
+                    if !r.status.is_finished() {
+                        return Ok(DeleteOutcome::NotFinished(r.status));
+                    }
+                    tx.delete(keys::JOBS, &keys::id(r.id))?;
+                    if let Some(key) = &r.idempotency_key {
+                        tx.delete(keys::KEYS, key.as_bytes())?;
+                    }
+                    for seq in 0..=r.version {
+                        tx.delete(keys::HISTORY, &keys::history(r.id, seq))?;
+                    }
+                    Ok(DeleteOutcome::Deleted)
+                })
+            })
+            .await?;
+        if outcome == DeleteOutcome::Deleted {
+            self.events.send(StorageEvent::JobChanged(id));
+        }
+        Ok(outcome)
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

@@ -21,8 +21,8 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::held::{ExpectedRow, Held};
 use crate::model::{
-    cancel_commit, commit_each, only, CancelOutcome, ClaimRequest, Commit, CountRow, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    cancel_commit, commit_each, only, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat,
+    HistoryEntry, Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -592,6 +592,28 @@ impl Storage for SqliteStorage {
                 Ok(out)
             })
             .await
+    }
+
+    async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {
+        let outcome = self
+            .writer
+            .call(move |conn| {
+                let record = rows::get_job_for_commit(conn, id, false)?.ok_or(StorageError::NotFound(id))?;
+                if !record.status.is_finished() {
+                    return Ok(DeleteOutcome::NotFinished(record.status));
+                }
+                let id = rows::id_bytes(id);
+                conn.execute("DELETE FROM rk_history WHERE job_id = ?1", [&id])
+                    .map_err(backend)?;
+                conn.execute("DELETE FROM rk_jobs WHERE id = ?1", [&id])
+                    .map_err(backend)?;
+                Ok(DeleteOutcome::Deleted)
+            })
+            .await?;
+        if outcome == DeleteOutcome::Deleted {
+            self.events.send(StorageEvent::JobChanged(id));
+        }
+        Ok(outcome)
     }
 
     async fn prune(&self, before: Millis) -> Result<u64, StorageError> {

@@ -58,6 +58,7 @@ checks![
     read::counts_group_by_machine_state_and_status,
     read::history_is_gap_free,
     read::prune_deletes_only_old_finished_jobs,
+    read::only_a_finished_job_is_deleted,
     read::events_announce_inserts_and_commits,
     claim::claim_orders_by_priority_run_at_and_id,
     claim::claim_skips_future_and_foreign_jobs,

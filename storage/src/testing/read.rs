@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::support::{claim_request, finish, new_job};
-use crate::{JobFilter, JobState, ListOrder, Storage, StorageEvent};
+use crate::{DeleteOutcome, JobFilter, JobState, ListOrder, Storage, StorageError, StorageEvent};
 
 pub async fn list_filters_and_paginates(s: Arc<dyn Storage>) {
     let mut ids = Vec::new();
@@ -164,6 +164,36 @@ pub async fn prune_deletes_only_old_finished_jobs(s: Arc<dyn Storage>) {
         s.get(pending.id).await.unwrap().is_some(),
         "unfinished jobs are never pruned"
     );
+}
+
+/// A finished job is deleted with its history and frees its idempotency
+/// key; an unfinished one is left alone; a second job is untouched.
+pub async fn only_a_finished_job_is_deleted(s: Arc<dyn Storage>) {
+    let mut job = new_job("m", 1);
+    job.idempotency_key = Some("once".into());
+    let other = new_job("m", 2);
+    s.insert(job.clone()).await.unwrap();
+    assert_eq!(
+        s.delete(job.id).await.unwrap(),
+        DeleteOutcome::NotFinished(JobState::Pending)
+    );
+    let claimed = s.claim(claim_request(&["m"], 1, 0)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        s.delete(job.id).await.unwrap(),
+        DeleteOutcome::NotFinished(JobState::Running)
+    );
+    s.insert(other.clone()).await.unwrap();
+    s.commit(finish(&claimed[0], 10)).await.unwrap();
+    assert_eq!(s.delete(job.id).await.unwrap(), DeleteOutcome::Deleted);
+    assert!(s.get(job.id).await.unwrap().is_none());
+    assert!(s.history(job.id).await.unwrap().is_empty(), "history goes with the job");
+    assert!(s.get(other.id).await.unwrap().is_some(), "other jobs stay");
+    let mut again = new_job("m", 3);
+    again.idempotency_key = Some("once".into());
+    assert!(s.insert(again).await.unwrap().created, "the key is free again");
+    let err = s.delete(job.id).await.unwrap_err();
+    assert!(matches!(err, StorageError::NotFound(id) if id == job.id), "{err}");
 }
 
 pub async fn events_announce_inserts_and_commits(s: Arc<dyn Storage>) {
