@@ -297,6 +297,47 @@ async fn only_a_finished_job_is_deleted() {
 }
 
 #[tokio::test]
+async fn jobs_matching_a_filter_are_cancelled_and_retried_in_pages() {
+    let s = Server::start().await;
+    for _ in 0..3 {
+        s.submit(
+            json!({"Created": {"sku": "a", "qty": 1}}),
+            json!({"delay_ms": 3_600_000}),
+        )
+        .await;
+    }
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/jobs/cancel",
+            Some(json!({"status": "pending", "limit": 0})),
+        )
+        .await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_options");
+    let mut touched = 0;
+    let mut body = json!({"machine": "order", "status": "pending", "limit": 2});
+    loop {
+        let (st, page) = s.call(Method::POST, "/jobs/cancel", Some(body.clone())).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        touched += page["touched"].as_u64().unwrap();
+        match page["next"].as_str() {
+            Some(next) => body["after"] = json!(next),
+            None => break,
+        }
+    }
+    assert_eq!(touched, 3);
+    let (st, page) = s
+        .call(
+            Method::POST,
+            "/jobs/retry",
+            Some(json!({"machine": "order", "status": "cancelled", "limit": 1000})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!((page["touched"].as_u64(), page["next"].as_str()), (Some(3), None));
+}
+
+#[tokio::test]
 async fn run_cancel_and_list() {
     let s = Server::start().await;
     let later = json!({"delay_ms": 3_600_000});

@@ -32,6 +32,7 @@ on_every_backend![
     an_admin_can_revive_a_failed_job,
     a_failed_job_is_retried_from_where_it_stopped,
     only_a_finished_job_is_deleted,
+    jobs_matching_a_filter_are_cancelled_and_retried_page_by_page,
     shutdown_hands_unfinished_steps_back,
     an_idle_runtime_starts_each_new_job_without_polling,
     a_runtime_without_workers_submits_but_runs_nothing,
@@ -585,6 +586,73 @@ async fn only_a_finished_job_is_deleted(storage: TestStorage) {
     assert!(rt.history(done).await.unwrap().is_empty());
     assert!(matches!(rt.delete(done).await, Err(RuntimeError::NotFound(_))));
     assert!(rt.get_record(waiting).await.unwrap().is_some());
+    rt.shutdown().await.unwrap();
+}
+
+async fn jobs_matching_a_filter_are_cancelled_and_retried_page_by_page(storage: TestStorage) {
+    let rt = runtime(&storage).await;
+    let later = SubmitOptions {
+        delay: Some(Duration::from_secs(3600)),
+        ..SubmitOptions::default()
+    };
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            rt.submit_with(Task::Todo { mode: "ok".into() }, later.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let order = rt
+        .submit_with(
+            Order::Created {
+                sku: "a".into(),
+                qty: 1,
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    let every_page = |status: JobState| JobFilter {
+        machine: Some("task".into()),
+        status: Some(status),
+        ..JobFilter::default()
+    };
+    let (mut cancelled, mut after, mut pages) = (0, None, 0);
+    loop {
+        let page = rt
+            .cancel_matching(&every_page(JobState::Pending), after, 2)
+            .await
+            .unwrap();
+        cancelled += page.touched;
+        pages += 1;
+        let Some(next) = page.next else { break };
+        after = Some(next);
+    }
+    assert_eq!((cancelled, pages), (5, 3));
+    assert_eq!(
+        rt.get_record(order).await.unwrap().map(|r| r.status),
+        Some(JobState::Pending),
+        "a job the filter does not match is left alone"
+    );
+    let (mut retried, mut after) = (0, None);
+    loop {
+        let page = rt
+            .retry_matching(&every_page(JobState::Cancelled), after, 2)
+            .await
+            .unwrap();
+        retried += page.touched;
+        let Some(next) = page.next else { break };
+        after = Some(next);
+    }
+    assert_eq!(retried, 5);
+    for id in ids {
+        let done = tokio::time::timeout(Duration::from_secs(20), rt.wait::<Task>(id))
+            .await
+            .expect("a retried job runs at once")
+            .unwrap();
+        assert_eq!(done.status, JobState::Completed);
+    }
     rt.shutdown().await.unwrap();
 }
 

@@ -12,10 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, Problem};
 use super::extract::{job_id, Body, Params};
 use super::openapi::{JobLookup, JobNotFound, JsonBody, MachineNotFound, Protected};
-use super::views::{CancelResult, HistoryJson, JobJson, JobPageJson, PathJson, StateJson};
+use super::views::{BulkJson, CancelResult, HistoryJson, JobJson, JobPageJson, PathJson, StateJson};
 use super::Admin;
 use crate::runtime::SubmitOptions;
-use crate::storage::{CancelOutcome, JobFilter, JobRecord, JobState, ListOrder, NewJob};
+use crate::storage::{CancelOutcome, JobFilter, JobId, JobRecord, JobState, ListOrder, NewJob};
 
 /// The `{id}` of a job's path.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -284,6 +284,96 @@ pub(crate) async fn retry(
     let current = record(&admin, &id).await?;
     let retried = admin.runtime.retry_by(current.id, "admin").await?;
     Ok(Json(JobJson::new(&admin, &retried)))
+}
+
+/// `POST /jobs/retry` and `POST /jobs/cancel` body: which jobs, and which
+/// page of them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BulkRequest {
+    /// Only this machine's jobs.
+    machine: Option<String>,
+    /// Only jobs in this state (its stored name).
+    state: Option<String>,
+    /// Only jobs in this lifecycle state.
+    status: Option<JobState>,
+    /// Go on after this job id (the previous answer's `next`).
+    #[schema(format = Uuid)]
+    after: Option<String>,
+    /// How many matching jobs one call looks at, oldest first.
+    #[schema(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<usize>,
+}
+
+impl BulkRequest {
+    /// The filter, the cursor and the page size, or the 400 that says
+    /// which is wrong.
+    fn page(self) -> Result<(JobFilter, Option<JobId>, usize), ApiError> {
+        let after = self.after.as_deref().map(job_id).transpose()?;
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request("invalid_options", "limit must be from 1 to 1000"));
+        }
+        let filter = JobFilter {
+            machine: self.machine,
+            state: self.state,
+            status: self.status,
+        };
+        Ok((filter, after, limit))
+    }
+}
+
+/// Retry the failed and cancelled jobs among one page of those a filter
+/// matches (recorded as asked by `admin`); call again with `after` set to
+/// the answer's `next` until it is `null`.
+#[utoipa::path(
+    post,
+    path = "/jobs/retry",
+    operation_id = "retry_jobs",
+    tag = "jobs",
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "How many jobs of the page were retried, and where to go on", body = BulkJson),
+        JsonBody,
+        Protected,
+    )
+)]
+pub(crate) async fn retry_all(
+    State(admin): State<Admin>,
+    Body(body): Body<BulkRequest>,
+) -> Result<Json<BulkJson>, ApiError> {
+    let (filter, after, limit) = body.page()?;
+    let page = admin.runtime.retry_matching_by(&filter, after, limit, "admin").await?;
+    Ok(Json(BulkJson {
+        touched: page.touched,
+        next: page.next,
+    }))
+}
+
+/// Cancel the unfinished jobs among one page of those a filter matches;
+/// call again with `after` set to the answer's `next` until it is `null`.
+#[utoipa::path(
+    post,
+    path = "/jobs/cancel",
+    operation_id = "cancel_jobs",
+    tag = "jobs",
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "How many jobs of the page were cancelled (or asked to stop), and where to go on", body = BulkJson),
+        JsonBody,
+        Protected,
+    )
+)]
+pub(crate) async fn cancel_all(
+    State(admin): State<Admin>,
+    Body(body): Body<BulkRequest>,
+) -> Result<Json<BulkJson>, ApiError> {
+    let (filter, after, limit) = body.page()?;
+    let page = admin.runtime.cancel_matching(&filter, after, limit).await?;
+    Ok(Json(BulkJson {
+        touched: page.touched,
+        next: page.next,
+    }))
 }
 
 /// A job's history, oldest first, and the path it took.

@@ -10,6 +10,7 @@
 //! | `PUT /jobs/{id}/state` | move along a declared transition (409 otherwise, with the allowed targets) |
 //! | `POST /jobs/{id}/run` | run a pending job now |
 //! | `POST /jobs/{id}/cancel` | cancel |
+//! | `POST /jobs/retry`, `POST /jobs/cancel` | retry or cancel the jobs a filter (`machine`, `state`, `status`) matches, one page (`after`, `limit`) per call; answers how many it touched and the `next` page |
 //! | `POST /jobs/{id}/retry` | retry a failed or cancelled job from the state it stopped in (409 otherwise) |
 //! | `GET /jobs/{id}/history` | the history, and the path it took (states visited, transitions taken) |
 //! | `GET /events` | server-sent events: `changed` whenever jobs change |
@@ -133,6 +134,8 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
         .routes(routes!(jobs::run))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::retry_all))
+        .routes(routes!(jobs::cancel_all))
         .routes(routes!(jobs::history))
         .routes(routes!(events::stream))
         .routes(routes!(machines::list))

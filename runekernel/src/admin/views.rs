@@ -233,6 +233,16 @@ pub(crate) struct MachineListJson<'a> {
     pub(crate) machines: Vec<MachineJson<'a>>,
 }
 
+/// What a bulk change did to one page of the jobs its filter matches.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BulkPage)]
+pub(crate) struct BulkJson {
+    /// How many jobs of the page it changed.
+    pub(crate) touched: u64,
+    /// Send as `after` to go on with the next page; `null` after the last.
+    pub(crate) next: Option<JobId>,
+}
+
 /// `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Health)]

@@ -3,6 +3,7 @@
 //!
 //! The pieces, one file each: `builder` (configuration), `producer` (the
 //! loop that claims ready jobs for free worker slots), `claim` (one claim),
+//! `bulk` (changes to every job a filter matches, a page at a time),
 //! `pool` (the tasks that run them), `executor` (runs a job's
 //! steps and classifies outcomes), `hooks` (what runs around every step),
 //! `lease` (heartbeats), `clock` and `ids` (real or deterministic),
@@ -17,6 +18,7 @@
 //! `submit_options.rs` know nothing of the runtime.
 
 mod builder;
+mod bulk;
 mod claim;
 pub(crate) mod clock;
 mod completer;
@@ -56,6 +58,7 @@ use crate::storage::{
 pub use crate::registration::Registration;
 pub use crate::submit_options::SubmitOptions;
 pub use builder::RuntimeBuilder;
+pub use bulk::BulkPage;
 pub use error::RuntimeError;
 pub use hooks::{StepHook, StepInfo, StepOutcome};
 pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
