@@ -334,6 +334,16 @@ async fn the_visualizer_shows_and_steers_the_demo() {
     wait_for(&client, "[data-job-status=cancelled]", Duration::from_secs(5)).await;
     screenshot(&client, "job-cancelled").await;
 
+    // Retrying it through the UI runs it again, recorded as the admin's.
+    click(&client, "button[data-action=retry]").await;
+    click(&client, "#modal:not([hidden]) #confirm-yes").await;
+    api.until(&format!("/jobs/{delayed}/history"), Duration::from_secs(5), |history| {
+        history["history"]
+            .as_array()
+            .is_some_and(|entries| entries.iter().any(|e| e["error"] == "retry requested by admin"))
+    })
+    .await;
+
     // A wrong token shows a clear message, not a blank page.
     client
         .goto(&format!("{base}/ui#token=not-the-right-token-at-all"))

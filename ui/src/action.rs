@@ -10,6 +10,8 @@ use crate::route::encode;
 pub enum Action {
     Cancel,
     RunNow,
+    /// Run a failed or cancelled job again from the state it stopped in.
+    Retry,
     /// Move along a declared transition to `target`, sending `state` (the
     /// target state in the enum's JSON form).
     Move {
@@ -43,6 +45,9 @@ impl Action {
         match self {
             Action::Cancel => format!("Cancel job {job}? A running step finishes first; the job then stops for good."),
             Action::RunNow => format!("Run job {job} now, ahead of its schedule?"),
+            Action::Retry => {
+                format!("Retry job {job} from the state it stopped in? Its attempts start again.")
+            }
             Action::Move { target, .. } => format!("Move job {job} to `{target}`? Its handler will run from there."),
         }
     }
@@ -53,6 +58,7 @@ impl Action {
         match self {
             Action::Cancel => ("POST", format!("/jobs/{id}/cancel"), None),
             Action::RunNow => ("POST", format!("/jobs/{id}/run"), None),
+            Action::Retry => ("POST", format!("/jobs/{id}/retry"), None),
             Action::Move { state, .. } => ("PUT", format!("/jobs/{id}/state"), Some(json!({ "state": state }))),
         }
     }

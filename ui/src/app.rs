@@ -412,6 +412,7 @@ fn on_click(event: Event) {
         }
         "cancel" => confirm(Action::Cancel),
         "run" => confirm(Action::RunNow),
+        "retry" => confirm(Action::Retry),
         "move" => {
             let target = dom::value("move-target");
             let option = dom::all("#move-target option")

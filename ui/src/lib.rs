@@ -5,8 +5,9 @@
 //! (every declared state and transition, laid out by `runekernel-layout`)
 //! with live counts per state; the job list, filtered and paged; and one
 //! job's path on the graph with its history as a timeline. From a job's
-//! view an operator can cancel it, run it now, or move it along a declared
-//! transition, each after a confirmation.
+//! view an operator can cancel it, run it now, retry it once it failed or
+//! was cancelled, or move it along a declared transition, each after a
+//! confirmation.
 //!
 //! The page calls the admin API with the token the operator typed, or the
 //! one in the URL's fragment (`/ui#token=...`), kept in the tab's session

@@ -51,9 +51,10 @@ pub fn job(machine: &Machine, job: &Job, history: &History) -> String {
 fn actions(machine: &Machine, job: &Job, finished: bool) -> String {
     let off = |disabled: bool| if disabled { " disabled" } else { "" };
     let mut out = format!(
-        r#"<div class="actions"><button data-action="cancel"{}>Cancel</button><button data-action="run"{}>Run now</button>"#,
+        r#"<div class="actions"><button data-action="cancel"{}>Cancel</button><button data-action="run"{}>Run now</button><button data-action="retry"{}>Retry</button>"#,
         off(finished),
         off(job.status != "pending"),
+        off(!matches!(job.status.as_str(), "failed" | "cancelled")),
     );
     let targets = machine.targets(&job.state_name);
     if targets.is_empty() {
@@ -112,6 +113,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_job_can_be_retried_but_not_cancelled() {
+        let machine: Machine = serde_json::from_value(serde_json::json!({
+            "name": "m",
+            "states": [
+                {"name": "start", "shape": "data", "initial": true, "terminal": false},
+                {"name": "done", "shape": "data", "initial": false, "terminal": true}
+            ],
+            "transitions": [{"from": "start", "to": "done"}]
+        }))
+        .unwrap();
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": "j1", "machine": "m", "state": {"start": {}},
+            "state_name": "start", "status": "failed", "attempts": 3, "max_attempts": 3,
+            "created_at_ms": 1000, "updated_at_ms": 1000
+        }))
+        .unwrap();
+        let history: History = serde_json::from_value(serde_json::json!({
+            "path": {"visited": ["start"], "edges": []},
+            "history": [{"seq": 0, "from": null, "to": "start", "status": "pending", "at": 1000, "attempt": 0}]
+        }))
+        .unwrap();
+        let html = super::job(&machine, &job, &history);
+        assert!(html.contains(r#"<button data-action="retry">Retry</button>"#), "{html}");
+        assert!(html.contains(r#"<button data-action="cancel" disabled>"#), "{html}");
+    }
+
+    #[test]
     fn offers_only_the_declared_targets_and_links_the_timeline() {
         let machine: Machine = serde_json::from_value(serde_json::json!({
             "name": "order",
@@ -150,6 +178,10 @@ mod tests {
         assert!(
             html.contains(r#"<button data-action="run">"#),
             "a pending job can be run now"
+        );
+        assert!(
+            html.contains(r#"<button data-action="retry" disabled>"#),
+            "a pending job cannot be retried"
         );
         assert!(html.contains("&quot;sku&quot;: &quot;a&quot;"));
     }
