@@ -12,6 +12,8 @@ use runekernel_tests::machines::{Order, Shop};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "test-token-0123456789";
+/// The server's read-only token.
+const READ_ONLY: &str = "read-only-token-0123456789";
 
 struct Server {
     base: String,
@@ -22,7 +24,12 @@ struct Server {
 impl Server {
     async fn start() -> Self {
         let runtime = Runtime::builder().register(Order::handler(Shop)).build().await.unwrap();
-        let app = admin::router(runtime.clone(), AdminConfig::new(TOKEN).unwrap().body_limit(4096));
+        let config = AdminConfig::new(TOKEN)
+            .unwrap()
+            .read_only_token(READ_ONLY)
+            .unwrap()
+            .body_limit(4096);
+        let app = admin::router(runtime.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -689,6 +696,60 @@ fn is_public(doc: &Value, path: &str, method: &Method) -> bool {
     doc["paths"][path][method.as_str().to_lowercase()]["security"]
         .as_array()
         .is_some_and(|requirements| requirements.iter().any(|r| r.as_object().is_some_and(|r| r.is_empty())))
+}
+
+#[tokio::test]
+async fn a_read_only_token_reads_everything_and_changes_nothing() {
+    assert_eq!(
+        AdminConfig::new(TOKEN).unwrap().read_only_token(TOKEN).unwrap_err(),
+        admin::TokenError::Reused
+    );
+    let s = Server::start().await;
+    let (_, doc) = s.call(Method::GET, "/openapi.json", None).await;
+    let job = s
+        .submit(
+            json!({"Created": {"sku": "a", "qty": 1}}),
+            json!({"delay_ms": 3_600_000}),
+        )
+        .await;
+    let job = job["id"].as_str().unwrap().to_owned();
+    let mut changes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if path == "/events" {
+            continue; // its answer never ends
+        }
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let body = json!({"machine": "order", "state": {"Created": {"sku": "b", "qty": 1}}});
+            let response = s
+                .client
+                .request(method.clone(), format!("{}{}", s.base, concrete(path, &job)))
+                .bearer_auth(READ_ONLY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            if method == Method::GET {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{method} {path} reads: {status}"
+                );
+                continue;
+            }
+            changes += 1;
+            let problem: Value = response.json().await.unwrap();
+            assert_error(status, &problem, StatusCode::FORBIDDEN, "read_only_token");
+            let statuses = documented(&doc, path, &method).unwrap();
+            assert!(statuses.contains(&403), "{method} {path} documents 403");
+        }
+    }
+    assert!(changes >= 8, "every operation that changes jobs was tried: {changes}");
+    let (_, after) = s.call(Method::GET, &format!("/jobs/{job}"), None).await;
+    assert_eq!(
+        (after["status"].as_str(), after["version"].as_u64()),
+        (Some("pending"), Some(0))
+    );
 }
 
 #[tokio::test]

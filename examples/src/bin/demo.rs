@@ -42,6 +42,9 @@ struct Options {
     /// only a loopback --listen address allows.
     #[arg(long, env = "RUNEKERNEL_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A second token that may only read (every GET; changes are refused).
+    #[arg(long, env = "RUNEKERNEL_READ_ONLY_TOKEN", hide_env_values = true)]
+    read_only_token: Option<String>,
     /// Seconds between the log's summary lines (0: none).
     #[arg(long, default_value_t = 10)]
     summary_every: u64,
@@ -154,7 +157,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .workers(8)
         .build()
         .await?;
-    let app = admin::router(rt.clone(), AdminConfig::new(token.clone())?);
+    let mut config = AdminConfig::new(token.clone())?;
+    if let Some(read_only) = options.read_only_token.clone() {
+        config = config.read_only_token(read_only)?;
+    }
+    let app = admin::router(rt.clone(), config);
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let address = listener.local_addr()?;
     // A generated token goes in the visualizer's fragment, which the

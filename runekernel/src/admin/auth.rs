@@ -1,10 +1,11 @@
-//! Bearer-token authentication for every endpoint but `/health` and
-//! `/openapi.json`.
+//! Bearer-token authentication for every endpoint but `/health`,
+//! `/openapi.json` and the visualizer's page: the operator token may do
+//! everything, the optional read-only token may only read (`GET`).
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
@@ -33,6 +34,9 @@ pub enum TokenError {
     /// `Authorization` header cannot carry reliably.
     #[error("the admin token starts or ends with white space")]
     Whitespace,
+    /// The read-only token is the operator token.
+    #[error("the read-only token is the operator token; give it a secret of its own")]
+    Reused,
 }
 
 /// Checks that `token` may guard the admin API.
@@ -49,9 +53,19 @@ pub(crate) fn check_token(token: &str) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// Lets a request through only with `Authorization: Bearer <token>`.
+/// The tokens the admin API accepts.
+#[derive(Clone)]
+pub(crate) struct Tokens {
+    /// May do everything.
+    pub(crate) operator: Arc<str>,
+    /// May only read.
+    pub(crate) read_only: Option<Arc<str>>,
+}
+
+/// Lets a request through only with `Authorization: Bearer <token>`: any
+/// request with the operator token, a `GET` with the read-only token.
 pub(crate) async fn require_token(
-    State(token): State<Arc<str>>,
+    State(tokens): State<Tokens>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -61,8 +75,29 @@ pub(crate) async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
+    let read_only = |given: &str| {
+        tokens
+            .read_only
+            .as_ref()
+            .is_some_and(|t| same(given.as_bytes(), t.as_bytes()))
+    };
     match presented {
-        Some(given) if same(given.as_bytes(), token.as_bytes()) => Ok(next.run(request).await),
+        Some(given) if same(given.as_bytes(), tokens.operator.as_bytes()) => Ok(next.run(request).await),
+        Some(given) if read_only(given) => {
+            if request.method() == Method::GET {
+                Ok(next.run(request).await)
+            } else {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "read_only_token",
+                    format!(
+                        "this token may only read; {} {} changes jobs and needs the operator token",
+                        request.method(),
+                        request.uri().path()
+                    ),
+                ))
+            }
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

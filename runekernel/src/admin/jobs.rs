@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
 use super::extract::{job_id, Body, Params};
-use super::openapi::{JobLookup, JobNotFound, JsonBody, MachineNotFound, Protected};
+use super::openapi::{Changing, JobChange, JobLookup, JobNotFound, JsonBody, MachineNotFound, Protected};
 use super::views::{BulkJson, CancelResult, HistoryJson, JobJson, JobPageJson, PathJson, StateJson};
 use super::Admin;
 use crate::runtime::SubmitOptions;
@@ -77,7 +77,7 @@ pub(crate) struct Submit {
     responses(
         (status = 201, description = "The submitted job (or the earlier job with the same idempotency key)", body = JobJson),
         JsonBody,
-        Protected,
+        Changing,
         (status = 404, response = inline(MachineNotFound)),
         (status = 422, description = "The state is not the machine's initial state", body = Problem, content_type = "application/problem+json"),
     )
@@ -157,7 +157,7 @@ pub(crate) async fn get(
     params(JobPathId),
     responses(
         (status = 204, description = "Deleted"),
-        JobLookup,
+        JobChange,
         (status = 409, description = "The job has not finished (cancel it first)",
             body = Problem, content_type = "application/problem+json"),
     )
@@ -191,7 +191,7 @@ pub(crate) struct SetState {
     responses(
         (status = 200, description = "The moved job", body = JobJson),
         JsonBody,
-        Protected,
+        Changing,
         (status = 404, response = inline(JobNotFound)),
         (status = 409, description = "Not a declared transition (`allowed` lists the targets), a rejected guard, or a running job",
             body = Problem, content_type = "application/problem+json"),
@@ -223,7 +223,7 @@ pub(crate) async fn set_state(
     params(JobPathId),
     responses(
         (status = 200, description = "The job afterwards", body = JobJson),
-        JobLookup,
+        JobChange,
         (status = 503, description = "The runtime stopped before the step ended", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -245,7 +245,7 @@ pub(crate) async fn run(
     params(JobPathId),
     responses(
         (status = 200, description = "The job, with `cancel`: what the cancel did", body = JobJson),
-        JobLookup,
+        JobChange,
     )
 )]
 pub(crate) async fn cancel(
@@ -272,7 +272,7 @@ pub(crate) async fn cancel(
     params(JobPathId),
     responses(
         (status = 200, description = "The job, pending again with its attempts reset", body = JobJson),
-        JobLookup,
+        JobChange,
         (status = 409, description = "The job is not failed or cancelled, or changed meanwhile",
             body = Problem, content_type = "application/problem+json"),
     )
@@ -335,7 +335,7 @@ impl BulkRequest {
     responses(
         (status = 200, description = "How many jobs of the page were retried, and where to go on", body = BulkJson),
         JsonBody,
-        Protected,
+        Changing,
     )
 )]
 pub(crate) async fn retry_all(
@@ -361,7 +361,7 @@ pub(crate) async fn retry_all(
     responses(
         (status = 200, description = "How many jobs of the page were cancelled (or asked to stop), and where to go on", body = BulkJson),
         JsonBody,
-        Protected,
+        Changing,
     )
 )]
 pub(crate) async fn cancel_all(

@@ -24,7 +24,8 @@
 //! problem (`application/problem+json`: `type`, `title`, `status`,
 //! `detail`) with a stable `code` (and `message`, the same text as
 //! `detail`): 400 malformed JSON or a state that
-//! does not decode, 401 a missing or wrong token, 404 an unknown job or
+//! does not decode, 401 a missing or wrong token, 403 a change asked with
+//! the read-only token ([`AdminConfig::read_only_token`]), 404 an unknown job or
 //! machine, 409 an illegal state change, a retry of a job that did not
 //! fail and was not cancelled, or a deletion of one that has not finished, 413 a body over the limit (1 MiB by
 //! default), 422 a submitted state that is not initial.
@@ -69,7 +70,7 @@ use crate::runtime::Runtime;
 /// How the admin API is set up.
 #[derive(Clone)]
 pub struct AdminConfig {
-    token: Arc<str>,
+    tokens: auth::Tokens,
     body_limit: usize,
 }
 
@@ -92,9 +93,36 @@ impl AdminConfig {
         let token = token.into();
         auth::check_token(&token)?;
         Ok(AdminConfig {
-            token: Arc::from(token),
+            tokens: auth::Tokens {
+                operator: Arc::from(token),
+                read_only: None,
+            },
             body_limit: 1024 * 1024,
         })
+    }
+
+    /// Also accepts `token` for reading: with it, every `GET` works and
+    /// every change is refused (403 `read_only_token`).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), and [`TokenError::Reused`] for the operator
+    /// token.
+    ///
+    /// ```
+    /// use runekernel::admin::AdminConfig;
+    ///
+    /// let config = AdminConfig::new("3f9c2a7be1d04c55a8e6")?.read_only_token("9d1e0b77c2a54f3e8b10")?;
+    /// # let _ = config;
+    /// # Ok::<(), runekernel::admin::TokenError>(())
+    /// ```
+    pub fn read_only_token(mut self, token: impl Into<String>) -> Result<Self, TokenError> {
+        let token = token.into();
+        auth::check_token(&token)?;
+        if token.as_str() == &*self.tokens.operator {
+            return Err(TokenError::Reused);
+        }
+        self.tokens.read_only = Some(Arc::from(token));
+        Ok(self)
     }
 
     /// The largest request body accepted, in bytes (413 beyond it).
@@ -109,6 +137,7 @@ impl std::fmt::Debug for AdminConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminConfig")
             .field("token", &"<redacted>")
+            .field("read_only_token", &self.tokens.read_only.as_ref().map(|_| "<redacted>"))
             .field("body_limit", &self.body_limit)
             .finish()
     }
@@ -142,7 +171,7 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
         .routes(routes!(machines::get))
         .routes(routes!(machines::metrics))
         .route_layer(middleware::from_fn_with_state(
-            config.token.clone(),
+            config.tokens.clone(),
             auth::require_token,
         ));
     let (routes, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -67,6 +67,7 @@ macro_rules! problems {
 
 problems! {
     Unauthorized: "Missing or wrong bearer token";
+    ReadOnly: "The read-only token may not change jobs";
     StorageFailed: "Storage failed";
     JobNotFound: "No such job";
     BadJobId: "Not a job id";
@@ -92,11 +93,16 @@ macro_rules! problem_sets {
 }
 
 problem_sets! {
-    /// What any protected operation may answer besides its own.
+    /// What any protected operation that reads may answer besides its own.
     Protected { 401 => Unauthorized, 500 => StorageFailed }
-    /// What an operation on the job its path names may answer besides its
-    /// own.
+    /// What any operation that changes jobs may answer besides its own.
+    Changing { 401 => Unauthorized, 403 => ReadOnly, 500 => StorageFailed }
+    /// What an operation reading the job its path names may answer besides
+    /// its own.
     JobLookup { 400 => BadJobId, 401 => Unauthorized, 404 => JobNotFound, 500 => StorageFailed }
+    /// What an operation changing the job its path names may answer besides
+    /// its own.
+    JobChange { 400 => BadJobId, 401 => Unauthorized, 403 => ReadOnly, 404 => JobNotFound, 500 => StorageFailed }
     /// What an operation that reads a JSON body may answer about it.
     JsonBody { 400 => BadBody, 413 => TooLarge, 415 => NotJson }
 }
