@@ -16,6 +16,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "ui-browser-test-token-0123456789";
+/// The demo's read-only token.
+const READ_ONLY: &str = "ui-browser-read-only-0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -45,6 +47,7 @@ fn start_demo(dir: &Path) -> (Process, String) {
             "--no-seed",
         ])
         .env("RUNEKERNEL_ADMIN_TOKEN", TOKEN)
+        .env("RUNEKERNEL_READ_ONLY_TOKEN", READ_ONLY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -343,6 +346,15 @@ async fn the_visualizer_shows_and_steers_the_demo() {
             .is_some_and(|entries| entries.iter().any(|e| e["error"] == "retry requested by admin"))
     })
     .await;
+
+    // With the read-only token, a job's view offers no action.
+    client.goto(&format!("{base}/ui#token={READ_ONLY}")).await.unwrap();
+    client.refresh().await.unwrap();
+    client.goto(&format!("{base}/ui#/jobs/{delayed}")).await.unwrap();
+    wait_for(&client, "[data-read-only]", Duration::from_secs(10)).await;
+    let buttons = client.find_all(Locator::Css(".actions button")).await.unwrap();
+    assert!(buttons.is_empty(), "a read-only token is offered no action");
+    screenshot(&client, "job-read-only").await;
 
     // A wrong token shows a clear message, not a blank page.
     client

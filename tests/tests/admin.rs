@@ -745,6 +745,19 @@ async fn a_read_only_token_reads_everything_and_changes_nothing() {
         }
     }
     assert!(changes >= 8, "every operation that changes jobs was tried: {changes}");
+    for (token, role) in [(TOKEN, "operator"), (READ_ONLY, "read_only")] {
+        let who: Value = s
+            .client
+            .get(format!("{}/whoami", s.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(who["role"], role);
+    }
     let (_, after) = s.call(Method::GET, &format!("/jobs/{job}"), None).await;
     assert_eq!(
         (after["status"].as_str(), after["version"].as_u64()),

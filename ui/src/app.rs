@@ -19,7 +19,7 @@ use crate::api::{Api, Failure};
 use crate::dom;
 use crate::graph::counts_markup;
 use crate::html::escape;
-use crate::model::{Acted, History, Job, JobPage, Machine, Machines};
+use crate::model::{Acted, History, Job, JobPage, Machine, Machines, WhoAmI};
 use crate::panzoom::ViewBox;
 use crate::route::{encode, Filter, Route};
 use crate::{stream, views};
@@ -57,6 +57,8 @@ struct App {
     live: bool,
     /// A change was announced and not yet shown.
     dirty: bool,
+    /// Whether the token may only read, once asked (`GET /whoami`).
+    read_only: Option<bool>,
 }
 
 thread_local! {
@@ -152,7 +154,8 @@ fn use_token(token: String) {
         app.api = Some(Api {
             base: api_base(),
             token,
-        })
+        });
+        app.read_only = None;
     });
     dom::show("token-panel", false);
     banner(None);
@@ -312,8 +315,17 @@ async fn load_job(api: &Api, id: &str, generation: u64, full: bool) -> Result<()
     }
     let history: History = api.get(&format!("{path}/history")).await?;
     let machine: Machine = api.get(&format!("/machines/{}", encode(&job.machine))).await?;
+    let read_only = match with(|app| app.read_only) {
+        Some(read_only) => read_only,
+        None => {
+            let who: WhoAmI = api.get("/whoami").await?;
+            let read_only = who.role == "read_only";
+            with(|app| app.read_only = Some(read_only));
+            read_only
+        }
+    };
     if current(generation) {
-        dom::set_html("view", &views::job(&machine, &job, &history));
+        dom::set_html("view", &views::job(&machine, &job, &history, !read_only));
         apply_view();
         with(|app| app.job = Some(job));
     }

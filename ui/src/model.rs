@@ -155,6 +155,13 @@ pub struct Entry {
 }
 
 /// A job's history and the path it took (`GET /jobs/{id}/history`).
+/// `GET /whoami`: what the token may do.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct WhoAmI {
+    /// `operator` or `read_only`.
+    pub role: String,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct History {
     pub history: Vec<Entry>,

@@ -62,11 +62,22 @@ pub(crate) struct Tokens {
     pub(crate) read_only: Option<Arc<str>>,
 }
 
+/// What the caller's token lets it do; handlers find it in the request's
+/// extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Role {
+    /// Everything.
+    Operator,
+    /// Only reads (`GET`).
+    ReadOnly,
+}
+
 /// Lets a request through only with `Authorization: Bearer <token>`: any
 /// request with the operator token, a `GET` with the read-only token.
 pub(crate) async fn require_token(
     State(tokens): State<Tokens>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let presented = request
@@ -82,9 +93,13 @@ pub(crate) async fn require_token(
             .is_some_and(|t| same(given.as_bytes(), t.as_bytes()))
     };
     match presented {
-        Some(given) if same(given.as_bytes(), tokens.operator.as_bytes()) => Ok(next.run(request).await),
+        Some(given) if same(given.as_bytes(), tokens.operator.as_bytes()) => {
+            request.extensions_mut().insert(Role::Operator);
+            Ok(next.run(request).await)
+        }
         Some(given) if read_only(given) => {
             if request.method() == Method::GET {
+                request.extensions_mut().insert(Role::ReadOnly);
                 Ok(next.run(request).await)
             } else {
                 Err(ApiError::new(

@@ -5,11 +5,13 @@ use std::fmt::Write;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 
+use super::auth::Role;
 use super::error::ApiError;
 use super::openapi::{MachineNotFound, Protected, StorageFailed};
-use super::views::{HealthJson, MachineJson, MachineListJson};
+use super::views::{HealthJson, MachineJson, MachineListJson, WhoAmI};
 use super::Admin;
 use crate::runtime::LATENCY_BUCKETS;
 
@@ -55,6 +57,22 @@ pub(crate) async fn get(State(admin): State<Admin>, Path(name): Path<String>) ->
         .ok_or_else(|| ApiError::not_found("machine_not_found", format!("no `{name}` machine is registered")))?;
     let counts = admin.runtime.counts().await?;
     Ok(Json(MachineJson::new(def, &counts).with_drawings()).into_response())
+}
+
+/// What the caller's token may do: `operator` (everything) or `read_only`
+/// (every `GET`, no change); the visualizer hides what it may not do.
+#[utoipa::path(
+    get,
+    path = "/whoami",
+    operation_id = "whoami",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The token's role", body = WhoAmI),
+        (status = 401, response = inline(super::openapi::Unauthorized)),
+    )
+)]
+pub(crate) async fn whoami(Extension(role): Extension<Role>) -> Json<WhoAmI> {
+    Json(WhoAmI { role })
 }
 
 /// Liveness and storage check.

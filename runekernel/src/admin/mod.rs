@@ -16,6 +16,7 @@
 //! | `GET /events` | server-sent events: `changed` whenever jobs change |
 //! | `GET /machines`, `GET /machines/{name}` | graphs with live counts per state |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /whoami` | the caller token's role: `operator` or `read_only` |
 //! | `GET /health`, `GET /openapi.json` | public: no token needed |
 //! | `GET /ui` | the execution-graph visualizer (public page; it asks for the token and sends it with every call) |
 //!
@@ -170,6 +171,7 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
         .routes(routes!(machines::list))
         .routes(routes!(machines::get))
         .routes(routes!(machines::metrics))
+        .routes(routes!(machines::whoami))
         .route_layer(middleware::from_fn_with_state(
             config.tokens.clone(),
             auth::require_token,

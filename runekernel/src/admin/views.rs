@@ -243,6 +243,13 @@ pub(crate) struct BulkJson {
     pub(crate) next: Option<JobId>,
 }
 
+/// `GET /whoami`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WhoAmI {
+    /// What the token may do.
+    pub(crate) role: super::auth::Role,
+}
+
 /// `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Health)]

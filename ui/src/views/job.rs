@@ -7,7 +7,8 @@ use crate::html::{duration, escape, pretty, timestamp};
 use crate::model::{Entry, History, Job, Machine};
 use crate::route::Route;
 
-pub fn job(machine: &Machine, job: &Job, history: &History) -> String {
+/// The job's view; its actions only when the token `can_change` jobs.
+pub fn job(machine: &Machine, job: &Job, history: &History, can_change: bool) -> String {
     let finished = matches!(job.status.as_str(), "completed" | "failed" | "cancelled");
     let mut out = format!(
         r#"<h1>Job <span class="mono" data-job-id="{id}">{id}</span> <span data-job-status="{status_raw}">{status}</span></h1><p class="facts">machine <a href="{machine_href}">{machine}</a> · state <b data-job-state="{state}">{state}</b> · attempt {attempts} of {max} · created {created} · updated {updated}{error}</p>"#,
@@ -27,7 +28,11 @@ pub fn job(machine: &Machine, job: &Job, history: &History) -> String {
             .map(|e| format!(r#"<br><span class="error">last error: {}</span>"#, escape(e)))
             .unwrap_or_default(),
     );
-    out.push_str(&actions(machine, job, finished));
+    if can_change {
+        out.push_str(&actions(machine, job, finished));
+    } else {
+        out.push_str(r#"<div class="actions"><span class="muted" data-read-only>this token may only read: no actions</span></div>"#);
+    }
     out.push_str(r#"<div class="split"><div class="graph-pane">"#);
     out.push_str(&legend());
     out.push_str(&zoom_controls());
@@ -134,9 +139,15 @@ mod tests {
             "history": [{"seq": 0, "from": null, "to": "start", "status": "pending", "at": 1000, "attempt": 0}]
         }))
         .unwrap();
-        let html = super::job(&machine, &job, &history);
+        let html = super::job(&machine, &job, &history, true);
         assert!(html.contains(r#"<button data-action="retry">Retry</button>"#), "{html}");
         assert!(html.contains(r#"<button data-action="cancel" disabled>"#), "{html}");
+        let read_only = super::job(&machine, &job, &history, false);
+        for action in ["cancel", "run", "retry", "move"] {
+            let button = format!(r#"<button data-action="{action}""#);
+            assert!(!read_only.contains(&button), "no {action} for a read-only token");
+        }
+        assert!(read_only.contains("data-read-only"));
     }
 
     #[test]
@@ -167,7 +178,7 @@ mod tests {
             "history": [{"seq": 0, "from": null, "to": "Created", "status": "pending", "at": 1000, "attempt": 0}]
         }))
         .unwrap();
-        let html = super::job(&machine, &job, &history);
+        let html = super::job(&machine, &job, &history, true);
         assert!(html.contains(r#"<option value="Paid" data-json-name="Paid" data-carries="true">"#));
         assert!(html.contains(r#"<option value="Cancelled" data-json-name="Cancelled" data-carries="false">"#));
         assert!(
