@@ -344,10 +344,7 @@ pub(crate) async fn retry_all(
 ) -> Result<Json<BulkJson>, ApiError> {
     let (filter, after, limit) = body.page()?;
     let page = admin.runtime.retry_matching_by(&filter, after, limit, "admin").await?;
-    Ok(Json(BulkJson {
-        touched: page.touched,
-        next: page.next,
-    }))
+    Ok(Json(BulkJson::from(page)))
 }
 
 /// Cancel the unfinished jobs among one page of those a filter matches;
@@ -370,10 +367,7 @@ pub(crate) async fn cancel_all(
 ) -> Result<Json<BulkJson>, ApiError> {
     let (filter, after, limit) = body.page()?;
     let page = admin.runtime.cancel_matching(&filter, after, limit).await?;
-    Ok(Json(BulkJson {
-        touched: page.touched,
-        next: page.next,
-    }))
+    Ok(Json(BulkJson::from(page)))
 }
 
 /// A job's history, oldest first, and the path it took.

@@ -238,9 +238,18 @@ pub(crate) struct MachineListJson<'a> {
 #[schema(as = BulkPage)]
 pub(crate) struct BulkJson {
     /// How many jobs of the page it changed.
-    pub(crate) touched: u64,
+    touched: u64,
     /// Send as `after` to go on with the next page; `null` after the last.
-    pub(crate) next: Option<JobId>,
+    next: Option<JobId>,
+}
+
+impl From<crate::BulkPage> for BulkJson {
+    fn from(page: crate::BulkPage) -> Self {
+        BulkJson {
+            touched: page.touched,
+            next: page.next,
+        }
+    }
 }
 
 /// `GET /whoami`.
