@@ -38,10 +38,10 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::context::JobContext;
-use crate::machine::checked::Stored;
 use crate::machine::{CodecError, GraphError, MachineDef, StateDef, Transition, TransitionError};
 use crate::registration::{ErasedMachine, MoveError, Registration};
 use crate::step_error::StepError;
+use crate::storage::StateChange;
 
 /// A condition on a transition of a dynamic machine: given the data the job
 /// would move with, may it take this transition?
@@ -290,7 +290,7 @@ impl ErasedMachine for DynamicMachine {
         state: &str,
         payload: Value,
         ctx: JobContext,
-    ) -> Result<BoxFuture<'a, Result<Stored, StepError>>, CodecError> {
+    ) -> Result<BoxFuture<'a, Result<StateChange, StepError>>, CodecError> {
         self.check_stored(state, &payload)?;
         let from = state.to_owned();
         Ok(Box::pin(async move {
@@ -319,7 +319,11 @@ impl ErasedMachine for DynamicMachine {
             };
             let data = next.data.unwrap_or(payload);
             match self.check(&from, &next.state, &data) {
-                Ok(()) => Ok((next.state, data)),
+                Ok(()) => Ok(StateChange {
+                    state: next.state,
+                    payload: data,
+                    fingerprint: self.def.fingerprint().0,
+                }),
                 Err(e @ TransitionError::GuardRejected { .. }) => Err(StepError::retry(e)),
                 Err(e) => Err(StepError::fatal(e)),
             }

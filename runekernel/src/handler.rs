@@ -7,9 +7,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::context::JobContext;
-use crate::machine::checked::{Stored, TransitionCheck};
+use crate::machine::checked::TransitionCheck;
 use crate::machine::StateMachine;
 use crate::step_error::StepError;
+use crate::storage::StateChange;
 
 /// A step function, type-erased. Two ways to call it: as [`Handler::run`]
 /// does, and as the runtime does, with the checks that follow every step
@@ -28,7 +29,7 @@ trait StepFn<M>: Send + Sync {
         state: M,
         ctx: JobContext,
         check: TransitionCheck,
-    ) -> BoxFuture<'a, Result<Stored, StepError>>;
+    ) -> BoxFuture<'a, Result<StateChange, StepError>>;
 }
 
 impl<M, F, Fut> StepFn<M> for F
@@ -46,7 +47,7 @@ where
         state: M,
         ctx: JobContext,
         check: TransitionCheck,
-    ) -> BoxFuture<'a, Result<Stored, StepError>> {
+    ) -> BoxFuture<'a, Result<StateChange, StepError>> {
         Box::pin(async move {
             let next = self(state, ctx).await?;
             check.check::<M>(next)
@@ -87,7 +88,7 @@ impl<M: StateMachine> Handler<M> {
         state: M,
         ctx: JobContext,
         check: TransitionCheck,
-    ) -> BoxFuture<'_, Result<Stored, StepError>> {
+    ) -> BoxFuture<'_, Result<StateChange, StepError>> {
         self.step.call_checked(state, ctx, check)
     }
 }

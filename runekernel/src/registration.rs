@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use crate::context::JobContext;
 use crate::handler::Handler;
-use crate::machine::checked::{Stored, TransitionCheck};
+use crate::machine::checked::TransitionCheck;
 use crate::machine::{CodecError, MachineDef, StateMachine, TransitionError};
 use crate::step_error::StepError;
+use crate::storage::StateChange;
 
 /// A machine with its step function, working on stored states.
 pub(crate) trait ErasedMachine: Send + Sync + 'static {
@@ -37,7 +38,7 @@ pub(crate) trait ErasedMachine: Send + Sync + 'static {
         state: &str,
         payload: Value,
         ctx: JobContext,
-    ) -> Result<BoxFuture<'a, Result<Stored, StepError>>, CodecError>;
+    ) -> Result<BoxFuture<'a, Result<StateChange, StepError>>, CodecError>;
 
     /// Checks a move between two stored states, guards included.
     fn check_move(&self, from: (&str, &Value), to: (&str, &Value)) -> Result<(), MoveError>;
@@ -100,7 +101,7 @@ impl<M: StateMachine> ErasedMachine for Typed<M> {
         state: &str,
         payload: Value,
         ctx: JobContext,
-    ) -> Result<BoxFuture<'a, Result<Stored, StepError>>, CodecError> {
+    ) -> Result<BoxFuture<'a, Result<StateChange, StepError>>, CodecError> {
         let def = M::definition();
         let kept = has_guards(def, state).then(|| payload.clone());
         let current = M::decode(state, payload)?;

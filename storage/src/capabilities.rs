@@ -14,8 +14,8 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// [`commit_batch`](crate::Storage::commit_batch) costs less per commit
-    /// than [`commit`](crate::Storage::commit) (one round trip or
+    /// [`commit_batch`](crate::Storage::commit_batch) of many commits costs
+    /// less per commit than a call per commit (one round trip or
     /// transaction for many): the runtime collects the commits of all its
     /// workers into batches.
     pub batches_commits: bool,

@@ -30,14 +30,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod capabilities;
+mod commit;
 mod error;
 mod events;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-mod held;
 mod id;
 mod job_state;
 mod memory;
 mod model;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod outcome_sql;
 mod payload;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -52,14 +53,15 @@ mod storage;
 pub mod testing;
 
 pub use capabilities::Capabilities;
+pub use commit::{AttemptsAfter, Commit, Committed, Outcome, StateChange};
 pub use error::StorageError;
 pub use events::{EventBus, StorageEvent};
 pub use id::{JobId, ParseJobIdError};
 pub use job_state::{JobState, ParseJobStateError};
 pub use memory::InMemoryStorage;
 pub use model::{
-    cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobPage, JobRecord, Lease, LeaseToken, ListOrder, Millis, NewJob, StateChange,
+    cancel_commit, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted, JobFilter,
+    JobPage, JobRecord, Lease, LeaseToken, ListOrder, Millis, NewJob,
 };
 pub use payload::{check_payload_depth, PayloadTooDeep, MAX_PAYLOAD_DEPTH};
 #[cfg(feature = "postgres")]

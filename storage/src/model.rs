@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::commit::Commit;
 use crate::{JobId, JobState};
 
 /// Milliseconds since the Unix epoch.
@@ -204,52 +205,6 @@ pub struct HistoryEntry {
     pub payload: Value,
 }
 
-/// A new machine state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StateChange {
-    /// The state's stored name.
-    pub state: String,
-    /// Its fields as JSON.
-    pub payload: Value,
-    /// The fingerprint of the definition that produced it.
-    pub fingerprint: u64,
-}
-
-/// A compare-and-set update of one job, which appends exactly one history
-/// entry in the same atomic write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Commit {
-    /// The job.
-    pub id: JobId,
-    /// The version the caller read; the commit fails with
-    /// [`StorageError::VersionConflict`](crate::StorageError::VersionConflict)
-    /// if the job has changed since.
-    pub expected_version: u64,
-    /// The lease the caller holds. `Some`: it must be the job's current,
-    /// unexpired lease. `None`: the job must not be running (an admin change,
-    /// a cancellation of a pending job).
-    pub lease: Option<LeaseToken>,
-    /// The new machine state, or `None` for a lifecycle-only entry.
-    pub change: Option<StateChange>,
-    /// The new lifecycle state. `Running` keeps the lease (extended to
-    /// `lease_until`), so the worker goes straight on to the next step.
-    pub status: JobState,
-    /// When it may next be claimed (for `Pending`).
-    pub run_at: Millis,
-    /// The attempt of the step being committed, recorded in history and
-    /// stored as the job's counter; a state change (`change: Some`) resets
-    /// the stored counter to 0 for the new state's step.
-    pub attempts: u32,
-    /// When a kept lease expires (`status == Running`).
-    pub lease_until: Option<Millis>,
-    /// The error to record, in history and as `last_error`.
-    pub error: Option<String>,
-    /// The time of the commit.
-    pub now: Millis,
-    /// The committing worker, recorded in history.
-    pub worker: Option<String>,
-}
-
 /// A request for a batch of ready jobs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimRequest {
@@ -394,6 +349,30 @@ impl CountRow {
 }
 
 impl JobRecord {
+    /// A record of job `id` with every other field empty, to read into.
+    pub(crate) fn blank(id: JobId) -> JobRecord {
+        JobRecord {
+            id,
+            machine: String::new(),
+            fingerprint: 0,
+            state: String::new(),
+            payload: Value::Null,
+            status: JobState::Pending,
+            priority: 0,
+            run_at: 0,
+            attempts: 0,
+            max_attempts: 0,
+            timeout_ms: None,
+            lease: None,
+            version: 0,
+            idempotency_key: None,
+            cancel_requested: false,
+            created_at: 0,
+            updated_at: 0,
+            last_error: None,
+        }
+    }
+
     /// The record of a freshly inserted job.
     pub fn from_new(job: &NewJob) -> Self {
         JobRecord {
@@ -453,34 +432,44 @@ impl JobRecord {
     /// [`StorageError::JobRunning`](crate::StorageError::JobRunning) for a
     /// lease-less commit on a running job.
     pub fn check_commit(&self, commit: &Commit) -> Result<(), crate::StorageError> {
-        if self.version != commit.expected_version {
+        self.check_fence(commit.expected_version, commit.lease, commit.now)
+    }
+
+    /// [`check_commit`](Self::check_commit) of a commit that expects
+    /// `version`, made under `lease` (if any) at `now`.
+    ///
+    /// # Errors
+    /// As [`check_commit`](Self::check_commit).
+    pub fn check_fence(&self, version: u64, lease: Option<LeaseToken>, now: Millis) -> Result<(), crate::StorageError> {
+        if self.version != version {
             return Err(crate::StorageError::VersionConflict {
                 id: self.id,
-                expected: commit.expected_version,
+                expected: version,
                 actual: self.version,
             });
         }
-        match commit.lease {
-            Some(token) => self.check_lease(token, commit.now),
+        match lease {
+            Some(token) => self.check_lease(token, now),
             None if self.status == JobState::Running => Err(crate::StorageError::JobRunning { id: self.id }),
             None => Ok(()),
         }
     }
 
     /// Applies a checked commit and returns the history entry it appends.
-    /// Shared by the backends that keep records in Rust (in-memory); SQL
-    /// backends do the same in SQL.
+    /// Shared by the backends that keep records in Rust (in-memory,
+    /// RocksDB); SQL backends do the same in SQL, following the same
+    /// [`Outcome`](crate::Outcome) rules.
     pub fn apply(&mut self, commit: &Commit) -> HistoryEntry {
-        let from = self.state.clone();
+        let (from, attempt) = (self.state.clone(), self.attempts);
         self.apply_to_record(commit);
         HistoryEntry {
             seq: self.version,
             from: Some(from),
             to: self.state.clone(),
             status: self.status,
-            error: commit.error.clone(),
+            error: commit.outcome.error().map(str::to_owned),
             at: commit.now,
-            attempt: commit.attempts,
+            attempt,
             worker: commit.worker.clone(),
             payload: self.payload.clone(),
         }
@@ -488,33 +477,35 @@ impl JobRecord {
 
     /// Applies a checked commit to the record alone, for a backend that
     /// builds the history entry in its own form; [`apply`](Self::apply)
-    /// also returns the entry.
+    /// also returns the entry. The entry records the attempts counter as it
+    /// was before.
     pub fn apply_to_record(&mut self, commit: &Commit) {
-        if let Some(change) = &commit.change {
+        let outcome = &commit.outcome;
+        if let Some(change) = outcome.change() {
             self.state.clone_from(&change.state);
             self.payload = change.payload.clone();
             self.fingerprint = change.fingerprint;
         }
-        self.status = commit.status;
-        self.run_at = commit.run_at;
-        // Attempts count per step: a new state starts afresh. The history
-        // entry still records which attempt produced it.
-        self.attempts = if commit.change.is_some() { 0 } else { commit.attempts };
+        self.status = outcome.status();
+        if let Some(run_at) = outcome.run_at() {
+            self.run_at = run_at;
+        }
+        self.attempts = outcome.attempts().apply(self.attempts);
         self.version += 1;
         self.updated_at = commit.now;
-        if commit.error.is_some() {
-            self.last_error.clone_from(&commit.error);
+        if let Some(error) = outcome.error() {
+            error.clone_into(self.last_error.get_or_insert_with(String::new));
         }
-        // A job that stays running keeps its lease, extended if asked.
-        match (commit.status, self.lease.as_mut(), commit.lease_until) {
-            (JobState::Running, Some(lease), Some(until)) => lease.expires_at = until,
-            (JobState::Running, _, _) => {}
-            _ => self.lease = None,
+        // The one outcome that stays running keeps its lease, extended.
+        match (outcome.lease_until(), self.lease.as_mut()) {
+            (Some(until), Some(lease)) => lease.expires_at = until,
+            (Some(_), None) => {}
+            (None, _) => self.lease = None,
         }
         // A cancellation request stands until the job finishes: a worker
         // that commits a retry without having seen it leaves it for the
         // next claim.
-        if commit.status.is_finished() {
+        if self.status.is_finished() {
             self.cancel_requested = false;
         }
     }
@@ -587,10 +578,10 @@ pub(crate) fn only<T>(results: Vec<Result<T, crate::StorageError>>) -> Result<T,
 /// Runs `commit` on each commit of a batch written as one unit (SQLite,
 /// RocksDB). A commit that fails its checks has written nothing and fails
 /// alone; a database error fails the whole batch, which the caller undoes.
-pub(crate) fn commit_each(
-    commits: &[Commit],
-    mut commit: impl FnMut(&Commit) -> Result<JobRecord, crate::StorageError>,
-) -> Result<Vec<Result<JobRecord, crate::StorageError>>, crate::StorageError> {
+pub(crate) fn commit_each<C, T>(
+    commits: &[C],
+    mut commit: impl FnMut(&C) -> Result<T, crate::StorageError>,
+) -> Result<Vec<Result<T, crate::StorageError>>, crate::StorageError> {
     let mut results = Vec::with_capacity(commits.len());
     for one in commits {
         match commit(one) {
@@ -604,17 +595,6 @@ pub(crate) fn commit_each(
 /// The commit that cancels a pending job (shared by every backend's
 /// `cancel`).
 pub fn cancel_commit(job: &JobRecord, now: Millis, reason: Option<String>) -> Commit {
-    Commit {
-        id: job.id,
-        expected_version: job.version,
-        lease: None,
-        change: None,
-        status: JobState::Cancelled,
-        run_at: job.run_at,
-        attempts: job.attempts,
-        lease_until: None,
-        error: Some(reason.unwrap_or_else(|| "cancelled".to_owned())),
-        now,
-        worker: None,
-    }
+    let reason = reason.unwrap_or_else(|| "cancelled".to_owned());
+    Commit::unleased(job, now, None, crate::Outcome::Cancelled { reason })
 }

@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
+use crate::commit::{Commit, Committed};
 use crate::error::StorageError;
 use crate::events::StorageEvent;
 use crate::model::{
-    CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted, JobFilter, JobPage,
+    JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::JobId;
 
@@ -82,49 +83,59 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Option<JobRecord>, StorageError>;
 
     /// Applies one commit: compare-and-set on the version, lease fencing (see
-    /// [`Commit::lease`]), the new state and lifecycle, a version bump and
-    /// one history entry (seq = new version), all in one atomic write.
-    /// Returns the updated job.
+    /// [`Commit::lease`]), the columns its [`Outcome`](crate::Outcome)
+    /// changes, a version bump and one history entry (seq = new version),
+    /// all in one atomic write. Returns the updated job. The default writes
+    /// it through [`commit_batch`](Self::commit_batch) and reads the job
+    /// back, so what it returns may already show a later change (a claim);
+    /// a backend that can read the job in the commit's own transaction
+    /// overrides it to return the job exactly as written.
     ///
     /// # Errors
     /// [`StorageError::NotFound`], [`StorageError::VersionConflict`],
     /// [`StorageError::LeaseLost`], [`StorageError::JobRunning`]; the job is
     /// unchanged.
-    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError>;
+    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+        let id = commit.id;
+        crate::model::only(self.commit_batch(std::slice::from_ref(&commit)).await?)?;
+        self.get(id).await?.ok_or(StorageError::NotFound(id))
+    }
 
-    /// Applies one commit as [`commit`](Self::commit) does and leaves the
-    /// updated job in `record`, the caller's copy of it. A runtime calls
-    /// this at every step of a running job; a backend that keeps jobs in
-    /// memory overrides it to update `record` in place rather than build a
-    /// new one (no names copied, no payload parsed: the commit's new state
-    /// and payload move in). The default calls `commit` and replaces
-    /// `record`.
+    /// Applies many commits, each as [`commit`](Self::commit) does and on
+    /// its own terms (one failing does not stop the others), ideally in one
+    /// round trip or transaction, writing only what each outcome changes.
+    /// Answers, in input order, what each caller cannot know from its own
+    /// commit ([`Committed`]): the caller that made a commit from its copy
+    /// of the job brings the copy up to date with
+    /// [`JobRecord::committed`](crate::JobRecord::committed), so nothing of
+    /// the job is read back.
+    ///
+    /// # Errors
+    /// A failure of the whole call (the database is unreachable); per
+    /// commit, the errors [`commit`](Self::commit) lists.
+    async fn commit_batch(&self, commits: &[Commit]) -> Result<Vec<Result<Committed, StorageError>>, StorageError>;
+
+    /// Applies one commit and leaves the updated job in `record`, the
+    /// caller's copy of it, from which the commit was made. A runtime calls
+    /// this at every step of a running job. The default is
+    /// [`commit_batch`](Self::commit_batch) of one, then
+    /// [`JobRecord::committed`](crate::JobRecord::committed); a backend that
+    /// keeps jobs in memory overrides it to update `record` in place.
     ///
     /// # Errors
     /// As [`commit`](Self::commit); the job is unchanged, and so is
-    /// `record` for every error `commit` lists.
+    /// `record`.
     ///
     /// ```
-    /// # use runekernel_storage::{Commit, InMemoryStorage, JobId, JobRecord, JobState, NewJob, Storage, StateChange};
+    /// # use runekernel_storage::{Commit, InMemoryStorage, JobId, JobRecord, NewJob, Outcome, Storage, StateChange};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), runekernel_storage::StorageError> {
     /// let storage = InMemoryStorage::new();
     /// let id = JobId::new();
     /// storage.insert(NewJob::new(id, "m", "A", serde_json::json!({}))).await?;
     /// let mut record: JobRecord = storage.get(id).await?.expect("inserted");
-    /// let commit = Commit {
-    ///     id,
-    ///     expected_version: record.version,
-    ///     lease: None,
-    ///     change: Some(StateChange { state: "B".into(), payload: serde_json::json!({ "n": 1 }), fingerprint: 0 }),
-    ///     status: JobState::Pending,
-    ///     run_at: 0,
-    ///     attempts: 0,
-    ///     lease_until: None,
-    ///     error: None,
-    ///     now: 1,
-    ///     worker: None,
-    /// };
+    /// let to = StateChange { state: "B".into(), payload: serde_json::json!({ "n": 1 }), fingerprint: 0 };
+    /// let commit = Commit::unleased(&record, 1, None, Outcome::Advanced { to, run_at: 1 });
     /// storage.commit_into(commit, &mut record).await?;
     /// assert_eq!((record.state.as_str(), record.version), ("B", 1));
     /// assert_eq!(Some(&record), storage.get(id).await?.as_ref());
@@ -132,19 +143,9 @@ pub trait Storage: Send + Sync + 'static {
     /// # }
     /// ```
     async fn commit_into(&self, commit: Commit, record: &mut JobRecord) -> Result<(), StorageError> {
-        *record = self.commit(commit).await?;
+        let committed = crate::model::only(self.commit_batch(std::slice::from_ref(&commit)).await?)?;
+        record.committed(commit, committed);
         Ok(())
-    }
-
-    /// Applies many commits, each on its own terms (one failing does not stop
-    /// the others), ideally in one round trip or transaction. Results are in
-    /// input order.
-    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
-        let mut results = Vec::with_capacity(commits.len());
-        for commit in commits {
-            results.push(self.commit(commit).await);
-        }
-        Ok(results)
     }
 
     /// What the runtime may exploit of this backend beyond the contract;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use runekernel_storage::{
     cancel_commit, CancelOutcome, ClaimRequest, Commit, HistoryEntry, InMemoryStorage, JobFilter, JobId, JobRecord,
-    JobState, LeaseToken, NewJob, StateChange, Storage, StorageError,
+    JobState, LeaseToken, NewJob, Outcome, StateChange, Storage, StorageError,
 };
 use serde_json::json;
 
@@ -203,23 +203,11 @@ fn new_job(n: u64, machine: usize, priority: i32, run_at: i64, key: Option<u8>) 
     job
 }
 
-fn commit_for(r: &JobRecord, now: i64) -> Commit {
-    Commit {
-        id: r.id,
-        expected_version: r.version,
-        lease: r.lease.as_ref().map(|l| l.token),
-        change: Some(StateChange {
-            state: "done".into(),
-            payload: json!(null),
-            fingerprint: 1,
-        }),
-        status: JobState::Completed,
-        run_at: r.run_at,
-        attempts: r.attempts,
-        lease_until: None,
-        error: None,
-        now,
-        worker: Some("w".into()),
+fn commit_for(r: &JobRecord, now: i64, outcome: Outcome) -> Commit {
+    let token = r.lease.as_ref().map(|l| l.token);
+    match token {
+        Some(token) => Commit::held(r, token, "w", now, outcome),
+        None => Commit::unleased(r, now, Some("w".into()), outcome),
     }
 }
 
@@ -287,25 +275,30 @@ async fn run(storage: Arc<dyn Storage>, ops: Vec<Op>) -> Result<(), TestCaseErro
                 let i = pick % held.len();
                 let (m, b) = held[i].clone();
                 let make = |r: &JobRecord| {
-                    let mut c = commit_for(r, now);
-                    match &op {
-                        Op::Finish { stale: true, .. } => c.expected_version += 1,
-                        Op::Retry { delay, .. } => {
-                            c.change = None;
-                            c.status = JobState::Pending;
-                            c.run_at = now + delay;
-                            c.error = Some("retry".into());
-                        }
-                        Op::Step { .. } => {
-                            c.change = Some(StateChange {
+                    let outcome = match &op {
+                        Op::Retry { delay, .. } => Outcome::Retrying {
+                            run_at: now + delay,
+                            error: "retry".into(),
+                        },
+                        Op::Step { .. } => Outcome::Continued {
+                            to: StateChange {
                                 state: "middle".into(),
                                 payload: json!([1, 2]),
                                 fingerprint: 2,
-                            });
-                            c.status = JobState::Running;
-                            c.lease_until = Some(now + LEASE_MS as i64);
-                        }
-                        _ => {}
+                            },
+                            lease_until: now + LEASE_MS as i64,
+                        },
+                        _ => Outcome::Completed {
+                            to: StateChange {
+                                state: "done".into(),
+                                payload: json!(null),
+                                fingerprint: 1,
+                            },
+                        },
+                    };
+                    let mut c = commit_for(r, now, outcome);
+                    if let Op::Finish { stale: true, .. } = &op {
+                        c.expected_version += 1;
                     }
                     c
                 };

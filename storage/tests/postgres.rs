@@ -102,14 +102,14 @@ async fn commits_racing_cancellations_lose_nothing() {
     };
     let mut results = Vec::new();
     for chunk in steps.chunks(10) {
-        results.extend(store.commit_batch(chunk.to_vec()).await.unwrap());
+        results.extend(store.commit_batch(chunk).await.unwrap());
     }
     let requested = cancels.await.unwrap();
     assert_eq!(requested.len(), 200, "every job was running when cancelled");
     for (job, result) in claimed.iter().zip(results) {
-        let record = result.unwrap_or_else(|e| panic!("commit of {}: {e}", job.id));
-        assert_eq!(record.version, 1);
+        result.unwrap_or_else(|e| panic!("commit of {}: {e}", job.id));
         let stored = store.get(job.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, 1);
         assert!(
             stored.cancel_requested,
             "the cancel request on {} was overwritten",
@@ -121,8 +121,8 @@ async fn commits_racing_cancellations_lose_nothing() {
     }
 }
 
-/// A store remembers the jobs it holds, to commit without reading them back;
-/// what another process did to a job in between must still count.
+/// What another process did to a job between a claim and a commit (a
+/// heartbeat, a cancellation request) counts.
 #[tokio::test]
 async fn changes_by_another_process_count() {
     let Some(url) = database_url() else { return };
@@ -137,8 +137,8 @@ async fn changes_by_another_process_count() {
 /// commits of its batch are written.
 #[tokio::test]
 async fn a_refused_commit_fails_alone_in_its_batch() {
-    use runekernel_storage::testing::{claim_request, finish};
-    use runekernel_storage::{JobState, StateChange};
+    use runekernel_storage::testing::{claim_request, finish, held};
+    use runekernel_storage::{JobState, Outcome, StateChange};
 
     let Some(url) = database_url() else { return };
     let schemas = TestSchemas::new(&url);
@@ -148,12 +148,13 @@ async fn a_refused_commit_fails_alone_in_its_batch() {
     }
     let claimed = store.claim(claim_request(&["m"], 3, 0)).await.unwrap();
     let mut commits: Vec<_> = claimed.iter().map(|j| finish(j, 1)).collect();
-    commits[1].change = Some(StateChange {
+    let to = StateChange {
         state: "do\0ne".to_owned(),
         payload: serde_json::Value::Null,
         fingerprint: 0,
-    });
-    let results = store.commit_batch(commits).await.unwrap();
+    };
+    commits[1] = held(&claimed[1], 1, Outcome::Completed { to });
+    let results = store.commit_batch(&commits).await.unwrap();
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
     assert!(results[1].is_err(), "{results:?}");
     let statuses: Vec<_> = futures::future::join_all(claimed.iter().map(|j| store.get(j.id)))

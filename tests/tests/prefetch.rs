@@ -116,14 +116,20 @@ async fn a_runtime_claims_ahead_but_runs_no_more_steps_than_workers(storage: Tes
 
 async fn jobs_waiting_for_a_worker_are_handed_back_at_shutdown(storage: TestStorage) {
     let ids = submit(&storage, &["sleep-300", "ok", "ok"]).await;
+    let calls = Calls::default();
     let rt = claiming_ahead(&storage, 1, 2, Policies::default())
         .register(Task::handler(Scripted))
-        .resource(Calls::default())
+        .resource(calls.clone())
         .build()
         .await
         .unwrap();
-    // The first job runs; the other two were claimed with it and wait.
+    // The first job runs (its step has started); the other two were claimed
+    // with it and wait.
     wait_for(&rt, JobState::Running, 3).await;
+    while calls.order().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(calls.order(), [ids[0]]);
     rt.shutdown().await.unwrap();
     let first = rt.get_record(ids[0]).await.unwrap().unwrap();
     assert_eq!(first.status, JobState::Completed, "the running step finished");

@@ -9,9 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use runekernel::job::Job;
 use runekernel::storage::{
-    cancel_commit, check_payload_depth, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, EventBus,
-    Heartbeat, HistoryEntry, Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis,
-    NewJob, Storage, StorageError, StorageEvent,
+    cancel_commit, check_payload_depth, CancelOutcome, ClaimRequest, Commit, Committed, CountRow, DeleteOutcome,
+    EventBus, Heartbeat, HistoryEntry, Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder,
+    Millis, NewJob, Outcome, Storage, StorageError, StorageEvent,
 };
 use runekernel::Runtime;
 use tokio::sync::broadcast;
@@ -150,10 +150,10 @@ impl Storage for SingleLockStorage {
             // written by a writer that did not check it) fails its job
             // alone, instead of being handed out again and again.
             if let Err(error) = check_payload_depth(&record.payload) {
-                let commit = Commit {
-                    status: JobState::Failed,
-                    ..cancel_commit(record, request.now, Some(error.to_string()))
+                let failed = Outcome::Failed {
+                    error: error.to_string(),
                 };
+                let commit = Commit::unleased(record, request.now, None, failed);
                 history.push(record.apply(&commit));
                 continue;
             }
@@ -180,21 +180,30 @@ impl Storage for SingleLockStorage {
         Ok(Some(record.clone()))
     }
 
-    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+    async fn commit_batch(&self, commits: &[Commit]) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
         let mut state = self.lock();
-        let (record, history) = state
-            .jobs
-            .get_mut(&commit.id)
-            .ok_or(StorageError::NotFound(commit.id))?;
-        record.check_commit(&commit)?;
-        history.push(record.apply(&commit));
-        let record = record.clone();
+        let results: Vec<Result<Committed, StorageError>> = commits
+            .iter()
+            .map(|commit| {
+                let (record, history) = state
+                    .jobs
+                    .get_mut(&commit.id)
+                    .ok_or(StorageError::NotFound(commit.id))?;
+                record.check_commit(commit)?;
+                history.push(record.apply(commit));
+                Ok(Committed::new(record.cancel_requested))
+            })
+            .collect();
         drop(state);
-        self.events.send(StorageEvent::JobChanged(record.id));
-        if record.status == JobState::Pending {
-            self.events.send(StorageEvent::JobsReady);
+        for (commit, result) in commits.iter().zip(&results) {
+            if result.is_ok() {
+                self.events.send(StorageEvent::JobChanged(commit.id));
+                if commit.status() == JobState::Pending {
+                    self.events.send(StorageEvent::JobsReady);
+                }
+            }
         }
-        Ok(record)
+        Ok(results)
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {

@@ -1,6 +1,5 @@
 //! What a step's result is checked against before it is stored: the
-//! [`TransitionCheck`] of the state it started from, and [`Stored`], a
-//! state as storage keeps it.
+//! [`TransitionCheck`] of the state it started from.
 
 use std::borrow::Cow;
 
@@ -8,9 +7,7 @@ use serde_json::Value;
 
 use super::{StateMachine, TransitionError};
 use crate::step_error::StepError;
-
-/// A stored state: its name and payload.
-pub(crate) type Stored = (String, Value);
+use crate::storage::StateChange;
 
 /// What is checked of the state a step returns, before it is committed.
 pub(crate) struct TransitionCheck {
@@ -23,7 +20,7 @@ pub(crate) struct TransitionCheck {
 impl TransitionCheck {
     /// Checks that `next` is a transition of `M` from the starting state
     /// that passes its guard; returns it encoded for storage.
-    pub(crate) fn check<M: StateMachine>(self, next: M) -> Result<Stored, StepError> {
+    pub(crate) fn check<M: StateMachine>(self, next: M) -> Result<StateChange, StepError> {
         let def = M::definition();
         let to = next.state_name();
         if def.transition(&self.from, to).is_none() {
@@ -37,6 +34,10 @@ impl TransitionCheck {
             current.check_transition(&next).map_err(StepError::retry)?;
         }
         let encoded = next.encode().map_err(StepError::fatal)?;
-        Ok((encoded.state.to_owned(), encoded.payload))
+        Ok(StateChange {
+            state: encoded.state.to_owned(),
+            payload: encoded.payload,
+            fingerprint: def.fingerprint().0,
+        })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::storage::{Commit, JobRecord, Storage, StorageError};
+use crate::storage::{Commit, Committed, JobRecord, Storage, StorageError};
 
 /// The most commits written in one batch.
 const MAX_BATCH: usize = 512;
@@ -19,7 +19,8 @@ const MAX_BATCH: usize = 512;
 /// locks, so they cannot deadlock either.
 const IN_FLIGHT: usize = 4;
 
-type Reply = oneshot::Sender<Result<JobRecord, StorageError>>;
+/// Where a batch answers one worker: its commit handed back, with the result.
+type Reply = oneshot::Sender<(Commit, Result<Committed, StorageError>)>;
 
 /// The handle workers commit through.
 pub(crate) struct Completer {
@@ -34,11 +35,16 @@ impl Completer {
         Completer { sender }
     }
 
-    /// Commits through the next batch and returns this commit's result.
-    pub(crate) async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let (reply, result) = oneshot::channel();
+    /// Commits through the next batch and leaves the job after in
+    /// `record`, the copy the commit was made from (see
+    /// `Storage::commit_into`). The commit travels to the batch and back, so
+    /// its new payload moves into `record` rather than being copied.
+    pub(crate) async fn commit_into(&self, commit: Commit, record: &mut JobRecord) -> Result<(), StorageError> {
+        let (reply, answer) = oneshot::channel();
         self.sender.send((commit, reply)).map_err(|_| StorageError::Closed)?;
-        result.await.map_err(|_| StorageError::Closed)?
+        let (commit, result) = answer.await.map_err(|_| StorageError::Closed)?;
+        record.committed(commit, result?);
+        Ok(())
     }
 }
 
@@ -70,18 +76,18 @@ async fn complete(storage: Arc<dyn Storage>, mut receiver: mpsc::UnboundedReceiv
 async fn write(storage: &dyn Storage, batch: Vec<(Commit, Reply)>) {
     let (commits, replies): (Vec<Commit>, Vec<Reply>) = batch.into_iter().unzip();
     tracing::trace!(batch = commits.len(), "committing a batch");
-    match storage.commit_batch(commits).await {
-        Ok(results) => {
-            for (result, reply) in results.into_iter().zip(replies) {
-                // A worker that gave up waiting no longer needs its answer.
-                let _ = reply.send(result);
-            }
-        }
+    let results = match storage.commit_batch(&commits).await {
+        Ok(results) => results,
         Err(error) => {
             let message = error.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(StorageError::backend(message.clone())));
-            }
+            commits
+                .iter()
+                .map(|_| Err(StorageError::backend(message.clone())))
+                .collect()
         }
+    };
+    for ((commit, result), reply) in commits.into_iter().zip(results).zip(replies) {
+        // A worker that gave up waiting no longer needs its answer.
+        let _ = reply.send((commit, result));
     }
 }

@@ -21,19 +21,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::context::JobContext;
 use crate::step_error::{StepError, StepErrorKind};
-use crate::storage::{Commit, JobRecord, JobState, StateChange, StorageError};
+use crate::storage::{Commit, JobRecord, JobState, Outcome, StateChange, StorageError};
 
 use super::clock::{millis, system_time};
 use super::hooks::{in_scope, in_spans, StepInfo, StepOutcome};
 use super::lease::ActiveJob;
 use super::Inner;
-use crate::machine::checked::Stored;
 use crate::registration::ErasedMachine;
 
 /// How one step ended.
-enum Outcome {
+enum StepResult {
     /// The handler returned a legal next state.
-    Moved(Stored),
+    Moved(StateChange),
     /// The handler returned an error.
     Failed(StepError),
     /// The handler panicked.
@@ -135,7 +134,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
         let settled = in_scope(&spans, || classify(rt, machine.as_ref(), &job, outcome, steps, &active));
         rt.hooks.after(&info, &settled.outcome(), elapsed);
         drop(spans);
-        let Settled::Commit(commit, _) = settled else {
+        let Settled::Commit(commit) = settled else {
             break;
         };
         match commit_in(rt, commit, &mut job, slot).await {
@@ -156,8 +155,6 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
                     tracing::warn!(job = %job.id, "the lease ran out before the next step could start; leaving the job");
                     break;
                 }
-                // The next step is the new state's first attempt.
-                job.attempts = 1;
             }
             Err(error) if error.is_conflict() => {
                 tracing::warn!(job = %job.id, %error, "commit lost a race; another worker has the job");
@@ -197,24 +194,24 @@ async fn commit_in(
 /// What to do without running the handler: leave a job whose lease was
 /// lost, give up on a job that keeps crashing its workers, or honour a
 /// cancellation that came first.
-fn precheck(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &ActiveJob) -> Option<Outcome> {
+fn precheck(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, active: &ActiveJob) -> Option<StepResult> {
     // Lost while the job waited in line for a worker: another worker may
     // have it now.
     if active.lost.is_raised() {
-        return Some(Outcome::LeaseLost);
+        return Some(StepResult::LeaseLost);
     }
     // The lease may run out during the step: leave the job to whichever
     // worker claims it once it has.
     if rt.lease_health.at_risk() {
         tracing::warn!(job = %job.id, "leases cannot be extended; not starting the step");
-        return Some(Outcome::LeaseLost);
+        return Some(StepResult::LeaseLost);
     }
     if job.cancel_requested || active.cancel.is_raised() {
-        return Some(Outcome::Cancelled);
+        return Some(StepResult::Cancelled);
     }
     let max = max_attempts(rt, machine, job);
     if job.attempts > max {
-        return Some(Outcome::Failed(StepError::fatal(format!(
+        return Some(StepResult::Failed(StepError::fatal(format!(
             "the step was started {} times without finishing (its worker stopped or its lease expired); \
              giving up after {max} attempts",
             job.attempts
@@ -277,12 +274,12 @@ async fn run_step(
     payload: serde_json::Value,
     ctx: JobContext,
     active: &ActiveJob,
-) -> Outcome {
+) -> StepResult {
     let step: BoxFuture<'_, _> = match machine.step(&job.state, payload, ctx) {
         Ok(step) => step,
         Err(error) => {
             let def = machine.definition();
-            return Outcome::Undecodable(format!(
+            return StepResult::Undecodable(format!(
                 "job {} of the `{}` machine cannot be read by the registered definition (stored with fingerprint \
                  {:016x}, registered definition has {}): {error}",
                 job.id,
@@ -300,108 +297,76 @@ async fn run_step(
         // step that finished wins over a timeout or signal that came with it.
         biased;
         result = &mut step => settle(result),
-        () = rt.clock.sleep(timeout) => Outcome::TimedOut(timeout),
-        () = active.lost.raised() => Outcome::LeaseLost,
+        () = rt.clock.sleep(timeout) => StepResult::TimedOut(timeout),
+        () = active.lost.raised() => StepResult::LeaseLost,
         () = active.cancel.raised() => {
             // Give the step its grace period to wind down, then drop it.
             tokio::select! {
                 _ = &mut step => {}
                 () = rt.clock.sleep(rt.policies.cancel_grace) => {}
             }
-            Outcome::Cancelled
+            StepResult::Cancelled
         }
     }
 }
 
-fn settle(result: std::thread::Result<Result<Stored, StepError>>) -> Outcome {
+fn settle(result: std::thread::Result<Result<StateChange, StepError>>) -> StepResult {
     match result {
-        Ok(Ok(next)) => Outcome::Moved(next),
-        Ok(Err(error)) => Outcome::Failed(error),
+        Ok(Ok(next)) => StepResult::Moved(next),
+        Ok(Err(error)) => StepResult::Failed(error),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string panic payload".to_owned());
-            Outcome::Panicked(message)
+            StepResult::Panicked(message)
         }
     }
 }
 
-/// What a step's outcome commits, and which outcome it records.
+/// What a step's outcome commits.
 enum Settled {
     /// Commit this.
-    Commit(Commit, Kind),
+    Commit(Commit),
     /// Nothing may be committed: the lease is lost.
     LeaseLost,
-}
-
-/// Which [`StepOutcome`] a commit records.
-#[derive(Clone, Copy)]
-enum Kind {
-    Advanced,
-    Completed,
-    Retrying,
-    Snoozed,
-    Failed,
-    Cancelled,
 }
 
 impl Settled {
     /// The outcome as hooks see it, read from the commit that records it.
     fn outcome(&self) -> StepOutcome<'_> {
-        let Settled::Commit(commit, kind) = self else {
+        let Settled::Commit(commit) = self else {
             return StepOutcome::LeaseLost;
         };
-        let to = commit.change.as_ref().map_or("", |c| c.state.as_str());
-        let error = commit.error.as_deref().unwrap_or_default();
-        match kind {
-            Kind::Advanced => StepOutcome::Advanced { to },
-            Kind::Completed => StepOutcome::Completed { to },
-            Kind::Retrying => StepOutcome::Retrying {
-                error,
-                run_at: commit.run_at,
-            },
-            Kind::Snoozed => StepOutcome::Snoozed { run_at: commit.run_at },
-            Kind::Failed => StepOutcome::Failed { error },
-            Kind::Cancelled => StepOutcome::Cancelled,
+        match &commit.outcome {
+            Outcome::Continued { to, .. } | Outcome::Advanced { to, .. } => StepOutcome::Advanced { to: &to.state },
+            Outcome::Completed { to } => StepOutcome::Completed { to: &to.state },
+            Outcome::Retrying { run_at, error } => StepOutcome::Retrying { error, run_at: *run_at },
+            Outcome::Snoozed { run_at } => StepOutcome::Snoozed { run_at: *run_at },
+            Outcome::Failed { error } => StepOutcome::Failed { error },
+            // A step commits none of the other outcomes (an operator's
+            // reopening of a job, say).
+            _ => StepOutcome::Cancelled,
         }
     }
 }
 
-/// The commit that records an outcome.
+/// The commit that records a step's result.
 fn classify(
     rt: &Inner,
     machine: &dyn ErasedMachine,
     job: &JobRecord,
-    outcome: Outcome,
+    result: StepResult,
     steps: u32,
     active: &ActiveJob,
 ) -> Settled {
     let now = rt.clock.now();
-    let base = Commit {
-        id: job.id,
-        expected_version: job.version,
-        lease: Some(active.lease),
-        change: None,
-        status: JobState::Pending,
-        run_at: now,
-        attempts: job.attempts,
-        lease_until: None,
-        error: None,
-        now,
-        worker: Some(rt.worker_id.clone()),
-    };
+    let commit =
+        |outcome: Outcome| Settled::Commit(Commit::held(job, active.lease, rt.worker_id.as_str(), now, outcome));
     let failed = |error: String| {
         tracing::warn!(job = %job.id, %error, "job failed");
-        Settled::Commit(
-            Commit {
-                status: JobState::Failed,
-                error: Some(error),
-                ..base.clone()
-            },
-            Kind::Failed,
-        )
+        commit(Outcome::Failed { error })
     };
     let retry = |reason: String| {
         let max = max_attempts(rt, machine, job);
@@ -410,78 +375,55 @@ fn classify(
         } else {
             tracing::info!(job = %job.id, error = %reason, "step failed; will retry");
             let delay = rt.backoff_delay(job.attempts);
-            Settled::Commit(
-                Commit {
-                    run_at: now.saturating_add(millis(delay)),
-                    error: Some(reason),
-                    ..base.clone()
-                },
-                Kind::Retrying,
-            )
+            commit(Outcome::Retrying {
+                run_at: now.saturating_add(millis(delay)),
+                error: reason,
+            })
         }
     };
     // Once cancellation is signalled the job ends cancelled, whatever the
     // step did meanwhile (it may well have stopped *because* of it).
     let cancelled = active.cancel.is_raised();
-    let outcome = match outcome {
-        Outcome::LeaseLost => Outcome::LeaseLost,
-        _ if cancelled => Outcome::Cancelled,
+    let result = match result {
+        StepResult::LeaseLost => StepResult::LeaseLost,
+        _ if cancelled => StepResult::Cancelled,
         other => other,
     };
-    match outcome {
-        Outcome::LeaseLost => Settled::LeaseLost,
-        Outcome::Moved((state, payload)) => match super::check_depth(machine.definition().name(), &state, &payload) {
+    match result {
+        StepResult::LeaseLost => Settled::LeaseLost,
+        StepResult::Moved(to) => match super::check_depth(machine.definition().name(), &to.state, &to.payload) {
             // Stored, it would never be read again: the job fails instead,
             // its last readable state kept.
             Err(error) => failed(error.to_string()),
             Ok(()) => {
-                let terminal = machine.definition().state(&state).is_some_and(|s| s.terminal);
-                // (Not cancelled, or the outcome would be `Cancelled`.)
+                let terminal = machine.definition().state(&to.state).is_some_and(|s| s.terminal);
+                // (Not cancelled, or the result would be `Cancelled`.)
                 let go_on = !terminal && steps < rt.policies.max_steps_per_claim && !rt.stopping.is_raised();
-                let status = if terminal {
-                    JobState::Completed
+                commit(if terminal {
+                    Outcome::Completed { to }
                 } else if go_on {
-                    JobState::Running
+                    Outcome::Continued {
+                        to,
+                        lease_until: now.saturating_add(millis(rt.policies.lease)),
+                    }
                 } else {
-                    JobState::Pending
-                };
-                let commit = Commit {
-                    change: Some(StateChange {
-                        state,
-                        payload,
-                        fingerprint: machine.definition().fingerprint().0,
-                    }),
-                    status,
-                    lease_until: go_on.then(|| now.saturating_add(millis(rt.policies.lease))),
-                    ..base
-                };
-                Settled::Commit(commit, if terminal { Kind::Completed } else { Kind::Advanced })
+                    Outcome::Advanced { to, run_at: now }
+                })
             }
         },
-        Outcome::Failed(error) => match error.kind() {
+        StepResult::Failed(error) => match error.kind() {
             StepErrorKind::Retry => retry(error.to_string()),
             StepErrorKind::Fatal => failed(error.to_string()),
-            StepErrorKind::Snooze(delay) => Settled::Commit(
-                Commit {
-                    run_at: now.saturating_add(millis(delay)),
-                    attempts: job.attempts.saturating_sub(1),
-                    error: None,
-                    ..base
-                },
-                Kind::Snoozed,
-            ),
+            StepErrorKind::Snooze(delay) => commit(Outcome::Snoozed {
+                run_at: now.saturating_add(millis(delay)),
+            }),
         },
-        Outcome::Panicked(message) => retry(format!("the handler panicked: {message}")),
-        Outcome::TimedOut(timeout) => retry(format!("the step timed out after {} ms", timeout.as_millis())),
-        Outcome::Cancelled => Settled::Commit(
-            Commit {
-                status: JobState::Cancelled,
-                error: Some("cancelled".to_owned()),
-                ..base
-            },
-            Kind::Cancelled,
-        ),
-        Outcome::Undecodable(reason) => failed(reason),
+        StepResult::Panicked(message) => retry(format!("the handler panicked: {message}")),
+        StepResult::TimedOut(timeout) => retry(format!("the step timed out after {} ms", timeout.as_millis())),
+        StepResult::Cancelled => commit(Outcome::Cancelled {
+            reason: "cancelled".to_owned(),
+        }),
+        StepResult::Undecodable(reason) => failed(reason),
     }
 }
 
@@ -499,19 +441,17 @@ mod tests {
         let rt = runtime_over(storage, &Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
         let job = claimed(&rt).await;
         let now = rt.inner.clock.now();
-        let commit = Commit {
-            id: job.id,
-            expected_version: job.version,
-            lease: job.lease.as_ref().map(|l| l.token),
-            change: None,
-            status: JobState::Running,
-            run_at: job.run_at,
-            attempts: job.attempts,
-            lease_until: Some(now + 60_000),
-            error: None,
-            now,
-            worker: Some(rt.inner.worker_id.clone()),
+        let to = StateChange {
+            state: job.state.clone(),
+            payload: job.payload.clone(),
+            fingerprint: job.fingerprint,
         };
+        let lease = job.lease.as_ref().map(|l| l.token).unwrap();
+        let outcome = Outcome::Continued {
+            to,
+            lease_until: now + 60_000,
+        };
+        let commit = Commit::held(&job, lease, rt.inner.worker_id.as_str(), now, outcome);
         let slots = Arc::new(Semaphore::new(1));
         let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
         let mut slot = Some(WorkerSlot::new(Arc::clone(&slots), permit));

@@ -194,10 +194,7 @@ impl Inner {
         record: &'a mut JobRecord,
     ) -> futures::future::BoxFuture<'a, Result<(), crate::storage::StorageError>> {
         match &self.completer {
-            Some(completer) => Box::pin(async move {
-                *record = completer.commit(commit).await?;
-                Ok(())
-            }),
+            Some(completer) => Box::pin(completer.commit_into(commit, record)),
             None => self.storage.commit_into(commit, record),
         }
     }
@@ -566,32 +563,23 @@ impl Runtime {
         let def = machine.definition();
         let terminal = def.state(state).is_some_and(|s| s.terminal);
         let now = self.inner.clock.now();
-        let commit = crate::storage::Commit {
-            id,
-            expected_version: record.version,
-            lease: None,
-            change: Some(crate::storage::StateChange {
-                state: state.to_owned(),
-                payload,
-                fingerprint: def.fingerprint().0,
-            }),
-            status: if terminal {
-                JobState::Completed
-            } else {
-                JobState::Pending
-            },
+        let to = crate::storage::StateChange {
+            state: state.to_owned(),
+            payload,
+            fingerprint: def.fingerprint().0,
+        };
+        let outcome = if terminal {
+            crate::storage::Outcome::Completed { to }
+        } else {
             // A pending job keeps its schedule; a failed or cancelled one runs again now.
-            run_at: if record.status == JobState::Pending {
+            let run_at = if record.status == JobState::Pending {
                 record.run_at
             } else {
                 now
-            },
-            attempts: 0,
-            lease_until: None,
-            error: None,
-            now,
-            worker: Some("admin".to_owned()),
+            };
+            crate::storage::Outcome::Advanced { to, run_at }
         };
+        let commit = crate::storage::Commit::unleased(&record, now, Some("admin".to_owned()), outcome);
         self.inner.storage.commit(commit).await.map_err(|e| match e {
             crate::storage::StorageError::JobRunning { id } => RuntimeError::JobRunning(id),
             other => RuntimeError::Storage(other),
@@ -636,19 +624,11 @@ impl Runtime {
             });
         }
         let now = self.inner.clock.now();
-        let commit = crate::storage::Commit {
-            id,
-            expected_version: record.version,
-            lease: None,
-            change: None,
-            status: JobState::Pending,
+        let outcome = crate::storage::Outcome::Reopened {
             run_at: now,
-            attempts: 0,
-            lease_until: None,
-            error: Some(format!("retry requested by {who}")),
-            now,
-            worker: Some(who.to_owned()),
+            reason: format!("retry requested by {who}"),
         };
+        let commit = crate::storage::Commit::unleased(&record, now, Some(who.to_owned()), outcome);
         Ok(self.inner.storage.commit(commit).await?)
     }
 

@@ -11,9 +11,9 @@ use tokio::sync::broadcast;
 
 use crate::runtime::Runtime;
 use crate::storage::{
-    CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, InMemoryStorage, Inserted,
-    JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage, StorageError,
-    StorageEvent,
+    CancelOutcome, ClaimRequest, Commit, Committed, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, InMemoryStorage,
+    Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage,
+    StorageError, StorageEvent,
 };
 use crate::{DynamicMachine, Policies, SimpleStateMachine};
 
@@ -73,9 +73,9 @@ impl Storage for Faulty {
     ) -> Result<Option<JobRecord>, StorageError> {
         self.inner.claim_job(id, worker, now, lease_ms).await
     }
-    async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
+    async fn commit_batch(&self, commits: &[Commit]) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
         wait(&self.slow_commits_ms).await;
-        self.inner.commit(commit).await
+        self.inner.commit_batch(commits).await
     }
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
         self.inner.history(id).await

@@ -4,8 +4,9 @@
 //! A three-step job's history takes a few hundred bytes, not kilobytes of
 //! strings and JSON trees, and a commit appends it with one allocation.
 
+use crate::commit::Commit;
 use crate::error::StorageError;
-use crate::model::{Commit, HistoryEntry, Millis};
+use crate::model::{HistoryEntry, Millis};
 use crate::{JobId, JobState};
 
 use super::names::{Name, Names};
@@ -37,16 +38,22 @@ impl StoredEntry {
         }
     }
 
-    /// The entry of `commit` by `worker`, which took the job to state `to`
-    /// and lifecycle `status`, leaving it with `payload`.
-    pub(super) fn commit(to: Name, status: JobState, payload: Box<str>, commit: &Commit, worker: Option<Name>) -> Self {
+    /// The entry of `commit` by `worker`, made at attempt `attempt`, which
+    /// took the job to state `to` and lifecycle `status`, leaving it with
+    /// `payload`.
+    pub(super) fn commit(
+        (to, status, payload): (Name, JobState, Box<str>),
+        attempt: u32,
+        commit: &Commit,
+        worker: Option<Name>,
+    ) -> Self {
         StoredEntry {
             to,
             status,
-            attempt: commit.attempts,
+            attempt,
             at: commit.now,
             worker,
-            error: commit.error.as_deref().map(Box::from),
+            error: commit.outcome.error().map(Box::from),
             payload,
         }
     }
@@ -87,31 +94,30 @@ impl StoredEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::StateChange;
+    use crate::commit::Outcome;
+    use crate::model::JobRecord;
 
     #[test]
     fn an_entry_reads_back_as_committed() {
         let mut names = Names::default();
         let (from, to) = (names.intern("A").unwrap(), names.intern("B").unwrap());
-        let commit = Commit {
-            id: JobId::new(),
-            expected_version: 0,
-            lease: None,
-            change: Some(StateChange {
-                state: "B".into(),
-                payload: serde_json::json!({ "n": 1 }),
-                fingerprint: 0,
-            }),
-            status: JobState::Pending,
-            run_at: 9,
-            attempts: 2,
-            lease_until: None,
-            error: Some("slow".into()),
-            now: 8,
-            worker: Some("w".into()),
-        };
+        let job = JobRecord::from_new(&crate::model::NewJob::new(
+            JobId::new(),
+            "m",
+            "A",
+            serde_json::json!({}),
+        ));
+        let commit = Commit::unleased(
+            &job,
+            8,
+            Some("w".into()),
+            Outcome::Reopened {
+                run_at: 9,
+                reason: "slow".into(),
+            },
+        );
         let worker = Some(names.intern("w").unwrap());
-        let entry = StoredEntry::commit(to, JobState::Pending, r#"{"n":1}"#.into(), &commit, worker);
+        let entry = StoredEntry::commit((to, JobState::Pending, r#"{"n":1}"#.into()), 2, &commit, worker);
         assert_eq!(
             entry.read(commit.id, 3, Some(from), &names).unwrap(),
             HistoryEntry {

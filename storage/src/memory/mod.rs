@@ -22,11 +22,12 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
+use crate::commit::{Commit, Committed, Outcome};
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    add_ms, cancel_commit, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
-    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    add_ms, cancel_commit, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted,
+    JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -113,17 +114,14 @@ impl Shard {
         job.check_commit(commit.id, &commit)?;
         // The commit is ours: its state and payload move into the record,
         // not copied, and the stored ones are not read.
-        let change = commit
-            .change
-            .as_mut()
-            .map(|change| (std::mem::take(&mut change.state), std::mem::take(&mut change.payload)));
+        let change = commit.outcome.take_change();
         record.id = commit.id;
         job.read_into(record, change.is_none(), names)?;
         let before = job.filed_lease();
         record.apply_to_record(&commit);
-        if let Some((state, payload)) = change {
-            record.state = state;
-            record.payload = payload;
+        if let Some(change) = change {
+            record.state = change.state;
+            record.payload = change.payload;
         }
         job.record_commit(record, &commit, names)?;
         Ok(LeaseFiling {
@@ -146,12 +144,16 @@ impl Shard {
     ) -> Result<(JobRecord, LeaseFiling), StorageError> {
         let Shard { jobs, names } = self;
         let job = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-        let mut record = stored::blank(id);
+        let mut record = JobRecord::blank(id);
         job.read_into(&mut record, false, names)?;
-        let commit = Commit {
-            status: JobState::Failed,
-            ..cancel_commit(&record, now, Some(reason.to_owned()))
-        };
+        let commit = Commit::unleased(
+            &record,
+            now,
+            None,
+            Outcome::Failed {
+                error: reason.to_owned(),
+            },
+        );
         let before = job.filed_lease();
         record.apply_to_record(&commit);
         job.record_commit(&record, &commit, names)?;
@@ -571,9 +573,19 @@ impl Storage for InMemoryStorage {
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        let mut record = stored::blank(commit.id);
+        let mut record = JobRecord::blank(commit.id);
         self.commit_into(commit, &mut record).await?;
         Ok(record)
+    }
+
+    async fn commit_batch(&self, commits: &[Commit]) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
+        let mut results = Vec::with_capacity(commits.len());
+        for commit in commits {
+            let mut record = JobRecord::blank(commit.id);
+            let result = self.commit_into(commit.clone(), &mut record).await;
+            results.push(result.map(|()| Committed::new(record.cancel_requested)));
+        }
+        Ok(results)
     }
 
     async fn commit_into(&self, commit: Commit, record: &mut JobRecord) -> Result<(), StorageError> {

@@ -19,8 +19,9 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
+use crate::commit::Commit;
 use crate::error::StorageError;
-use crate::model::{Commit, HistoryEntry, JobRecord, Lease, LeaseToken, Millis, NewJob};
+use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, Millis, NewJob};
 use crate::{JobId, JobState};
 
 use super::history::StoredEntry;
@@ -189,7 +190,7 @@ impl StoredJob {
 
     /// The full record of job `id`, its names read from `names`.
     pub(super) fn record(&self, id: JobId, names: &Names) -> Result<JobRecord, StorageError> {
-        let mut record = blank(id);
+        let mut record = JobRecord::blank(id);
         self.read_into(&mut record, true, names)?;
         Ok(record)
     }
@@ -247,7 +248,7 @@ impl StoredJob {
             version: self.version,
             status: self.status,
             lease,
-            ..blank(id)
+            ..JobRecord::blank(id)
         }
         .check_commit(commit)
     }
@@ -325,14 +326,18 @@ impl StoredJob {
             (Some(lease), Some(worker)) if names.get(lease.owner) == worker => Some(lease.owner),
             (_, worker) => worker.map(|worker| names.intern(worker)).transpose()?,
         };
-        let state = match &commit.change {
-            Some(_) if names.get(self.state) != record.state => names.intern(&record.state)?,
-            _ => self.state,
+        let changed = commit.outcome.change().is_some();
+        let state = if changed && names.get(self.state) != record.state {
+            names.intern(&record.state)?
+        } else {
+            self.state
         };
-        let payload = match commit.change {
-            Some(_) => json_text(&record.payload)?,
-            None => Box::from(self.payload()),
+        let payload = if changed {
+            json_text(&record.payload)?
+        } else {
+            Box::from(self.payload())
         };
+        let attempt = self.attempts;
         if self.history.is_none() {
             // The first commit moves the submitted payload into its entry.
             let submitted = std::mem::take(&mut self.payload);
@@ -342,11 +347,11 @@ impl StoredJob {
             self.history = Some(Box::new(history));
         }
         self.update(record, names)?;
-        if commit.change.is_some() {
+        if changed {
             self.state = state;
             self.fingerprint = record.fingerprint;
         }
-        let entry = StoredEntry::commit(self.state, self.status, payload, commit, worker);
+        let entry = StoredEntry::commit((self.state, self.status, payload), attempt, commit, worker);
         self.history.get_or_insert_default().push(entry);
         Ok(())
     }
@@ -380,30 +385,6 @@ fn json_text(value: &Value) -> Result<Box<str>, StorageError> {
         let text = std::str::from_utf8(buffer).map_err(StorageError::backend)?;
         Ok(Box::from(text))
     })
-}
-
-/// A record of job `id` with every other field empty, to read into.
-pub(super) fn blank(id: JobId) -> JobRecord {
-    JobRecord {
-        id,
-        machine: String::new(),
-        fingerprint: 0,
-        state: String::new(),
-        payload: Value::Null,
-        status: JobState::Pending,
-        priority: 0,
-        run_at: 0,
-        attempts: 0,
-        max_attempts: 0,
-        timeout_ms: None,
-        lease: None,
-        version: 0,
-        idempotency_key: None,
-        cancel_requested: false,
-        created_at: 0,
-        updated_at: 0,
-        last_error: None,
-    }
 }
 
 /// Sets `target` to `value`, keeping its allocation when they are equal.
@@ -461,25 +442,24 @@ mod tests {
     }
 
     /// A pending job's commit (no lease) by worker `w` at time `now`;
-    /// `change`: to state `B` with `{"n": 2}`, or none.
+    /// `change`: to state `B` with `{"n": 2}`, or a retry in place.
     fn commit(record: &JobRecord, change: bool, now: Millis) -> Commit {
-        Commit {
-            id: record.id,
-            expected_version: record.version,
-            lease: None,
-            change: change.then(|| crate::model::StateChange {
-                state: "B".into(),
-                payload: serde_json::json!({ "n": 2 }),
-                fingerprint: 3,
-            }),
-            status: JobState::Pending,
-            run_at: now,
-            attempts: 0,
-            lease_until: None,
-            error: None,
-            now,
-            worker: Some("w".into()),
-        }
+        let outcome = if change {
+            crate::commit::Outcome::Advanced {
+                to: crate::commit::StateChange {
+                    state: "B".into(),
+                    payload: serde_json::json!({ "n": 2 }),
+                    fingerprint: 3,
+                },
+                run_at: now,
+            }
+        } else {
+            crate::commit::Outcome::Retrying {
+                run_at: now,
+                error: "again".into(),
+            }
+        };
+        Commit::unleased(record, now, Some("w".into()), outcome)
     }
 
     #[test]

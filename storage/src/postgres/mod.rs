@@ -1,15 +1,16 @@
 //! [`PostgresStorage`]: jobs in Postgres, shared by any number of runtimes on
 //! any number of machines.
 //!
-//! Claims are one statement with `FOR UPDATE SKIP LOCKED`. Commits are
-//! batched and optimistic: the rows are read, checked and updated with the
-//! same Rust logic as every backend, then written back, history appended and
-//! the change announced in one statement that updates only the rows still as
-//! read (version, status, lease token, cancel flag). Rows changed in between
-//! go again in a transaction that locks them in id order. Changes are
-//! announced with `NOTIFY` on a channel per schema, which every process
-//! `LISTEN`s to. Each pooled connection is readied for the claim, the insert
-//! and the commit as it opens, so none pays for that at its first use.
+//! Claims are one statement with `FOR UPDATE SKIP LOCKED`. A batch of
+//! commits is one statement too: each job whose row still has the commit's
+//! version and lease gets the columns its outcome changes, its history entry
+//! is built from the row as it was, and the change is announced; nothing is
+//! read first. A commit the statement did not write is judged against its
+//! row afterwards, for a precise error. Heartbeats are one statement for
+//! every lease. Changes are announced with `NOTIFY` on a channel per schema,
+//! which every process `LISTEN`s to. Each pooled connection is readied for
+//! the claim, the insert, the commit and the heartbeat as it opens, so none
+//! pays for that at its first use.
 
 mod migrations;
 mod rows;
@@ -25,20 +26,19 @@ use sqlx::{Connection, Executor, Postgres, Transaction};
 use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
+use crate::commit::{Commit, Committed};
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
-use crate::held::{ExpectedRow, Held};
 use crate::model::{
-    cancel_commit, only, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
-    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    cancel_commit, only, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted,
+    JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{backend, read_job, text, ExpectedRows, HistoryColumns, JobColumns, NewJobColumns};
+use rows::{backend, read_job, text, CommitColumns, JobColumns, NewJobColumns};
 use statements::{
-    CLAIM_JOBS, GET_JOB, GET_JOBS, LIST_JOBS, LIST_JOBS_NEWEST, LOCK_JOBS, WRITE_HISTORY, WRITE_IF_UNCHANGED,
-    WRITE_JOBS,
+    CLAIM_JOBS, COMMIT_JOBS, EXTEND_LEASES, GET_JOB, GET_JOBS, LIST_JOBS, LIST_JOBS_NEWEST, LOCK_JOBS, WRITE_JOBS,
 };
 
 /// How to connect a [`PostgresStorage`].
@@ -91,7 +91,6 @@ pub struct PostgresStorage {
     events: EventBus,
     channel: String,
     schema: String,
-    held: std::sync::Arc<Held>,
     _listener: std::sync::Arc<ListenerTask>,
 }
 
@@ -196,7 +195,6 @@ impl PostgresStorage {
             events,
             channel,
             schema,
-            held: std::sync::Arc::default(),
             _listener: std::sync::Arc::new(ListenerTask(task)),
         })
     }
@@ -241,43 +239,96 @@ impl PostgresStorage {
         }
     }
 
-    /// Queues notifications for the transaction: delivered at commit to
-    /// every listening process (this one included).
-    async fn notify(&self, tx: &mut Transaction<'static, Postgres>, messages: &[String]) -> Result<(), StorageError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        sqlx::query("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m")
-            .bind(&self.channel)
-            .bind(messages)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    /// Applies the commits in as few round trips as it can; an error of
-    /// the database fails the whole batch.
-    async fn commit_together(&self, commits: &[Commit]) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Two round trips and no explicit transaction when nothing else
-        // touched the jobs meanwhile (the usual case: a worker holds each
-        // one's lease); the jobs that did change go again under row locks.
-        let (mut results, lost) = self.commit_optimistic(commits).await?;
-        if !lost.is_empty() {
-            tracing::debug!(
-                jobs = lost.len(),
-                "jobs changed during an optimistic commit; committing them under locks"
-            );
-            let again: Vec<usize> = (0..commits.len()).filter(|&i| lost.contains(&commits[i].id)).collect();
-            let retried: Vec<Commit> = again.iter().map(|&i| commits[i].clone()).collect();
-            for (i, result) in again.into_iter().zip(self.commit_locked(&retried).await?) {
-                results[i] = result;
+    /// Writes the commits, whose job ids are distinct, in one statement on
+    /// `conn`. A commit the statement did not write is judged against its
+    /// row as it is now: its error, or, if the row accepts it now (a job
+    /// released between the statement and the read), one more go.
+    async fn write_commits(
+        &self,
+        conn: &mut PgConnection,
+        commits: &[&Commit],
+    ) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
+        let mut results: Vec<Option<Result<Committed, StorageError>>> = commits.iter().map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..commits.len()).collect();
+        for _ in 0..2 {
+            if pending.is_empty() {
+                break;
+            }
+            let batch: Vec<&Commit> = pending.iter().map(|&i| commits[i]).collect();
+            let any_ready = batch.iter().any(|c| c.status() == JobState::Pending);
+            let messages = change_messages(batch.iter().map(|c| &c.id), any_ready);
+            let columns = CommitColumns::of(&batch);
+            let row = columns
+                .bind(sqlx::query(COMMIT_JOBS.as_str()))
+                .bind(&self.channel)
+                .bind(&messages)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+            let ids = |column: &str| -> Result<HashSet<JobId>, StorageError> {
+                let ids: Vec<uuid::Uuid> = sqlx::Row::try_get(&row, column).map_err(backend)?;
+                Ok(ids.into_iter().map(JobId::from_uuid).collect())
+            };
+            let (done, cancel) = (ids("done")?, ids("cancel_requested")?);
+            let (written, refused): (Vec<usize>, Vec<usize>) =
+                pending.into_iter().partition(|&i| done.contains(&commits[i].id));
+            for i in written {
+                results[i] = Some(Ok(Committed::new(cancel.contains(&commits[i].id))));
+            }
+            pending = Vec::new();
+            if refused.is_empty() {
+                break;
+            }
+            let uuids: Vec<uuid::Uuid> = refused.iter().map(|&i| *commits[i].id.as_uuid()).collect();
+            let rows = sqlx::query(GET_JOBS.as_str())
+                .bind(&uuids)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?;
+            let mut now: HashMap<JobId, Result<JobRecord, StorageError>> = rows
+                .iter()
+                .map(|row| {
+                    let id = JobId::from_uuid(sqlx::Row::try_get(row, "id").map_err(backend)?);
+                    Ok((id, read_job(row)))
+                })
+                .collect::<Result<_, StorageError>>()?;
+            for i in refused {
+                let commit = commits[i];
+                match now.remove(&commit.id) {
+                    None => results[i] = Some(Err(StorageError::NotFound(commit.id))),
+                    Some(Err(error)) => results[i] = Some(Err(error)),
+                    Some(Ok(record)) => match record.check_commit(commit) {
+                        Err(error) => results[i] = Some(Err(error)),
+                        Ok(()) => pending.push(i),
+                    },
+                }
             }
         }
-        self.held.settle(&results);
+        Ok(results
+            .into_iter()
+            .zip(commits)
+            .map(|(result, commit)| {
+                result.unwrap_or_else(|| {
+                    Err(StorageError::backend(format!(
+                        "job {}: the commit lost every race with concurrent changes to the job",
+                        commit.id
+                    )))
+                })
+            })
+            .collect())
+    }
+
+    /// Writes each commit on its own statement, in order.
+    async fn write_each(
+        &self,
+        conn: &mut PgConnection,
+        commits: &[Commit],
+    ) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
+        let mut results = Vec::with_capacity(commits.len());
+        for commit in commits {
+            let result = self.write_commits(conn, &[commit]).await;
+            results.push(result.and_then(only));
+        }
         Ok(results)
     }
 
@@ -336,100 +387,6 @@ impl PostgresStorage {
         Ok(())
     }
 
-    async fn write_history(tx: &mut Transaction<'static, Postgres>, h: &HistoryColumns) -> Result<(), StorageError> {
-        if h.is_empty() {
-            return Ok(());
-        }
-        h.bind(sqlx::query(WRITE_HISTORY.as_str()))
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    /// Commits a batch under row locks, in one transaction.
-    async fn commit_locked(&self, commits: &[Commit]) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
-        let mut tx = self.begin().await?;
-        let result = async {
-            let ids: Vec<JobId> = commits.iter().map(|c| c.id).collect();
-            let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
-            let (results, history) = apply_commits(&mut jobs, commits);
-            let changed = changed_records(&results, &jobs);
-            Self::write_jobs(&mut tx, &changed).await?;
-            Self::write_history(&mut tx, &history).await?;
-            self.notify(&mut tx, &messages_for(&changed)).await?;
-            Ok(results)
-        }
-        .await;
-        Self::end(tx, result).await
-    }
-
-    /// Commits a batch optimistically: takes the jobs as this storage last
-    /// wrote them (see [`Held`]) or reads them without locks, and writes them
-    /// in one statement where they are unchanged since. Returns the results
-    /// and the ids of the jobs to commit again under locks: those that
-    /// changed in between, and those whose remembered record refused the
-    /// commit.
-    async fn commit_optimistic(
-        &self,
-        commits: &[Commit],
-    ) -> Result<(Vec<Result<JobRecord, StorageError>>, HashSet<JobId>), StorageError> {
-        let mut jobs = self.held.take(commits.iter().map(|c| c.id));
-        let cached: HashSet<JobId> = jobs.keys().copied().collect();
-        let unknown: Vec<uuid::Uuid> = commits
-            .iter()
-            .filter(|c| !jobs.contains_key(&c.id))
-            .map(|c| *c.id.as_uuid())
-            .collect();
-        if !unknown.is_empty() {
-            let rows = sqlx::query(GET_JOBS.as_str())
-                .bind(&unknown)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-            for row in &rows {
-                let record = read_job(row)?;
-                jobs.insert(record.id, record);
-            }
-        }
-        let guards: HashMap<JobId, ExpectedRow> = jobs.values().map(|r| (r.id, ExpectedRow::of(r))).collect();
-        let (results, history) = apply_commits(&mut jobs, commits);
-        // A remembered record vouches for a commit only if the database
-        // agrees; one it refuses is judged again against the stored row.
-        let refused: HashSet<JobId> = commits
-            .iter()
-            .zip(&results)
-            .filter(|(commit, result)| result.is_err() && cached.contains(&commit.id))
-            .map(|(commit, _)| commit.id)
-            .collect();
-        let changed = changed_records(&results, &jobs);
-        if changed.is_empty() {
-            return Ok((results, refused));
-        }
-        let (mut columns, mut guard_columns) = (JobColumns::default(), ExpectedRows::default());
-        for record in &changed {
-            // Every changed record was read above, so its guard is there.
-            let guard = guards
-                .get(&record.id)
-                .ok_or_else(|| StorageError::backend(format!("job {} was changed without being read", record.id)))?;
-            columns.push(record);
-            guard_columns.push(*guard);
-        }
-        let query = guard_columns.bind(columns.bind(sqlx::query(WRITE_IF_UNCHANGED.as_str())));
-        let row = history
-            .bind(query)
-            .bind(&self.channel)
-            .bind(messages_for(&changed))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        let done: Vec<uuid::Uuid> = sqlx::Row::try_get(&row, "done").map_err(backend)?;
-        let done: HashSet<JobId> = done.into_iter().map(JobId::from_uuid).collect();
-        let mut lost: HashSet<JobId> = changed.iter().map(|r| r.id).filter(|id| !done.contains(id)).collect();
-        lost.extend(refused);
-        Ok((results, lost))
-    }
-
     /// Locks one job and runs a lease operation on it; writes it back.
     async fn with_lease<T>(
         &self,
@@ -448,9 +405,7 @@ impl PostgresStorage {
             Ok((out, jobs))
         }
         .await;
-        let (out, jobs) = Self::end(tx, result).await?;
-        // A heartbeat moved the lease's expiry: the next commit checks it.
-        self.held.remember(jobs.values());
+        let (out, _) = Self::end(tx, result).await?;
         Ok(out)
     }
 
@@ -613,47 +568,6 @@ fn change_messages<'a>(ids: impl Iterator<Item = &'a JobId>, any_pending: bool) 
     messages
 }
 
-/// The change announcements for `changed` records.
-fn messages_for(changed: &[&JobRecord]) -> Vec<String> {
-    let any_pending = changed.iter().any(|r| r.status == JobState::Pending);
-    change_messages(changed.iter().map(|r| &r.id), any_pending)
-}
-
-/// Checks and applies each commit, in order, to the records read for them;
-/// returns each commit's result and the history to append.
-fn apply_commits(
-    jobs: &mut HashMap<JobId, JobRecord>,
-    commits: &[Commit],
-) -> (Vec<Result<JobRecord, StorageError>>, HistoryColumns) {
-    let mut history = HistoryColumns::default();
-    let results = commits
-        .iter()
-        .map(|commit| match jobs.get_mut(&commit.id) {
-            None => Err(StorageError::NotFound(commit.id)),
-            Some(record) => record.check_commit(commit).map(|()| {
-                let entry = record.apply(commit);
-                history.push(record.id, &entry);
-                record.clone()
-            }),
-        })
-        .collect();
-    (results, history)
-}
-
-/// The records the successful commits changed, each once.
-fn changed_records<'a>(
-    results: &[Result<JobRecord, StorageError>],
-    jobs: &'a HashMap<JobId, JobRecord>,
-) -> Vec<&'a JobRecord> {
-    let mut seen = HashSet::new();
-    results
-        .iter()
-        .flatten()
-        .filter(|r| seen.insert(r.id))
-        .filter_map(|r| jobs.get(&r.id))
-        .collect()
-}
-
 #[async_trait]
 impl Storage for PostgresStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
@@ -732,7 +646,6 @@ impl Storage for PostgresStorage {
             }
         }
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
-        self.held.remember(&jobs);
         Ok(jobs)
     }
 
@@ -760,29 +673,47 @@ impl Storage for PostgresStorage {
         }
         .await;
         let claimed = Self::end(tx, result).await?;
-        self.held.remember(&claimed);
         Ok(claimed)
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        only(self.commit_batch(vec![commit]).await?)
+        // In one transaction, so the job read back is the one written (the
+        // update's row lock keeps claims away until the end).
+        let mut tx = self.begin().await?;
+        let result = async {
+            only(self.write_commits(&mut tx, &[&commit]).await?)?;
+            let row = sqlx::query(GET_JOB.as_str())
+                .bind(commit.id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            row.as_ref()
+                .map(read_job)
+                .transpose()?
+                .ok_or(StorageError::NotFound(commit.id))
+        }
+        .await;
+        Self::end(tx, result).await
     }
 
-    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
-        match self.commit_together(&commits).await {
-            // The database refused a statement of the batch (a value one
-            // of its rows cannot store): each commit goes again on its own,
-            // so that the bad one fails alone rather than every job of the
-            // batch being retried after its lease, and the bad one with it.
+    async fn commit_batch(&self, commits: &[Commit]) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let mut ids = HashSet::with_capacity(commits.len());
+        let distinct = commits.iter().all(|c| ids.insert(c.id));
+        let all: Vec<&Commit> = commits.iter().collect();
+        match self.write_commits(&mut conn, &all).await {
+            // The database refused the statement (a value one of its rows
+            // cannot store), or two commits are for one job: each commit
+            // goes on its own, so that the bad one fails alone rather than
+            // every job of the batch being retried after its lease.
             Err(error) if commits.len() > 1 && is_refused_statement(&error) => {
                 tracing::warn!(%error, commits = commits.len(), "a commit batch was refused; committing it job by job");
-                let mut results = Vec::with_capacity(commits.len());
-                for commit in &commits {
-                    let result = self.commit_together(std::slice::from_ref(commit)).await;
-                    results.push(result.and_then(only));
-                }
-                Ok(results)
+                self.write_each(&mut conn, commits).await
             }
+            _ if !distinct => self.write_each(&mut conn, commits).await,
             together => together,
         }
     }
@@ -812,37 +743,38 @@ impl Storage for PostgresStorage {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin().await?;
-        let result = async {
-            let ids: Vec<JobId> = leases.iter().map(|(id, _)| *id).collect();
-            let mut jobs = Self::lock_jobs(&mut tx, &ids).await?;
-            let results: Vec<Result<Heartbeat, StorageError>> = leases
-                .iter()
-                .map(|&(id, lease)| {
-                    let record = jobs.get_mut(&id).ok_or(StorageError::NotFound(id))?;
-                    record.check_lease(lease, now)?;
-                    Ok(record.extend_lease(now, lease_ms))
-                })
-                .collect();
-            let extended: Vec<&JobRecord> = leases
-                .iter()
-                .zip(&results)
-                .filter(|(_, result)| result.is_ok())
-                .filter_map(|((id, _), _)| jobs.get(id))
-                .collect();
-            Self::write_jobs(&mut tx, &extended).await?;
-            let extended: Vec<JobRecord> = extended.into_iter().cloned().collect();
-            Ok((results, extended))
+        // One statement: each lease still held is extended; the rest are
+        // lost (or their job is gone).
+        let expires_at = crate::model::add_ms(now, lease_ms);
+        let ids: Vec<uuid::Uuid> = leases.iter().map(|(id, _)| *id.as_uuid()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|(_, token)| token.0.cast_signed()).collect();
+        let rows = sqlx::query(EXTEND_LEASES)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(expires_at)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut extended = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id = JobId::from_uuid(sqlx::Row::try_get(row, "id").map_err(backend)?);
+            let cancel_requested: bool = sqlx::Row::try_get(row, "cancel_requested").map_err(backend)?;
+            extended.insert(id, cancel_requested);
         }
-        .await;
-        let (results, extended) = Self::end(tx, result).await?;
-        // The next commits check the leases' new expiries.
-        self.held.remember(&extended);
-        Ok(results)
+        Ok(leases
+            .into_iter()
+            .map(|(id, token)| match extended.get(&id) {
+                Some(&cancel_requested) => Ok(Heartbeat {
+                    expires_at,
+                    cancel_requested,
+                }),
+                None => Err(StorageError::LeaseLost { id, token }),
+            })
+            .collect())
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
-        self.held.forget(id);
         self.with_lease(id, lease, now, |record| record.release(now)).await?;
         self.events.send(StorageEvent::JobsReady);
         Ok(())
@@ -856,12 +788,8 @@ impl Storage for PostgresStorage {
             let outcome = match record.status {
                 JobState::Pending => {
                     let commit = cancel_commit(record, now, reason);
-                    let entry = record.apply(&commit);
-                    let mut history = HistoryColumns::default();
-                    history.push(id, &entry);
-                    Self::write_jobs(&mut tx, &[record]).await?;
-                    Self::write_history(&mut tx, &history).await?;
-                    self.notify(&mut tx, &[id.to_string()]).await?;
+                    let committed = only(self.write_commits(&mut tx, &[&commit]).await?)?;
+                    record.committed(commit, committed);
                     CancelOutcome::Cancelled(Box::new(record.clone()))
                 }
                 JobState::Running => {
@@ -1072,7 +1000,8 @@ mod tests {
             ("get_jobs", GET_JOBS.as_str()),
             ("lock_jobs", LOCK_JOBS.as_str()),
             ("write_jobs", WRITE_JOBS.as_str()),
-            ("write_if_unchanged", WRITE_IF_UNCHANGED.as_str()),
+            ("commit_jobs", COMMIT_JOBS.as_str()),
+            ("extend_leases", EXTEND_LEASES),
             ("insert_new", INSERT_NEW.as_str()),
         ];
         for (name, sql) in hot {
@@ -1105,7 +1034,7 @@ mod tests {
             for (name, sql) in [
                 ("claim", CLAIM_JOBS.as_str()),
                 ("insert", INSERT_NEW.as_str()),
-                ("commit", WRITE_IF_UNCHANGED.as_str()),
+                ("commit", COMMIT_JOBS.as_str()),
             ] {
                 assert!(
                     prepared.iter().any(|p| p == sql),

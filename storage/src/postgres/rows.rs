@@ -5,9 +5,10 @@ use crate::sqlx;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row};
 
+use crate::commit::Commit;
 use crate::error::StorageError;
-use crate::held::ExpectedRow;
 use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
+use crate::outcome_sql::CommitValues;
 use crate::{JobId, JobState};
 
 /// The job columns, in the order [`read_job`] reads them by name.
@@ -244,7 +245,7 @@ impl JobColumns {
     pub(super) const NAMES: &str = "id, fingerprint, state, payload, status, run_at, attempts, lease_owner, \
          lease_token, lease_expires_at, version, cancel_requested, updated_at, last_error";
     /// Their array types.
-    pub(super) const TYPES: [&str; 14] = [
+    pub(super) const TYPES: [&'static str; 14] = [
         "uuid", "int8", "text", "text", "text", "int8", "int4", "text", "int8", "int8", "int8", "bool", "int8", "text",
     ];
     /// `SET` assignments from a row `u` of these columns.
@@ -273,103 +274,83 @@ impl JobColumns {
     }
 }
 
-/// [`ExpectedRow`]s as one array per column.
+/// Commits as one array per column, for the one statement that writes a
+/// batch of them ([`COMMIT_JOBS`](super::statements::COMMIT_JOBS)).
 #[derive(Default)]
-pub(super) struct ExpectedRows {
-    pub version: Vec<i64>,
-    pub status: Vec<&'static str>,
-    pub lease_token: Vec<Option<i64>>,
-    pub cancel_requested: Vec<bool>,
+pub(super) struct CommitColumns {
+    id: Vec<uuid::Uuid>,
+    version: Vec<i64>,
+    lease_token: Vec<Option<i64>>,
+    state: Vec<Option<String>>,
+    payload: Vec<Option<String>>,
+    fingerprint: Vec<Option<i64>>,
+    status: Vec<&'static str>,
+    run_at: Vec<Option<i64>>,
+    attempts: Vec<&'static str>,
+    lease_until: Vec<Option<i64>>,
+    keeps_cancel: Vec<bool>,
+    now: Vec<i64>,
+    error: Vec<Option<String>>,
+    worker: Vec<Option<String>>,
 }
 
-impl ExpectedRows {
-    pub(super) fn push(&mut self, g: ExpectedRow) {
-        self.version.push(g.version);
-        self.status.push(g.status);
-        self.lease_token.push(g.lease_token);
-        self.cancel_requested.push(g.cancel_requested);
+impl CommitColumns {
+    /// The columns of `commits`.
+    pub(super) fn of(commits: &[&Commit]) -> Self {
+        let mut c = CommitColumns::default();
+        for commit in commits {
+            let v = CommitValues::of(commit);
+            c.id.push(*v.id.as_uuid());
+            c.version.push(v.version);
+            c.lease_token.push(v.lease_token);
+            c.state.push(v.state);
+            c.payload.push(v.payload);
+            c.fingerprint.push(v.fingerprint);
+            c.status.push(v.status.as_str());
+            c.run_at.push(v.run_at);
+            c.attempts.push(v.attempts);
+            c.lease_until.push(v.lease_until);
+            c.keeps_cancel.push(v.keeps_cancel);
+            c.now.push(v.now);
+            c.error.push(text_owned(v.error.as_deref()));
+            c.worker.push(text_owned(v.worker.as_deref()));
+        }
+        c
     }
 
-    /// The column names, in the order [`ExpectedRows::bind`] binds them.
-    pub(super) const NAMES: &str = "was_version, was_status, was_lease_token, was_cancel_requested";
+    /// The column names, in the order [`CommitColumns::bind`] binds them.
+    pub(super) const NAMES: &'static str = "id, version, lease_token, state, payload, fingerprint, status, run_at, \
+         attempts, lease_until, keeps_cancel, now, error, worker";
     /// Their array types.
-    pub(super) const TYPES: [&str; 4] = ["int8", "text", "int8", "bool"];
-    /// The condition on `j` (the row) and `u` (the guard).
-    pub(super) const MATCH: &str = "j.version = u.was_version AND j.status = u.was_status \
-         AND j.lease_token IS NOT DISTINCT FROM u.was_lease_token AND j.cancel_requested = u.was_cancel_requested";
-
-    /// Binds the arrays as the next 4 parameters.
-    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
-        query
-            .bind(&self.version)
-            .bind(&self.status)
-            .bind(&self.lease_token)
-            .bind(&self.cancel_requested)
-    }
-}
-
-/// History entries as one array per column, for `INSERT .. SELECT unnest(..)`.
-#[derive(Default)]
-pub(super) struct HistoryColumns {
-    pub job_id: Vec<uuid::Uuid>,
-    pub seq: Vec<i64>,
-    pub from: Vec<Option<String>>,
-    pub to: Vec<String>,
-    pub status: Vec<String>,
-    pub error: Vec<Option<String>>,
-    pub at: Vec<i64>,
-    pub attempt: Vec<i32>,
-    pub worker: Vec<Option<String>>,
-    pub payload: Vec<String>,
-}
-
-impl HistoryColumns {
-    pub(super) fn push(&mut self, id: JobId, e: &HistoryEntry) {
-        self.job_id.push(*id.as_uuid());
-        self.seq.push(int8(e.seq));
-        self.from.push(e.from.clone());
-        self.to.push(e.to.clone());
-        self.status.push(e.status.as_str().to_owned());
-        self.error.push(text_owned(e.error.as_deref()));
-        self.at.push(e.at);
-        self.attempt.push(int4(e.attempt));
-        self.worker.push(text_owned(e.worker.as_deref()));
-        self.payload.push(e.payload.to_string());
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.job_id.is_empty()
-    }
-
-    /// The column names, in the order [`HistoryColumns::bind`] binds them.
-    pub(super) const NAMES: &str = "job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload";
-    /// Their array types.
-    pub(super) const TYPES: [&str; 10] = [
-        "uuid", "int8", "text", "text", "text", "text", "int8", "int4", "text", "text",
+    pub(super) const TYPES: [&'static str; 14] = [
+        "uuid", "int8", "int8", "text", "text", "int8", "text", "int8", "text", "int8", "bool", "int8", "text", "text",
     ];
 
-    /// `INSERT` of the rows of `h`, an `unnest` of these arrays.
-    pub(super) fn insert_from_h() -> String {
-        format!(
-            "INSERT INTO rk_history ({names}) SELECT job_id, seq, from_state, to_state, status, error, at, attempt, \
-             worker, payload::json FROM",
-            names = Self::NAMES
-        )
+    /// The SQL of the value `name` of a row `u` of these columns.
+    pub(super) fn value(name: &str) -> String {
+        match name {
+            "payload" => "u.payload::json".to_owned(),
+            name => format!("u.{name}"),
+        }
     }
 
-    /// Binds the arrays as the next 10 parameters.
+    /// Binds the arrays as the next 14 parameters.
     pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
-            .bind(&self.job_id)
-            .bind(&self.seq)
-            .bind(&self.from)
-            .bind(&self.to)
-            .bind(&self.status)
-            .bind(&self.error)
-            .bind(&self.at)
-            .bind(&self.attempt)
-            .bind(&self.worker)
+            .bind(&self.id)
+            .bind(&self.version)
+            .bind(&self.lease_token)
+            .bind(&self.state)
             .bind(&self.payload)
+            .bind(&self.fingerprint)
+            .bind(&self.status)
+            .bind(&self.run_at)
+            .bind(&self.attempts)
+            .bind(&self.lease_until)
+            .bind(&self.keeps_cancel)
+            .bind(&self.now)
+            .bind(&self.error)
+            .bind(&self.worker)
     }
 }
 

@@ -8,7 +8,8 @@ use crate::sqlx;
 use sqlx::postgres::PgConnection;
 use sqlx::Executor;
 
-use super::rows::{array_params, ExpectedRows, HistoryColumns, JobColumns, NewJobColumns, PgQuery, JOB_COLUMNS};
+use super::rows::{array_params, CommitColumns, JobColumns, NewJobColumns, PgQuery, JOB_COLUMNS};
+use crate::outcome_sql;
 
 /// The statements that name every job column, built once.
 pub(super) static GET_JOB: LazyLock<String> =
@@ -25,36 +26,39 @@ pub(super) static WRITE_JOBS: LazyLock<String> = LazyLock::new(|| {
         names = JobColumns::NAMES,
     )
 });
-pub(super) static WRITE_HISTORY: LazyLock<String> = LazyLock::new(|| {
+/// A batch of commits ($1..$14, [`CommitColumns`]) in one statement: each
+/// job whose row still has the commit's version and, for a commit under a
+/// lease, that unexpired lease (for one without, is not running) gets the
+/// columns its outcome changes and its history entry, built from the row as
+/// it was (`o`) and the commit; the change is announced on channel $15
+/// with the messages $16. Returns the ids it wrote, and those of them whose
+/// cancellation is requested.
+pub(super) static COMMIT_JOBS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{insert} unnest({arrays}) AS h({names})",
-        insert = HistoryColumns::insert_from_h(),
-        arrays = array_params(1, &HistoryColumns::TYPES),
-        names = HistoryColumns::NAMES,
+        "WITH done AS (UPDATE rk_jobs AS j SET {set} FROM unnest({arrays}) AS u({names}), rk_jobs AS o \
+              WHERE j.id = u.id AND o.id = u.id AND o.version = u.version AND {fence} \
+              RETURNING {history}, j.cancel_requested AS cancel_requested), \
+         written AS (INSERT INTO rk_history ({history_names}) SELECT {history_names} FROM done), \
+         notified AS (SELECT pg_notify($15, m) FROM unnest($16::text[]) AS m WHERE EXISTS (SELECT 1 FROM done)) \
+         SELECT array(SELECT job_id FROM done) AS done, \
+              array(SELECT job_id FROM done WHERE cancel_requested) AS cancel_requested, \
+              (SELECT count(*) FROM notified) AS notified",
+        set = outcome_sql::set(CommitColumns::value, "j."),
+        fence = outcome_sql::fence(CommitColumns::value, "j."),
+        arrays = array_params(1, &CommitColumns::TYPES),
+        names = CommitColumns::NAMES,
+        history = outcome_sql::history_select(CommitColumns::value, "o."),
+        history_names = outcome_sql::HISTORY_COLUMNS,
     )
 });
-/// A commit batch's optimistic write, one statement: the jobs ($1..$14)
-/// whose rows still match their guards ($15..$18) are updated, their history
-/// ($19..$28) inserted and the change announced ($29 channel, $30 messages).
-/// Returns the ids it wrote.
-pub(super) static WRITE_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH done AS (UPDATE rk_jobs AS j SET {set} FROM unnest({jobs}, {guards}) AS u({job_names}, {guard_names}) \
-              WHERE j.id = u.id AND {matches} RETURNING j.id), \
-         written AS ({insert} unnest({history}) AS h({history_names}) WHERE h.job_id IN (SELECT id FROM done)), \
-         notified AS (SELECT pg_notify($29, m) FROM unnest($30::text[]) AS m WHERE EXISTS (SELECT 1 FROM done)) \
-         SELECT array(SELECT id FROM done) AS done, (SELECT count(*) FROM notified) AS notified",
-        set = JobColumns::SET,
-        jobs = array_params(1, &JobColumns::TYPES),
-        guards = array_params(15, &ExpectedRows::TYPES),
-        job_names = JobColumns::NAMES,
-        guard_names = ExpectedRows::NAMES,
-        matches = ExpectedRows::MATCH,
-        insert = HistoryColumns::insert_from_h(),
-        history = array_params(19, &HistoryColumns::TYPES),
-        history_names = HistoryColumns::NAMES,
-    )
-});
+/// Extends the leases ($1 job ids, $2 tokens) still held at $4 (running
+/// under that token, unexpired) to $3; returns the ids it extended, with
+/// their cancellation flags.
+pub(super) const EXTEND_LEASES: &str = "UPDATE rk_jobs AS j SET lease_expires_at = $3 \
+     FROM unnest($1::uuid[], $2::int8[]) AS u(id, token) \
+     WHERE j.id = u.id AND j.status = 'running' AND j.lease_token = u.token AND j.lease_expires_at > $4 \
+     RETURNING j.id, j.cancel_requested";
+
 /// New jobs ($1..$11) with their submission entries, announced on channel
 /// $12: one statement, so one round trip. The entries are built from the
 /// inserted rows rather than sent a second time.
@@ -71,7 +75,7 @@ pub(super) static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
          SELECT (SELECT count(*) FROM notified) AS notified",
         arrays = array_params(1, &NewJobColumns::TYPES),
         names = NewJobColumns::NAMES,
-        history_names = HistoryColumns::NAMES,
+        history_names = outcome_sql::HISTORY_COLUMNS,
     )
 });
 pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| list_jobs(">", ""));
@@ -117,8 +121,8 @@ pub(super) static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
 /// the types they are bound with; a mismatch would fail every claim or
 /// commit.
 pub(super) async fn prepare(conn: &mut PgConnection, channel: &str) -> Result<(), sqlx::Error> {
-    for statement in [&CLAIM_JOBS, &WRITE_IF_UNCHANGED] {
-        conn.prepare(statement.as_str()).await?;
+    for statement in [CLAIM_JOBS.as_str(), COMMIT_JOBS.as_str(), EXTEND_LEASES] {
+        conn.prepare(statement).await?;
     }
     insert_new(&NewJobColumns::default(), channel)
         .execute(&mut *conn)

@@ -31,10 +31,11 @@ use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
+use crate::commit::{Commit, Committed};
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
-    cancel_commit, commit_each, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
+    cancel_commit, commit_each, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
     Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
@@ -635,19 +636,25 @@ impl Storage for RocksDbStorage {
         Ok(record)
     }
 
-    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
+    async fn commit_batch(&self, commits: &[Commit]) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
         // One transaction for the batch; a commit that fails its checks
         // (version, lease, a missing job) leaves the others to go through.
+        let commits = commits.to_vec();
         let results = self
             .blocking(move |db| {
                 // A database error fails the batch, which is retried or fails whole.
                 db.transact(|tx| commit_each(&commits, |commit| tx.commit(commit)))
             })
             .await?;
-        for record in results.iter().flatten() {
-            self.announce(record);
-        }
-        Ok(results)
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result.map(|record| {
+                    self.announce(&record);
+                    Committed::new(record.cancel_requested)
+                })
+            })
+            .collect())
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -17,13 +17,14 @@ use rusqlite::{params_from_iter, Connection, OpenFlags};
 use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
+use crate::commit::{Commit, Committed};
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
-use crate::held::{ExpectedRow, Held};
 use crate::model::{
-    cancel_commit, commit_each, only, CancelOutcome, ClaimRequest, Commit, CountRow, DeleteOutcome, Heartbeat,
-    HistoryEntry, Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    cancel_commit, commit_each, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
+    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
+use crate::outcome_sql::CommitValues;
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
@@ -110,7 +111,6 @@ pub struct SqliteStorage {
     /// once (the database is synced inside `COMMIT`, or never).
     unsynced: Option<Arc<Unsynced>>,
     events: EventBus,
-    held: Arc<Held>,
 }
 
 impl SqliteStorage {
@@ -163,7 +163,6 @@ impl SqliteStorage {
             unsynced: syncer.unsynced(),
             writer: Writer::spawn(conn, options.max_batch, syncer)?,
             events: EventBus::new(),
-            held: Arc::default(),
         })
     }
 }
@@ -247,39 +246,33 @@ fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError>
     })
 }
 
-/// Commits starting from the job as this storage last wrote it, if it
-/// remembers it, the record accepts the commit and the row is still so;
-/// otherwise from the stored row.
-fn commit_one(conn: &Connection, commit: &Commit, remembered: Option<JobRecord>) -> Result<JobRecord, StorageError> {
-    if let Some(record) = remembered.filter(|r| r.check_commit(commit).is_ok()) {
-        let guard = ExpectedRow::of(&record);
-        if let Some(record) = write_commit(conn, record, commit, Some(&guard))? {
-            return Ok(record);
-        }
-    }
-    // A state change replaces the payload: the stored one need not be read.
-    let keep_payload = commit.change.is_none();
-    let record = rows::get_job_for_commit(conn, commit.id, keep_payload)?.ok_or(StorageError::NotFound(commit.id))?;
-    record.check_commit(commit)?;
-    write_commit(conn, record, commit, None)?
-        .ok_or_else(|| StorageError::backend(format!("job {} vanished during its commit", commit.id)))
-}
-
-/// Applies a checked commit to `record` and writes the row and its history
-/// entry; with a `guard`, only if the row still matches it (`None` if not).
-fn write_commit(
-    conn: &Connection,
-    mut record: JobRecord,
-    commit: &Commit,
-    guard: Option<&ExpectedRow>,
-) -> Result<Option<JobRecord>, StorageError> {
-    let entry = record.apply(commit);
-    let payload = record.payload.to_string();
-    if !rows::update_job(conn, &record, &payload, guard)? {
-        return Ok(None);
-    }
-    rows::insert_history(conn, record.id, &entry, &payload)?;
-    Ok(Some(record))
+/// Checks `commit` against its job's version and lease, then appends its
+/// history entry and writes the columns its outcome changes. Reads the
+/// stored payload only for a commit that keeps it (its history entry
+/// records it).
+fn commit_one(conn: &Connection, commit: &CommitValues) -> Result<Committed, StorageError> {
+    let keeps_payload = commit.payload.is_none();
+    let (job, kept, rowid) =
+        rows::get_for_commit(conn, commit.id, keeps_payload)?.ok_or(StorageError::NotFound(commit.id))?;
+    let lease = commit.lease_token.map(|token| LeaseToken(token.cast_unsigned()));
+    job.check_fence(commit.version.cast_unsigned(), lease, commit.now)?;
+    let entry = HistoryEntry {
+        seq: job.version + 1,
+        to: commit.state.clone().unwrap_or_else(|| job.state.clone()),
+        from: Some(job.state),
+        status: commit.status,
+        error: commit.error.clone(),
+        at: commit.now,
+        attempt: job.attempts,
+        worker: commit.worker.clone(),
+        // Bound as text below, not from here.
+        payload: serde_json::Value::Null,
+    };
+    let payload = commit.payload.as_deref().or(kept.as_deref()).unwrap_or("null");
+    rows::insert_history(conn, commit.id, &entry, payload)?;
+    rows::update_for_commit(conn, rowid, commit)?;
+    // A finished job's request is cleared; one that goes on keeps it.
+    Ok(Committed::new(commit.keeps_cancel && job.cancel_requested))
 }
 
 /// Reads a job that a lease operation needs, and checks the lease.
@@ -290,9 +283,9 @@ fn leased(conn: &Connection, id: JobId, lease: LeaseToken, now: Millis) -> Resul
 }
 
 impl SqliteStorage {
-    fn announce_commit(&self, record: &JobRecord) {
-        self.events.send(StorageEvent::JobChanged(record.id));
-        if record.status == JobState::Pending {
+    fn announce_commit(&self, commit: &Commit) {
+        self.events.send(StorageEvent::JobChanged(commit.id));
+        if commit.status() == JobState::Pending {
             self.events.send(StorageEvent::JobsReady);
         }
     }
@@ -430,7 +423,6 @@ impl Storage for SqliteStorage {
                 Ok((jobs.into_iter().map(|(job, _)| job).collect(), answer))
             })
             .await
-            .inspect(|jobs| self.held.remember(jobs))
     }
 
     async fn claim_job(
@@ -453,28 +445,36 @@ impl Storage for SqliteStorage {
                 Ok(Some(record))
             })
             .await
-            .inspect(|claimed| self.held.remember(claimed))
     }
 
     async fn commit(&self, commit: Commit) -> Result<JobRecord, StorageError> {
-        only(self.commit_batch(vec![commit]).await?)
+        let written = self
+            .writer
+            .call({
+                let values = CommitValues::of(&commit);
+                move |conn| {
+                    commit_one(conn, &values)?;
+                    rows::get_job(conn, values.id)?.ok_or(StorageError::NotFound(values.id))
+                }
+            })
+            .await?;
+        self.announce_commit(&commit);
+        Ok(written)
     }
 
-    async fn commit_batch(&self, commits: Vec<Commit>) -> Result<Vec<Result<JobRecord, StorageError>>, StorageError> {
-        let mut remembered = self.held.take(commits.iter().map(|c| c.id));
+    async fn commit_batch(&self, commits: &[Commit]) -> Result<Vec<Result<Committed, StorageError>>, StorageError> {
+        // Written out here, so the writer thread only binds them.
+        let batch: Vec<CommitValues> = commits.iter().map(CommitValues::of).collect();
         let results = self
             .writer
             // No savepoint per commit: the operation's savepoint undoes a
             // batch that a database error failed.
-            .call(move |conn| {
-                commit_each(&commits, |commit| {
-                    commit_one(conn, commit, remembered.remove(&commit.id))
-                })
-            })
+            .call(move |conn| commit_each(&batch, |commit| commit_one(conn, commit)))
             .await?;
-        self.held.settle(&results);
-        for record in results.iter().flatten() {
-            self.announce_commit(record);
+        for (commit, result) in commits.iter().zip(&results) {
+            if result.is_ok() {
+                self.announce_commit(commit);
+            }
         }
         Ok(results)
     }
@@ -493,33 +493,26 @@ impl Storage for SqliteStorage {
         now: Millis,
         lease_ms: u64,
     ) -> Result<Vec<Result<Heartbeat, StorageError>>, StorageError> {
-        let (results, extended) = self
-            .writer
+        self.writer
             .call(move |conn| {
                 let mut results = Vec::with_capacity(leases.len());
-                let mut extended = Vec::new();
                 for (id, lease) in leases {
                     match leased(conn, id, lease, now) {
                         Ok(mut record) => {
                             let beat = record.extend_lease(now, lease_ms);
                             rows::update_lifecycle(conn, &record)?;
-                            extended.push(record);
                             results.push(Ok(beat));
                         }
                         Err(error @ StorageError::Backend(_)) => return Err(error),
                         Err(error) => results.push(Err(error)),
                     }
                 }
-                Ok((results, extended))
+                Ok(results)
             })
-            .await?;
-        // The next commits check the leases' new expiries.
-        self.held.remember(&extended);
-        Ok(results)
+            .await
     }
 
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError> {
-        self.held.forget(id);
         self.writer
             .call(move |conn| {
                 let mut record = leased(conn, id, lease, now)?;
@@ -538,7 +531,10 @@ impl Storage for SqliteStorage {
                 let mut record = rows::get_job(conn, id)?.ok_or(StorageError::NotFound(id))?;
                 match record.status {
                     JobState::Pending => {
-                        let record = commit_one(conn, &cancel_commit(&record, now, reason), None)?;
+                        let mut record = record;
+                        let commit = cancel_commit(&record, now, reason);
+                        let committed = commit_one(conn, &CommitValues::of(&commit))?;
+                        record.committed(commit, committed);
                         Ok(CancelOutcome::Cancelled(Box::new(record)))
                     }
                     JobState::Running => {
@@ -745,8 +741,8 @@ mod tests {
         let per_job = [
             rows::INSERT_JOB,
             rows::INSERT_HISTORY,
-            rows::UPDATE_JOB.as_str(),
-            rows::UPDATE_JOB_IF_UNCHANGED.as_str(),
+            rows::COMMIT_JOB.as_str(),
+            rows::GET_FOR_COMMIT,
             rows::UPDATE_LIFECYCLE,
             rows::GET_JOB.as_str(),
             rows::NEXT_TOKEN,

@@ -5,12 +5,12 @@
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::error::StorageError;
-use crate::held::ExpectedRow;
 use crate::model::{HistoryEntry, JobRecord, Lease, LeaseToken, NewJob};
+use crate::outcome_sql::CommitValues;
 use crate::{JobId, JobState};
 
 /// The job columns, in the order [`read_job`] expects.
@@ -29,23 +29,42 @@ pub(super) const INSERT_HISTORY: &str =
     "INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-/// The assignments that write every mutable column of a job (`?2`..`?14`).
-const SET_JOB: &str = "fingerprint = ?2, state = ?3, payload = ?4, status = ?5, run_at = ?6, attempts = ?7, \
-     lease_owner = ?8, lease_token = ?9, lease_expires_at = ?10, version = ?11, cancel_requested = ?12, \
-     updated_at = ?13, last_error = ?14";
+/// The commit's values as [`write_commit`] binds them: `?1` the job, then
+/// the values [`crate::outcome_sql`] names.
+fn commit_param(name: &str) -> String {
+    let n = match name {
+        "state" => 2,
+        "payload" => 3,
+        "fingerprint" => 4,
+        "status" => 5,
+        "run_at" => 6,
+        "attempts" => 7,
+        "lease_until" => 8,
+        "keeps_cancel" => 9,
+        "now" => 10,
+        "error" => 11,
+        other => unreachable!("the commit has no value {other}"),
+    };
+    format!("?{n}")
+}
 
-/// Writes every mutable column of a job.
-pub(super) static UPDATE_JOB: LazyLock<String> =
-    LazyLock::new(|| format!("UPDATE rk_jobs SET {SET_JOB} WHERE id = ?1"));
-
-/// Writes every mutable column of a job whose row still has the version,
-/// status, lease token and cancellation flag `?15`..`?18`.
-pub(super) static UPDATE_JOB_IF_UNCHANGED: LazyLock<String> = LazyLock::new(|| {
+/// Writes the columns a commit's outcome changes, in the row whose rowid is
+/// `?1` (read by [`GET_FOR_COMMIT`] in the same transaction).
+pub(super) static COMMIT_JOB: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE rk_jobs SET {SET_JOB} WHERE id = ?1 AND version = ?15 AND status = ?16 AND lease_token IS ?17 \
-         AND cancel_requested = ?18"
+        "UPDATE rk_jobs SET {} WHERE rowid = ?1",
+        crate::outcome_sql::set(commit_param, "")
     )
 });
+
+/// What a commit reads of its job: what its checks need (lifecycle, lease,
+/// version), its cancellation flag, the state and attempts its history
+/// entry records, and its rowid, so the update finds the row without the
+/// id index; `?2` true reads the payload too, for a commit that keeps it
+/// (otherwise it reads `NULL`).
+pub(super) const GET_FOR_COMMIT: &str =
+    "SELECT status, lease_token, lease_expires_at, version, cancel_requested, state, \
+     attempts, CASE WHEN ?2 THEN payload END, rowid FROM rk_jobs WHERE id = ?1";
 
 /// Writes the lifecycle columns of a job.
 pub(super) const UPDATE_LIFECYCLE: &str =
@@ -270,72 +289,66 @@ pub(super) fn insert_history(
     Ok(())
 }
 
-/// Writes every mutable column of a job; `payload` is its payload as JSON
-/// text. With a `guard`, only if the row still matches it. Returns whether
-/// the row was written.
-pub(super) fn update_job(
+/// Job `id` as a commit reads it ([`GET_FOR_COMMIT`]): lifecycle, lease
+/// (without its owner), version, cancellation flag, state and attempts,
+/// every other field empty; its payload as stored, if `with_payload`; and
+/// its rowid.
+pub(super) fn get_for_commit(
     conn: &Connection,
-    r: &JobRecord,
-    payload: &str,
-    guard: Option<&ExpectedRow>,
-) -> Result<bool, StorageError> {
-    let sql = if guard.is_some() {
-        &UPDATE_JOB_IF_UNCHANGED
-    } else {
-        &UPDATE_JOB
-    };
-    write_job(conn, sql, r, payload, guard).map(|rows| rows == 1)
+    id: JobId,
+    with_payload: bool,
+) -> Result<Option<(JobRecord, Option<String>, i64)>, StorageError> {
+    let mut stmt = conn.prepare_cached(GET_FOR_COMMIT).map_err(backend)?;
+    let row = stmt
+        .query_row(params![id_bytes(id), with_payload], |row| {
+            let status: String = row.get(0)?;
+            let lease = match (row.get::<_, Option<i64>>(1)?, row.get::<_, Option<i64>>(2)?) {
+                (Some(token), Some(expires_at)) => Some(Lease {
+                    owner: String::new(),
+                    token: LeaseToken(token.cast_unsigned()),
+                    expires_at,
+                }),
+                _ => None,
+            };
+            let record = JobRecord {
+                lease,
+                version: row.get::<_, i64>(3)?.cast_unsigned(),
+                cancel_requested: row.get(4)?,
+                state: row.get(5)?,
+                attempts: row.get(6)?,
+                ..JobRecord::blank(id)
+            };
+            Ok((status, record, row.get::<_, Option<String>>(7)?, row.get::<_, i64>(8)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    row.map(|(status, mut record, payload, rowid)| {
+        record.status = parse_status(id, &status)?;
+        Ok((record, payload, rowid))
+    })
+    .transpose()
 }
 
-/// Runs `sql`, an update of every mutable column of `r`, with the `guard`'s
-/// columns bound after them if given. Returns the number of rows written.
-fn write_job(
-    conn: &Connection,
-    sql: &str,
-    r: &JobRecord,
-    payload: &str,
-    guard: Option<&ExpectedRow>,
-) -> Result<usize, StorageError> {
-    let lease = r.lease.as_ref();
-    let (id, fingerprint, status, version) = (
-        id_bytes(r.id),
-        r.fingerprint.cast_signed(),
-        r.status.as_str(),
-        r.version.cast_signed(),
-    );
-    let (owner, token, expires_at) = (
-        lease.map(|l| l.owner.as_str()),
-        lease.map(|l| l.token.0.cast_signed()),
-        lease.map(|l| l.expires_at),
-    );
-    let mut values: Vec<&dyn ToSql> = vec![
-        &id,
-        &fingerprint,
-        &r.state,
-        &payload,
-        &status,
-        &r.run_at,
-        &r.attempts,
-        &owner,
-        &token,
-        &expires_at,
-        &version,
-        &r.cancel_requested,
-        &r.updated_at,
-        &r.last_error,
-    ];
-    if let Some(guard) = guard {
-        values.extend([
-            &guard.version as &dyn ToSql,
-            &guard.status,
-            &guard.lease_token,
-            &guard.cancel_requested,
-        ]);
-    }
-    conn.prepare_cached(sql)
-        .map_err(backend)?
-        .execute(values.as_slice())
-        .map_err(backend)
+/// Writes the columns a commit's outcome changes in row `rowid` (the
+/// history entry is the caller's to append).
+pub(super) fn update_for_commit(conn: &Connection, rowid: i64, v: &CommitValues) -> Result<(), StorageError> {
+    let mut update = conn.prepare_cached(COMMIT_JOB.as_str()).map_err(backend)?;
+    update
+        .execute(params![
+            rowid,
+            v.state,
+            v.payload,
+            v.fingerprint,
+            v.status.as_str(),
+            v.run_at,
+            v.attempts,
+            v.lease_until,
+            v.keeps_cancel,
+            v.now,
+            v.error,
+        ])
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// Writes the lifecycle columns only (claim, heartbeat, release, cancel

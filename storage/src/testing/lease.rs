@@ -151,9 +151,7 @@ pub async fn cancel_pending_running_and_finished(s: Arc<dyn Storage>) {
     let token = job.lease.as_ref().unwrap().token;
     assert!(s.heartbeat(job.id, token, 12, 30_000).await.unwrap().cancel_requested);
     assert!(s.get(job.id).await.unwrap().unwrap().cancel_requested);
-    let mut stop = finish(&job, 13);
-    stop.change = None;
-    stop.status = JobState::Cancelled;
+    let stop = super::support::held(&job, 13, crate::Outcome::Cancelled { reason: "asked".into() });
     let record = s.commit(stop).await.unwrap();
     assert_eq!(record.status, JobState::Cancelled);
     assert!(!record.cancel_requested);

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crate::Storage;
 
 pub use shared::changes_by_another_process_count;
-pub use support::{claim_request, finish, move_on, new_job};
+pub use support::{claim_request, finish, held, move_on, new_job, to};
 
 /// One conformance check: takes a fresh, empty store.
 pub type Check = fn(Arc<dyn Storage>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -75,6 +75,8 @@ checks![
     commit::lease_less_commit_of_running_job_is_rejected,
     commit::commit_batch_applies_each_on_its_own_terms,
     commit::text_with_nul_characters_is_stored,
+    commit::each_outcome_writes_what_it_names,
+    commit::a_failed_job_reopens,
     lease::expired_lease_is_reclaimed_and_fenced,
     lease::heartbeat_extends_the_lease,
     lease::heartbeat_batch_extends_each_lease_on_its_own_terms,

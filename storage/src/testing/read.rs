@@ -120,12 +120,11 @@ pub async fn history_is_gap_free(s: Arc<dyn Storage>) {
     for round in 0..5u32 {
         let claimed = s.claim(claim_request(&["m"], 1, now)).await.unwrap();
         let j = &claimed[0];
-        let mut retry = finish(j, now + 1);
-        retry.change = None;
-        retry.status = JobState::Pending;
-        retry.run_at = now + 2;
-        retry.error = Some(format!("round {round}"));
-        s.commit(retry).await.unwrap();
+        let retry = crate::Outcome::Retrying {
+            run_at: now + 2,
+            error: format!("round {round}"),
+        };
+        s.commit(super::support::held(j, now + 1, retry)).await.unwrap();
         now += 2;
     }
     let claimed = s.claim(claim_request(&["m"], 1, now)).await.unwrap();

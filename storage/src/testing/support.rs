@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use crate::model::{Commit, JobRecord, NewJob};
-use crate::{JobId, JobState};
+use crate::model::{JobRecord, NewJob};
+use crate::JobId;
+use crate::{Commit, Outcome, StateChange};
 
 /// A pending job of `machine` in state `start`, due at 0, priority 0, with
 /// a payload holding `n`.
@@ -23,40 +24,35 @@ pub fn new_job(machine: &str, n: u64) -> NewJob {
     }
 }
 
+/// The commit of `outcome` by the worker holding claimed `job`, at `now`.
+///
+/// # Panics
+/// If `job` has no lease.
+pub fn held(job: &JobRecord, now: i64, outcome: Outcome) -> Commit {
+    let lease = job.lease.as_ref().expect("a claimed job");
+    Commit::held(job, lease.token, lease.owner.clone(), now, outcome)
+}
+
+/// A new state `name` with payload `payload` and `job`'s fingerprint.
+pub fn to(job: &JobRecord, name: &str, payload: serde_json::Value) -> StateChange {
+    StateChange {
+        state: name.to_owned(),
+        payload,
+        fingerprint: job.fingerprint,
+    }
+}
+
 /// The commit that moves a claimed job on to a `next` state and keeps it
 /// running under its lease until `lease_until`.
 pub fn move_on(job: &JobRecord, now: i64, lease_until: i64) -> Commit {
-    Commit {
-        change: Some(crate::StateChange {
-            state: "next".to_owned(),
-            payload: json!(1),
-            fingerprint: job.fingerprint,
-        }),
-        status: JobState::Running,
-        lease_until: Some(lease_until),
-        ..finish(job, now)
-    }
+    let to = to(job, "next", json!(1));
+    held(job, now, Outcome::Continued { to, lease_until })
 }
 
 /// The commit that moves a claimed job to a terminal `done` state.
 pub fn finish(job: &JobRecord, now: i64) -> Commit {
-    Commit {
-        id: job.id,
-        expected_version: job.version,
-        lease: job.lease.as_ref().map(|l| l.token),
-        change: Some(crate::StateChange {
-            state: "done".to_owned(),
-            payload: json!(null),
-            fingerprint: job.fingerprint,
-        }),
-        status: JobState::Completed,
-        run_at: job.run_at,
-        attempts: job.attempts,
-        lease_until: None,
-        error: None,
-        now,
-        worker: job.lease.as_ref().map(|l| l.owner.clone()),
-    }
+    let to = to(job, "done", json!(null));
+    held(job, now, Outcome::Completed { to })
 }
 
 /// A claim request for `machines` at `now` with 30 s leases.
