@@ -36,6 +36,24 @@ impl JobState {
         JobState::Cancelled,
     ];
 
+    /// The finished lifecycle states: completed, failed, cancelled.
+    pub const FINISHED: [JobState; 3] = [JobState::Completed, JobState::Failed, JobState::Cancelled];
+
+    /// Checks that this is a finished state, for a call that only takes
+    /// one (a prune).
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`](crate::StorageError::Invalid) naming it.
+    pub fn expect_finished(self) -> Result<(), crate::StorageError> {
+        if self.is_finished() {
+            Ok(())
+        } else {
+            Err(crate::StorageError::Invalid(format!(
+                "`{self}` is not a finished lifecycle state (completed, failed or cancelled)"
+            )))
+        }
+    }
+
     /// The stored name: `pending`, `running`, `completed`, `failed`, `cancelled`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -31,6 +31,7 @@
 
 mod capabilities;
 mod commit;
+mod duty;
 mod error;
 mod events;
 mod id;

@@ -11,7 +11,7 @@ use crate::model::{
     CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted, JobFilter, JobPage,
     JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
-use crate::JobId;
+use crate::{JobId, JobState};
 
 /// A backend that stores jobs and their history.
 ///
@@ -217,7 +217,33 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Deletes finished jobs (completed, failed, cancelled) last written
     /// before `before`, with their history. Returns how many were deleted.
-    async fn prune(&self, before: Millis) -> Result<u64, StorageError>;
+    /// The default is [`prune_batch`](Self::prune_batch) of every finished
+    /// lifecycle state, without a limit.
+    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+        let mut pruned = 0;
+        for status in JobState::FINISHED {
+            pruned += self.prune_batch(status, before, usize::MAX).await?;
+        }
+        Ok(pruned)
+    }
+
+    /// Deletes at most `limit` jobs in the finished lifecycle state
+    /// `status` that were last written before `before`, with their history,
+    /// freeing their idempotency keys. Returns how many were deleted: fewer
+    /// than `limit` when no more match. A pruner calls it again and again
+    /// with a small `limit`, so that no call holds storage for long.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] when `status` is not a finished state.
+    async fn prune_batch(&self, status: JobState, before: Millis, limit: usize) -> Result<u64, StorageError>;
+
+    /// Takes, or renews, the duty named `duty` for `owner` until
+    /// `now + ttl_ms`, if no one holds it, its holder's time has run out
+    /// (at or before `now`), or `owner` holds it already. Returns whether
+    /// `owner` holds it now. Every process sharing the storage sees the same
+    /// holder, so a duty a runtime does for all of them (pruning) is done by
+    /// one at a time.
+    async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError>;
 
     /// Subscribes to change notifications. A backend shared by several
     /// processes reports the changes of all of them.

@@ -28,6 +28,8 @@ struct State {
     jobs: BTreeMap<JobId, (JobRecord, Vec<HistoryEntry>)>,
     keys: HashMap<String, JobId>,
     next_token: u64,
+    /// Each duty's holder and when its hold runs out.
+    duties: HashMap<String, (String, Millis)>,
 }
 
 impl SingleLockStorage {
@@ -266,13 +268,15 @@ impl Storage for SingleLockStorage {
         Ok(DeleteOutcome::Deleted)
     }
 
-    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+    async fn prune_batch(&self, status: JobState, before: Millis, limit: usize) -> Result<u64, StorageError> {
+        status.expect_finished()?;
         let mut state = self.lock();
         let gone: Vec<JobId> = state
             .jobs
             .values()
-            .filter(|(r, _)| r.status.is_finished() && r.updated_at < before)
+            .filter(|(r, _)| r.status == status && r.updated_at < before)
             .map(|(r, _)| r.id)
+            .take(limit)
             .collect();
         for id in &gone {
             if let Some((record, _)) = state.jobs.remove(id) {
@@ -282,6 +286,19 @@ impl Storage for SingleLockStorage {
             }
         }
         Ok(gone.len() as u64)
+    }
+
+    async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
+        let mut state = self.lock();
+        let free = match state.duties.get(duty) {
+            Some((holder, until)) => holder == owner || *until <= now,
+            None => true,
+        };
+        if free {
+            let until = now.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+            state.duties.insert(duty.to_owned(), (owner.to_owned(), until));
+        }
+        Ok(free)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {

@@ -270,6 +270,9 @@ impl RuntimeBuilder {
                     .spawn(produce(Arc::clone(&inner), self.workers, inner.tasks.clone(), events));
             }
             tokio::spawn(heartbeat_loop(Arc::clone(&inner)));
+            if self.workers > 0 && inner.policies.retention.prunes() {
+                tokio::spawn(super::retention::prune_loop(Arc::clone(&inner)));
+            }
         }
         tracing::info!(
             worker = %inner.worker_id,

@@ -32,6 +32,7 @@ mod policy;
 mod pool;
 mod producer;
 mod registry;
+mod retention;
 mod termination;
 #[cfg(test)]
 mod test_storage;
@@ -62,7 +63,7 @@ pub use bulk::BulkPage;
 pub use error::RuntimeError;
 pub use hooks::{StepHook, StepInfo, StepOutcome};
 pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
-pub use policy::{Backoff, Policies};
+pub use policy::{Backoff, Policies, Retention};
 pub use termination::termination;
 pub use view::JobView;
 
@@ -630,6 +631,36 @@ impl Runtime {
         };
         let commit = crate::storage::Commit::unleased(&record, now, Some(who.to_owned()), outcome);
         Ok(self.inner.storage.commit(commit).await?)
+    }
+
+    /// Runs one pruning pass now (see [`Retention`]): if this runtime holds
+    /// the storage's pruning duty, or can take it, deletes the finished
+    /// jobs whose state's retention has passed, with their history, a
+    /// batch at a time. Returns how many it deleted, or `None` when another
+    /// runtime holds the duty. A runtime with workers runs a pass every
+    /// `retention.interval` by itself; in deterministic mode, call this.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runekernel::{job::Job, Runtime, RuntimeError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RuntimeError> {
+    /// let rt = Runtime::builder().deterministic(1).build().await?;
+    /// let id = rt.submit_job(Job::new()).await?;
+    /// rt.run_until_idle().await?;
+    /// assert_eq!(rt.prune_finished().await?, Some(0), "completed less than 24 h ago");
+    /// rt.advance(Duration::from_secs(25 * 3600)).await;
+    /// assert_eq!(rt.prune_finished().await?, Some(1));
+    /// assert!(rt.get_record(id).await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn prune_finished(&self) -> Result<Option<u64>> {
+        Ok(retention::prune_pass(&self.inner).await?)
     }
 
     /// Deletes a finished job (completed, failed or cancelled) with its

@@ -1,5 +1,5 @@
 //! Default policies of a runtime: leases, heartbeats, timeouts, attempts,
-//! backoff.
+//! backoff, retention.
 
 use std::time::Duration;
 
@@ -56,6 +56,79 @@ impl Backoff {
         }
         let factor = 1.0 + jitter * (2.0 * position - 1.0);
         raw.mul_f64(factor).min(self.max)
+    }
+}
+
+/// How long finished jobs are kept before the runtime deletes them with
+/// their history: River's defaults, completed jobs for 24 hours, failed and
+/// cancelled ones for 7 days. `None` keeps a state's jobs for good.
+///
+/// Pruning runs in the background of every runtime that has workers, but
+/// only one runtime sharing a storage prunes at a time (it holds the
+/// storage's `prune` duty, see `Storage::try_duty`), in batches of
+/// [`batch`](Self::batch) jobs, so that it never holds storage for long.
+///
+/// ```
+/// use std::time::Duration;
+/// use runekernel::{Policies, Retention};
+///
+/// let mut policies = Policies::default();
+/// policies.retention.completed = Some(Duration::from_secs(3600));
+/// assert_eq!(policies.retention.failed, Some(Duration::from_secs(7 * 24 * 3600)));
+/// policies.retention = Retention::keep_everything();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// How long completed jobs are kept. Default: 24 h.
+    pub completed: Option<Duration>,
+    /// How long failed jobs are kept. Default: 7 days.
+    pub failed: Option<Duration>,
+    /// How long cancelled jobs are kept. Default: 7 days.
+    pub cancelled: Option<Duration>,
+    /// How often the pruner looks for jobs to delete. Default: 1 min.
+    pub interval: Duration,
+    /// How many jobs one storage call deletes. Default: 1000.
+    pub batch: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            completed: Some(Duration::from_secs(24 * 3600)),
+            failed: Some(Duration::from_secs(7 * 24 * 3600)),
+            cancelled: Some(Duration::from_secs(7 * 24 * 3600)),
+            interval: Duration::from_secs(60),
+            batch: 1000,
+        }
+    }
+}
+
+impl Retention {
+    /// Keeps every finished job: no pruning.
+    pub fn keep_everything() -> Self {
+        Retention {
+            completed: None,
+            failed: None,
+            cancelled: None,
+            ..Retention::default()
+        }
+    }
+
+    /// How long jobs in the finished lifecycle state `status` are kept;
+    /// `None` for any other state.
+    pub fn keep(&self, status: crate::JobState) -> Option<Duration> {
+        match status {
+            crate::JobState::Completed => self.completed,
+            crate::JobState::Failed => self.failed,
+            crate::JobState::Cancelled => self.cancelled,
+            crate::JobState::Pending | crate::JobState::Running => None,
+        }
+    }
+
+    /// Whether any finished job is ever deleted.
+    pub fn prunes(&self) -> bool {
+        crate::JobState::FINISHED.iter().any(|&s| self.keep(s).is_some())
     }
 }
 
@@ -121,6 +194,8 @@ pub struct Policies {
     /// How many steps a worker runs for one job before handing it back to
     /// the queue, so long chains do not starve other jobs. Default: 100.
     pub max_steps_per_claim: u32,
+    /// How long finished jobs are kept. Default: [`Retention::default`].
+    pub retention: Retention,
 }
 
 impl Default for Policies {
@@ -136,6 +211,7 @@ impl Default for Policies {
             prefetch: 0,
             poll_interval: Duration::from_secs(1),
             max_steps_per_claim: 100,
+            retention: Retention::default(),
         }
     }
 }

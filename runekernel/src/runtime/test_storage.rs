@@ -104,8 +104,11 @@ impl Storage for Faulty {
     async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {
         self.inner.delete(id).await
     }
-    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
-        self.inner.prune(before).await
+    async fn prune_batch(&self, status: JobState, before: Millis, limit: usize) -> Result<u64, StorageError> {
+        self.inner.prune_batch(status, before, limit).await
+    }
+    async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
+        self.inner.try_duty(duty, owner, now, ttl_ms).await
     }
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.subscribe()

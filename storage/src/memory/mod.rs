@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
 use crate::commit::{Commit, Committed, Outcome};
+use crate::duty::Duties;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
@@ -58,6 +59,7 @@ struct Inner {
     keys: Mutex<HashMap<String, JobId>>,
     next_token: AtomicU64,
     events: EventBus,
+    duties: Mutex<Duties>,
 }
 
 /// One shard of the jobs, with the names its jobs use.
@@ -181,6 +183,7 @@ impl Default for Inner {
             keys: Mutex::default(),
             next_token: AtomicU64::new(1),
             events: EventBus::new(),
+            duties: Mutex::default(),
         }
     }
 }
@@ -690,12 +693,13 @@ impl Storage for InMemoryStorage {
         Ok(DeleteOutcome::Deleted)
     }
 
-    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+    async fn prune_batch(&self, status: JobState, before: Millis, limit: usize) -> Result<u64, StorageError> {
+        status.expect_finished()?;
         let mut keys = lock(&self.inner.keys);
         let mut pruned = 0;
         for shard in &self.inner.shards {
             lock(shard).jobs.retain(|_, job| {
-                let gone = job.status().is_finished() && job.updated_at() < before;
+                let gone = pruned < limit && job.status() == status && job.updated_at() < before;
                 if gone {
                     pruned += 1;
                     if let Some(key) = job.idempotency_key() {
@@ -704,8 +708,15 @@ impl Storage for InMemoryStorage {
                 }
                 !gone
             });
+            if pruned == limit {
+                break;
+            }
         }
-        Ok(pruned)
+        Ok(u64::try_from(pruned).unwrap_or(u64::MAX))
+    }
+
+    async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
+        Ok(lock(&self.inner.duties).try_take(duty, owner, now, ttl_ms))
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -867,26 +867,40 @@ impl Storage for PostgresStorage {
         Ok(outcome)
     }
 
-    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
-        let mut tx = self.begin().await?;
-        let result = async {
-            let deleted: Vec<uuid::Uuid> = sqlx::query_scalar(
-                "DELETE FROM rk_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < $1 \
-                 RETURNING id",
-            )
+    async fn prune_batch(&self, status: JobState, before: Millis, limit: usize) -> Result<u64, StorageError> {
+        status.expect_finished()?;
+        // The status is written into the statement, so the planner sees it
+        // matches the finished-jobs index; it is one of three fixed names.
+        let sql = format!(
+            "WITH gone AS (DELETE FROM rk_jobs WHERE id IN (SELECT id FROM rk_jobs WHERE status = '{status}' \
+                  AND updated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id), \
+             history AS (DELETE FROM rk_history WHERE job_id IN (SELECT id FROM gone)) \
+             SELECT count(*) FROM gone",
+            status = status.as_str()
+        );
+        let deleted: i64 = sqlx::query_scalar(&sql)
             .bind(before)
-            .fetch_all(&mut *tx)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
-            sqlx::query("DELETE FROM rk_history WHERE job_id = ANY($1)")
-                .bind(&deleted)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            Ok(u64::try_from(deleted.len()).unwrap_or(u64::MAX))
-        }
-        .await;
-        Self::end(tx, result).await
+        Ok(deleted.cast_unsigned())
+    }
+
+    async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
+        let taken = sqlx::query(
+            "INSERT INTO rk_duties (name, owner, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+             WHERE rk_duties.owner = excluded.owner OR rk_duties.expires_at <= $4",
+        )
+        .bind(text(duty).as_ref())
+        .bind(text(owner).as_ref())
+        .bind(crate::model::add_ms(now, ttl_ms))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(taken.rows_affected() == 1)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {

@@ -25,6 +25,11 @@ pub(super) const ALL: [&str; 7] = [JOBS, HISTORY, SCHEDULED, READY, LEASES, KEYS
 
 pub(super) const NEXT_TOKEN: &[u8] = b"next_lease_token";
 
+/// The key, in [`META`], of the hold on duty `name`.
+pub(super) fn duty(name: &str) -> Vec<u8> {
+    [b"duty:".as_slice(), name.as_bytes()].concat()
+}
+
 pub(super) fn id(id: JobId) -> [u8; 16] {
     id.as_u128().to_be_bytes()
 }

@@ -32,6 +32,7 @@ use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
 use crate::commit::{Commit, Committed};
+use crate::duty::Hold;
 use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
@@ -776,13 +777,17 @@ impl Storage for RocksDbStorage {
         Ok(outcome)
     }
 
-    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+    async fn prune_batch(&self, status: JobState, before: Millis, limit: usize) -> Result<u64, StorageError> {
+        status.expect_finished()?;
         self.blocking(move |db| {
             let mut gone = Vec::new();
             for item in db.db.iterator_cf(db.cf(keys::JOBS)?, IteratorMode::Start) {
+                if gone.len() == limit {
+                    break;
+                }
                 let (key, value) = item.map_err(backend)?;
                 let job = Summary::read(&key, &value)?;
-                if job.status.is_finished() && job.updated_at < before {
+                if job.status == status && job.updated_at < before {
                     gone.push(job.id);
                 }
             }
@@ -791,7 +796,7 @@ impl Storage for RocksDbStorage {
                 for id in &gone {
                     // Re-read under the transaction: it may have changed.
                     let Some(r) = tx.load(*id)? else { continue };
-                    if !(r.status.is_finished() && r.updated_at < before) {
+                    if !(r.status == status && r.updated_at < before) {
                         continue;
                     }
                     tx.delete(keys::JOBS, &keys::id(r.id))?;
@@ -804,6 +809,33 @@ impl Storage for RocksDbStorage {
                     pruned += 1;
                 }
                 Ok(pruned)
+            })
+        })
+        .await
+    }
+
+    async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
+        let key = keys::duty(duty);
+        let owner = owner.to_owned();
+        self.blocking(move |db| {
+            db.transact(|tx| {
+                if let Some(bytes) = tx.get(keys::META, &key)? {
+                    let hold: Hold = serde_json::from_slice(&bytes)
+                        .map_err(|e| StorageError::backend(format!("the hold of a duty is corrupt: {e}")))?;
+                    if !hold.yields_to(&owner, now) {
+                        return Ok(false);
+                    }
+                }
+                let hold = Hold {
+                    owner: owner.clone(),
+                    until: crate::model::add_ms(now, ttl_ms),
+                };
+                tx.put(
+                    keys::META,
+                    &key,
+                    &serde_json::to_vec(&hold).map_err(StorageError::backend)?,
+                )?;
+                Ok(true)
             })
         })
         .await

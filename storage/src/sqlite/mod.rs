@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
-use rusqlite::{params_from_iter, Connection, OpenFlags};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags};
 use tokio::sync::broadcast;
 
 use crate::capabilities::Capabilities;
@@ -201,13 +201,17 @@ fn configure(conn: &Connection, options: &SqliteOptions, sync: syncer::SyncFn) -
     }
 }
 
-/// Deletes the history of jobs finished before `?1`. The status test repeats
-/// the finished-jobs index's condition word for word, so the index is used.
-const PRUNE_HISTORY: &str = "DELETE FROM rk_history WHERE job_id IN (SELECT id FROM rk_jobs \
-     WHERE status <> 'pending' AND status <> 'running' AND updated_at < ?1)";
+/// The ids of at most `?3` jobs in the finished state `?1` last written
+/// before `?2`. The status test repeats the finished-jobs index's condition
+/// word for word, so the index is used.
+const PRUNABLE: &str = "SELECT id FROM rk_jobs WHERE status <> 'pending' AND status <> 'running' AND status = ?1 \
+     AND updated_at < ?2 LIMIT ?3";
 
-/// Deletes the jobs finished before `?1`.
-const PRUNE_JOBS: &str = "DELETE FROM rk_jobs WHERE status <> 'pending' AND status <> 'running' AND updated_at < ?1";
+/// Takes or renews duty `?1` for `?2` until `?3`, unless another owner's
+/// hold runs past `?4`.
+const TAKE_DUTY: &str = "INSERT INTO rk_duties (name, owner, expires_at) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+     WHERE rk_duties.owner = excluded.owner OR rk_duties.expires_at <= ?4";
 
 /// The claim's two queries, for `machines` machine names: jobs whose lease
 /// expired, then ready jobs. Parameters: `?1` now, `?2` the limit, `?3...`
@@ -612,12 +616,44 @@ impl Storage for SqliteStorage {
         Ok(outcome)
     }
 
-    async fn prune(&self, before: Millis) -> Result<u64, StorageError> {
+    async fn prune_batch(&self, status: JobState, before: Millis, limit: usize) -> Result<u64, StorageError> {
+        status.expect_finished()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.writer
             .call(move |conn| {
-                conn.execute(PRUNE_HISTORY, [before]).map_err(backend)?;
-                let deleted = conn.execute(PRUNE_JOBS, [before]).map_err(backend)?;
-                Ok(deleted as u64)
+                let ids: Vec<[u8; 16]> = conn
+                    .prepare_cached(PRUNABLE)
+                    .map_err(backend)?
+                    .query_map(params![status.as_str(), before, limit], |row| row.get(0))
+                    .map_err(backend)?
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?;
+                for id in &ids {
+                    conn.prepare_cached("DELETE FROM rk_history WHERE job_id = ?1")
+                        .map_err(backend)?
+                        .execute([id])
+                        .map_err(backend)?;
+                    conn.prepare_cached("DELETE FROM rk_jobs WHERE id = ?1")
+                        .map_err(backend)?
+                        .execute([id])
+                        .map_err(backend)?;
+                }
+                Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
+            })
+            .await
+    }
+
+    async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
+        let (duty, owner) = (duty.to_owned(), owner.to_owned());
+        let until = crate::model::add_ms(now, ttl_ms);
+        self.writer
+            .call(move |conn| {
+                let taken = conn
+                    .prepare_cached(TAKE_DUTY)
+                    .map_err(backend)?
+                    .execute(params![duty, owner, until, now])
+                    .map_err(backend)?;
+                Ok(taken == 1)
             })
             .await
     }
@@ -831,9 +867,9 @@ mod tests {
     #[test]
     fn pruning_reads_only_the_finished_jobs() {
         let conn = configured();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {PRUNE_JOBS}")).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {PRUNABLE}")).unwrap();
         let plan: Vec<String> = stmt
-            .query_map([0_i64], |row| row.get(3))
+            .query_map(params!["completed", 0_i64, 10_i64], |row| row.get(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

@@ -10,9 +10,10 @@ use crate::error::StorageError;
 use super::rows::backend;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/0001_jobs.sql"),
     include_str!("migrations/0002_checks_without_in_lists.sql"),
+    include_str!("migrations/0003_duties.sql"),
 ];
 
 /// The schema version this build writes.

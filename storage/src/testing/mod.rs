@@ -21,6 +21,7 @@ mod lease;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod read;
+mod retention;
 mod shared;
 mod support;
 
@@ -59,6 +60,8 @@ checks![
     read::history_is_gap_free,
     read::prune_deletes_only_old_finished_jobs,
     read::only_a_finished_job_is_deleted,
+    retention::prune_batch_takes_one_state_and_at_most_its_limit,
+    retention::a_duty_has_one_holder_at_a_time,
     read::events_announce_inserts_and_commits,
     claim::claim_orders_by_priority_run_at_and_id,
     claim::claim_skips_future_and_foreign_jobs,

@@ -1,0 +1,7 @@
+-- RuneKernel SQLite schema, version 3: who holds each runtime-wide duty
+-- (pruning), and until when.
+CREATE TABLE rk_duties (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    owner      TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);
