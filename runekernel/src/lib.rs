@@ -30,7 +30,7 @@ pub use machine::{
 };
 pub use runtime::{
     termination, Backoff, BulkPage, JobView, Policies, Registration, Retention, Runtime, RuntimeBuilder, RuntimeError,
-    StepHook, StepInfo, StepOutcome, SubmitOptions,
+    Schedule, ScheduleError, StepHook, StepInfo, StepOutcome, SubmitOptions,
 };
 pub use step_error::{StepError, StepErrorKind};
 pub use storage::{CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, ListOrder};

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::Resources;
 use crate::job::lifecycle_machine;
+use crate::machine::StateMachine;
 use crate::signal::Signal;
 use crate::storage::{InMemoryStorage, Storage};
 
@@ -17,6 +18,7 @@ use super::clock::Clock;
 use super::hooks::{Hooks, StepHook, StepSpan};
 use super::ids::IdSource;
 use super::lease::{heartbeat_loop, ActiveJobs, LeaseHealth};
+use super::periodic::{periodic_loop, Periodic, PeriodicJobs, Schedule};
 use super::policy::{Backoff, Policies};
 use super::producer::produce;
 use super::registry::Registry;
@@ -35,6 +37,7 @@ pub struct RuntimeBuilder {
     worker_id: Option<String>,
     shutdown_timeout: Duration,
     hooks: Vec<Arc<dyn StepHook>>,
+    periodic: Vec<Periodic>,
 }
 
 impl RuntimeBuilder {
@@ -51,6 +54,7 @@ impl RuntimeBuilder {
             worker_id: None,
             shutdown_timeout: Duration::from_secs(30),
             hooks: Vec::new(),
+            periodic: Vec::new(),
         }
     }
 
@@ -158,6 +162,65 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Submits a job of `M`, made by `make`, at every tick of `schedule`,
+    /// under the name `name` (unique among the periodic jobs of the
+    /// runtimes sharing a storage). Each tick has one job however many
+    /// runtimes share the storage and register the same schedule: its
+    /// idempotency key is `periodic:{name}:{tick}`, and its `run_at` the
+    /// tick. When a runtime starts, it submits the latest tick at or before
+    /// now (or each one within the schedule's
+    /// [`catch_up`](Schedule::catch_up) window) unless a job for it exists:
+    /// so the tick a downtime missed runs. A key is kept as long as its job
+    /// is; keep finished jobs (see [`Retention`](crate::Retention)) at
+    /// least as long as the schedule's period, or a runtime that starts
+    /// after a tick's job was pruned submits that tick again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runekernel::prelude::*;
+    /// use runekernel::Schedule;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
+    /// enum Cleanup {
+    ///     #[state(initial)]
+    ///     #[transition(to = Done)]
+    ///     Start,
+    ///     #[state(terminal)]
+    ///     Done,
+    /// }
+    ///
+    /// struct Sweep;
+    ///
+    /// impl CleanupHandler for Sweep {
+    ///     async fn start(&self, _ctx: &JobContext) -> Result<CleanupStartNext, StepError> {
+    ///         Ok(CleanupStartNext::Done)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::builder()
+    ///     .deterministic(1)
+    ///     .register(Cleanup::handler(Sweep))
+    ///     .periodic("cleanup", Schedule::every(Duration::from_secs(300))?, || Cleanup::Start)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(rt.run_until_idle().await?, 1, "the latest tick, as the runtime starts");
+    /// rt.advance(Duration::from_secs(300)).await;
+    /// assert_eq!(rt.run_until_idle().await?, 1, "the next tick");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn periodic<M, F>(mut self, name: impl Into<String>, schedule: Schedule, make: F) -> Self
+    where
+        M: StateMachine,
+        F: Fn() -> M + Send + Sync + 'static,
+    {
+        self.periodic.push(Periodic::new(name.into(), schedule, make));
+        self
+    }
+
     /// How long `shutdown` lets running steps finish. Default: 30 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -255,6 +318,7 @@ impl RuntimeBuilder {
             closed: Signal::new(),
             wake: tokio::sync::Notify::new(),
             completer,
+            periodic: PeriodicJobs::new(self.periodic),
             ids,
             rng: Mutex::new(rng),
             deterministic,
@@ -270,6 +334,11 @@ impl RuntimeBuilder {
                     .spawn(produce(Arc::clone(&inner), self.workers, inner.tasks.clone(), events));
             }
             tokio::spawn(heartbeat_loop(Arc::clone(&inner)));
+            if !inner.periodic.is_empty() {
+                tokio::spawn(periodic_loop(Runtime {
+                    inner: Arc::clone(&inner),
+                }));
+            }
             if self.workers > 0 && inner.policies.retention.prunes() {
                 tokio::spawn(super::retention::prune_loop(Arc::clone(&inner)));
             }

@@ -28,6 +28,7 @@ mod hooks;
 mod ids;
 mod lease;
 mod metrics;
+mod periodic;
 mod policy;
 mod pool;
 mod producer;
@@ -63,6 +64,7 @@ pub use bulk::BulkPage;
 pub use error::RuntimeError;
 pub use hooks::{StepHook, StepInfo, StepOutcome};
 pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
+pub use periodic::{Schedule, ScheduleError};
 pub use policy::{Backoff, Policies, Retention};
 pub use termination::termination;
 pub use view::JobView;
@@ -138,6 +140,8 @@ pub(crate) struct Inner {
     /// and in deterministic mode, where steps commit one by one in the
     /// caller's task.
     pub(crate) completer: Option<completer::Completer>,
+    /// The periodic jobs this runtime submits.
+    pub(crate) periodic: periodic::PeriodicJobs,
     ids: IdSource,
     rng: Mutex<StdRng>,
     deterministic: bool,
@@ -633,6 +637,19 @@ impl Runtime {
         Ok(self.inner.storage.commit(commit).await?)
     }
 
+    /// Submits the jobs of the periodic schedules (see
+    /// [`RuntimeBuilder::periodic`]) whose ticks are due now and were not
+    /// submitted yet: what a runtime with workers does by itself at each
+    /// tick. In deterministic mode, [`run_until_idle`](Self::run_until_idle)
+    /// calls it first.
+    ///
+    /// # Errors
+    /// The first submission that failed (the others were made; the failed
+    /// ones are tried again at the next call).
+    pub async fn submit_periodic(&self) -> Result<()> {
+        self.inner.periodic.submit_due(self, self.inner.clock.now()).await
+    }
+
     /// Runs one pruning pass now (see [`Retention`]): if this runtime holds
     /// the storage's pruning duty, or can take it, deletes the finished
     /// jobs whose state's retention has passed, with their history, a
@@ -749,6 +766,7 @@ impl Runtime {
     /// # Errors
     /// Storage errors.
     pub async fn run_until_idle(&self) -> Result<usize> {
+        self.submit_periodic().await?;
         let mut ran = 0;
         loop {
             let Some(job) = self.inner.storage.claim(self.inner.claim_request(1)).await?.pop() else {
