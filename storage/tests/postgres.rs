@@ -164,3 +164,68 @@ async fn a_refused_commit_fails_alone_in_its_batch() {
         .collect();
     assert_eq!(statuses, [JobState::Completed, JobState::Running, JobState::Completed]);
 }
+
+/// A job inserted on a connection of the application's own pool, inside its
+/// transaction, exists once that transaction commits, and runtimes are told
+/// then; a rolled-back one never exists. The application's connections keep
+/// their own `search_path`.
+#[tokio::test]
+async fn a_job_inserted_in_the_applications_transaction_exists_if_it_commits() {
+    let Some(url) = database_url() else { return };
+    let schemas = TestSchemas::new(&url);
+    let schema = schemas.fresh("rk_app_tx");
+    let app = sqlx_postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    let storage = PostgresStorage::from_pool(&app, PostgresOptions::default().schema(&schema))
+        .await
+        .unwrap();
+    let mut events = storage.subscribe_ready();
+
+    let mut tx = app.begin().await.unwrap();
+    let job = new_job("m", 1);
+    let mut keyed = new_job("m", 2);
+    keyed.idempotency_key = Some("order-7".into());
+    let mut again = new_job("m", 3);
+    again.idempotency_key = Some("order-7".into());
+    let inserted = storage
+        .insert_in(&mut tx, vec![job.clone(), keyed.clone()])
+        .await
+        .unwrap();
+    assert!(inserted.iter().all(|i| i.created));
+    let repeated = storage.insert_in(&mut tx, vec![again]).await.unwrap();
+    assert_eq!(
+        (repeated[0].id, repeated[0].created),
+        (keyed.id, false),
+        "the key is seen within the transaction"
+    );
+    assert!(
+        storage.get(job.id).await.unwrap().is_none(),
+        "not visible before the commit"
+    );
+    let path: String = sqlx_core::query_scalar::query_scalar("SHOW search_path")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert!(
+        !path.contains(&schema),
+        "the application's search_path is its own: {path}"
+    );
+    tx.commit().await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+    assert!(matches!(event, Ok(Ok(StorageEvent::JobsReady))), "{event:?}");
+    assert_eq!(storage.get(job.id).await.unwrap().unwrap().state, "start");
+    assert_eq!(storage.history(keyed.id).await.unwrap().len(), 1);
+
+    let mut tx = app.begin().await.unwrap();
+    let dropped = new_job("m", 4);
+    storage.insert_in(&mut tx, vec![dropped.clone()]).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        storage.get(dropped.id).await.unwrap().is_none(),
+        "rolled back with the transaction"
+    );
+    assert!(storage.history(dropped.id).await.unwrap().is_empty());
+}

@@ -339,6 +339,18 @@ impl Runtime {
         Ok(self.inner.storage.insert(job).await?.id)
     }
 
+    /// The stored form of a new job of `M` that starts in `state`, with
+    /// `options`, as [`submit_with`](Self::submit_with) would insert it now:
+    /// for inserting it elsewhere, as in an application's own Postgres
+    /// transaction (`PostgresStorage::insert_in`), so that the job exists
+    /// if and only if that transaction commits.
+    ///
+    /// # Errors
+    /// As [`submit_with`](Self::submit_with), but for storage errors.
+    pub fn prepare_job<M: StateMachine>(&self, state: M, options: SubmitOptions) -> Result<NewJob> {
+        self.new_typed(&state, &options, self.inner.clock.now())
+    }
+
     /// The new job that starts in `state`, submitted at `now`.
     fn new_typed<M: StateMachine>(&self, state: &M, options: &SubmitOptions, now: Millis) -> Result<NewJob> {
         let def = M::definition();

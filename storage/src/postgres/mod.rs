@@ -38,7 +38,8 @@ use crate::{JobId, JobState};
 
 use rows::{backend, read_job, text, CommitColumns, JobColumns, NewJobColumns};
 use statements::{
-    CLAIM_JOBS, COMMIT_JOBS, EXTEND_LEASES, GET_JOB, GET_JOBS, LIST_JOBS, LIST_JOBS_NEWEST, LOCK_JOBS, WRITE_JOBS,
+    Inserts, CLAIM_JOBS, COMMIT_JOBS, EXTEND_LEASES, GET_JOB, GET_JOBS, LIST_JOBS, LIST_JOBS_NEWEST, LOCK_JOBS,
+    WRITE_JOBS,
 };
 
 /// How to connect a [`PostgresStorage`].
@@ -91,6 +92,10 @@ pub struct PostgresStorage {
     events: EventBus,
     channel: String,
     schema: String,
+    /// The inserts for this storage's own connections.
+    own_inserts: std::sync::Arc<Inserts>,
+    /// The inserts for a connection of the application's.
+    app_inserts: std::sync::Arc<Inserts>,
     _listener: std::sync::Arc<ListenerTask>,
 }
 
@@ -132,10 +137,30 @@ impl PostgresStorage {
     /// # Errors
     /// As [`connect`](Self::connect), and for an unusable schema name.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StorageError> {
-        check_schema_name(&options.schema)?;
         let connect: PgConnectOptions = url
             .parse()
             .map_err(|e| StorageError::Invalid(format!("`{url}` is not a Postgres URL: {e}")))?;
+        Self::open(connect, options).await
+    }
+
+    /// Connects to the database of `pool`, an application's own sqlx 0.8
+    /// pool, with `options`: the same server, database, user and TLS
+    /// settings (the pool's connect options). The storage opens connections
+    /// of its own rather than borrowing the pool's, because its connections
+    /// carry session settings (`search_path` set to its schema, generic
+    /// plans, no bitmap scans) that must not leak into the application's
+    /// queries. Submit inside the application's own transactions with
+    /// [`insert_in`](Self::insert_in).
+    ///
+    /// # Errors
+    /// As [`connect_with`](Self::connect_with).
+    pub async fn from_pool(pool: &PgPool, options: PostgresOptions) -> Result<Self, StorageError> {
+        Self::open((*pool.connect_options()).clone(), options).await
+    }
+
+    /// Opens the storage on the database `connect` names.
+    async fn open(connect: PgConnectOptions, options: PostgresOptions) -> Result<Self, StorageError> {
+        check_schema_name(&options.schema)?;
         let schema = options.schema.clone();
         // The schema name was checked above, so it is safe to splice in.
         // Generic plans: with `auto`, Postgres may re-plan the claim and
@@ -194,6 +219,8 @@ impl PostgresStorage {
             pool,
             events,
             channel,
+            app_inserts: std::sync::Arc::new(Inserts::in_schema(&schema)),
+            own_inserts: std::sync::Arc::new(Inserts::bare()),
             schema,
             _listener: std::sync::Arc::new(ListenerTask(task)),
         })
@@ -416,7 +443,7 @@ impl PostgresStorage {
         let keys: Vec<String> = jobs.iter().filter_map(|j| j.idempotency_key.clone()).collect();
         if keys.is_empty() {
             let all: Vec<&NewJob> = jobs.iter().collect();
-            self.insert_new(&self.pool, &all).await?;
+            self.insert_new(&self.pool, &self.own_inserts.new, &all).await?;
             return Ok(jobs
                 .iter()
                 .map(|j| Inserted {
@@ -427,24 +454,53 @@ impl PostgresStorage {
         }
         // The keys are looked up and the new jobs written in one transaction.
         let mut tx = self.begin().await?;
-        let result = self.insert_keyed(&mut tx, jobs, &keys).await;
+        let result = self.insert_keyed(&mut tx, &self.own_inserts, jobs, &keys).await;
         Self::end(tx, result).await
     }
 
-    /// Inserts in `tx` every job but those whose idempotency key (one of
-    /// `keys`) is stored already or taken by an earlier job of the batch.
+    /// Inserts jobs through `conn`, a connection of the application's own
+    /// (from its own sqlx 0.8 pool), usually inside its own transaction:
+    /// pass `&mut *tx`. The jobs then exist if and only if that transaction
+    /// commits, and every runtime on this storage's schema is told of them
+    /// when it does (Postgres delivers `NOTIFY` at commit). The statements
+    /// name the tables in this storage's schema, so the connection's
+    /// `search_path` does not matter. Otherwise as
+    /// [`insert_batch`](Storage::insert_batch), idempotency keys included;
+    /// within a transaction, the key lookup and the insert are atomic.
+    ///
+    /// Make a typed job with `Runtime::prepare_job` (in `runekernel`).
+    ///
+    /// # Errors
+    /// As [`insert_batch`](Storage::insert_batch); the application's
+    /// transaction is then usually to be rolled back.
+    pub async fn insert_in(&self, conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        jobs.iter().try_for_each(NewJob::check)?;
+        let mut seen = HashSet::with_capacity(jobs.len());
+        if let Some(dup) = jobs.iter().find(|j| !seen.insert(j.id)) {
+            return Err(StorageError::DuplicateId(dup.id));
+        }
+        let keys: Vec<String> = jobs.iter().filter_map(|j| j.idempotency_key.clone()).collect();
+        self.insert_keyed(conn, &self.app_inserts, &jobs, &keys).await
+    }
+
+    /// Inserts through `conn` every job but those whose idempotency key
+    /// (one of `keys`) is stored already or taken by an earlier job of the
+    /// batch, with the statements `sql`.
     async fn insert_keyed(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        conn: &mut PgConnection,
+        sql: &Inserts,
         jobs: &[NewJob],
         keys: &[String],
     ) -> Result<Vec<Inserted>, StorageError> {
-        let rows: Vec<(String, uuid::Uuid)> =
-            sqlx::query_as("SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)")
-                .bind(keys)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(backend)?;
+        let rows: Vec<(String, uuid::Uuid)> = sqlx::query_as(&sql.keys)
+            .bind(keys)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
         let mut known: HashMap<String, JobId> = rows.into_iter().map(|(k, id)| (k, JobId::from_uuid(id))).collect();
         let mut out = Vec::with_capacity(jobs.len());
         let mut fresh: Vec<&NewJob> = Vec::with_capacity(jobs.len());
@@ -466,7 +522,7 @@ impl PostgresStorage {
             });
         }
         if !fresh.is_empty() {
-            self.insert_new(&mut **tx, &fresh).await?;
+            self.insert_new(&mut *conn, &sql.new, &fresh).await?;
         }
         Ok(out)
     }
@@ -476,10 +532,11 @@ impl PostgresStorage {
     async fn insert_new<'e>(
         &self,
         executor: impl Executor<'e, Database = Postgres>,
+        sql: &str,
         jobs: &[&NewJob],
     ) -> Result<(), StorageError> {
         let columns = NewJobColumns::of(jobs);
-        statements::insert_new(&columns, &self.channel)
+        statements::insert_new(sql, &columns, &self.channel)
             .execute(executor)
             .await
             .map(|_| ())

@@ -124,14 +124,68 @@ pub(super) async fn prepare(conn: &mut PgConnection, channel: &str) -> Result<()
     for statement in [CLAIM_JOBS.as_str(), COMMIT_JOBS.as_str(), EXTEND_LEASES] {
         conn.prepare(statement).await?;
     }
-    insert_new(&NewJobColumns::default(), channel)
+    insert_new(INSERT_NEW.as_str(), &NewJobColumns::default(), channel)
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// New jobs bound to [`INSERT_NEW`], announced on `channel`: the one
-/// binding of the insert, for real inserts and [`prepare`] alike.
-pub(super) fn insert_new<'q>(jobs: &'q NewJobColumns<'_>, channel: &'q str) -> PgQuery<'q> {
-    jobs.bind(sqlx::query(INSERT_NEW.as_str())).bind(channel)
+/// New jobs bound to `sql` ([`INSERT_NEW`], or its [`Inserts::in_schema`]
+/// form), announced on `channel`: the one binding of the insert, for real
+/// inserts and [`prepare`] alike.
+pub(super) fn insert_new<'q>(sql: &'q str, jobs: &'q NewJobColumns<'_>, channel: &'q str) -> PgQuery<'q> {
+    jobs.bind(sqlx::query(sql)).bind(channel)
+}
+
+/// Finds the jobs that hold the idempotency keys `$1`.
+pub(super) const JOBS_WITH_KEYS: &str = "SELECT idempotency_key, id FROM rk_jobs WHERE idempotency_key = ANY($1)";
+
+/// The statements that insert jobs: with the tables by their bare names,
+/// for this storage's own connections (whose `search_path` is its schema),
+/// or named in the schema, for a connection of the application's.
+pub(super) struct Inserts {
+    /// [`INSERT_NEW`].
+    pub(super) new: String,
+    /// [`JOBS_WITH_KEYS`].
+    pub(super) keys: String,
+}
+
+impl Inserts {
+    /// The statements for this storage's own connections.
+    pub(super) fn bare() -> Self {
+        Inserts {
+            new: INSERT_NEW.clone(),
+            keys: JOBS_WITH_KEYS.to_owned(),
+        }
+    }
+
+    /// The statements with their tables named in `schema` (a checked
+    /// schema name), for any connection to the database.
+    pub(super) fn in_schema(schema: &str) -> Self {
+        let qualify = |sql: &str| {
+            sql.replace("rk_jobs", &format!("\"{schema}\".rk_jobs"))
+                .replace("rk_history", &format!("\"{schema}\".rk_history"))
+        };
+        let bare = Inserts::bare();
+        Inserts {
+            new: qualify(&bare.new),
+            keys: qualify(&bare.keys),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Inserts;
+
+    #[test]
+    fn the_inserts_for_an_applications_connection_name_every_table_in_the_schema() {
+        let app = Inserts::in_schema("shop");
+        for sql in [&app.new, &app.keys] {
+            let bare = sql.replace("\"shop\".rk_jobs", "").replace("\"shop\".rk_history", "");
+            assert!(!bare.contains("rk_"), "a table left unqualified: {sql}");
+            assert!(sql.contains("\"shop\".rk_jobs"), "{sql}");
+        }
+        assert!(app.new.contains("\"shop\".rk_history"));
+    }
 }
