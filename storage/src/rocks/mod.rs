@@ -250,6 +250,18 @@ impl Tx<'_> {
         self.txn.delete_cf(self.cf(cf)?, key).map_err(backend)
     }
 
+    /// Deletes job `r` with its history and idempotency key.
+    fn remove(&self, r: &JobRecord) -> Result<(), StorageError> {
+        self.delete(keys::JOBS, &keys::id(r.id))?;
+        if let Some(key) = &r.idempotency_key {
+            self.delete(keys::KEYS, key.as_bytes())?;
+        }
+        for seq in 0..=r.version {
+            self.delete(keys::HISTORY, &keys::history(r.id, seq))?;
+        }
+        Ok(())
+    }
+
     /// Keys (and values) from `start` on, while `keep` says so.
     fn scan(&self, cf: &str, start: &[u8], mut keep: impl FnMut(&[u8]) -> bool) -> Result<Vec<Entry>, StorageError> {
         let mut out = Vec::new();
@@ -760,13 +772,7 @@ impl Storage for RocksDbStorage {
                     if !r.status.is_finished() {
                         return Ok(DeleteOutcome::NotFinished(r.status));
                     }
-                    tx.delete(keys::JOBS, &keys::id(r.id))?;
-                    if let Some(key) = &r.idempotency_key {
-                        tx.delete(keys::KEYS, key.as_bytes())?;
-                    }
-                    for seq in 0..=r.version {
-                        tx.delete(keys::HISTORY, &keys::history(r.id, seq))?;
-                    }
+                    tx.remove(&r)?;
                     Ok(DeleteOutcome::Deleted)
                 })
             })
@@ -799,13 +805,7 @@ impl Storage for RocksDbStorage {
                     if !(r.status == status && r.updated_at < before) {
                         continue;
                     }
-                    tx.delete(keys::JOBS, &keys::id(r.id))?;
-                    if let Some(key) = &r.idempotency_key {
-                        tx.delete(keys::KEYS, key.as_bytes())?;
-                    }
-                    for seq in 0..=r.version {
-                        tx.delete(keys::HISTORY, &keys::history(r.id, seq))?;
-                    }
+                    tx.remove(&r)?;
                     pruned += 1;
                 }
                 Ok(pruned)

@@ -602,11 +602,7 @@ impl Storage for SqliteStorage {
                 if !record.status.is_finished() {
                     return Ok(DeleteOutcome::NotFinished(record.status));
                 }
-                let id = rows::id_bytes(id);
-                conn.execute("DELETE FROM rk_history WHERE job_id = ?1", [&id])
-                    .map_err(backend)?;
-                conn.execute("DELETE FROM rk_jobs WHERE id = ?1", [&id])
-                    .map_err(backend)?;
+                rows::delete_job(conn, &rows::id_bytes(id))?;
                 Ok(DeleteOutcome::Deleted)
             })
             .await?;
@@ -629,14 +625,7 @@ impl Storage for SqliteStorage {
                     .collect::<Result<_, _>>()
                     .map_err(backend)?;
                 for id in &ids {
-                    conn.prepare_cached("DELETE FROM rk_history WHERE job_id = ?1")
-                        .map_err(backend)?
-                        .execute([id])
-                        .map_err(backend)?;
-                    conn.prepare_cached("DELETE FROM rk_jobs WHERE id = ?1")
-                        .map_err(backend)?
-                        .execute([id])
-                        .map_err(backend)?;
+                    rows::delete_job(conn, id)?;
                 }
                 Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
             })

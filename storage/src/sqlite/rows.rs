@@ -351,6 +351,20 @@ pub(super) fn update_for_commit(conn: &Connection, rowid: i64, v: &CommitValues)
     Ok(())
 }
 
+/// Deletes the job whose id is `id` (as stored) with its history.
+pub(super) fn delete_job(conn: &Connection, id: &[u8; 16]) -> Result<(), StorageError> {
+    for sql in [
+        "DELETE FROM rk_history WHERE job_id = ?1",
+        "DELETE FROM rk_jobs WHERE id = ?1",
+    ] {
+        conn.prepare_cached(sql)
+            .map_err(backend)?
+            .execute([id])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// Writes the lifecycle columns only (claim, heartbeat, release, cancel
 /// request): the payload is not rewritten.
 pub(super) fn update_lifecycle(conn: &Connection, r: &JobRecord) -> Result<(), StorageError> {
