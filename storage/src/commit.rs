@@ -137,8 +137,9 @@ impl Outcome {
     }
 
     /// [`change`](Self::change), taken out of the outcome (the outcome is
-    /// left with an empty state and a null payload).
-    pub fn take_change(&mut self) -> Option<StateChange> {
+    /// left with an empty state and a null payload): for a backend or a
+    /// caller that moves the new state into its record after the commit.
+    pub(crate) fn take_change(&mut self) -> Option<StateChange> {
         match self {
             Outcome::Continued { to, .. } | Outcome::Advanced { to, .. } | Outcome::Completed { to } => {
                 Some(StateChange {

@@ -195,7 +195,6 @@ impl fmt::Debug for Schedule {
 type Submit = Arc<dyn Fn(Runtime, SubmitOptions) -> BoxFuture<'static, Result<JobId, RuntimeError>> + Send + Sync>;
 
 /// A registered periodic job.
-#[derive(Clone)]
 pub(crate) struct Periodic {
     name: String,
     schedule: Schedule,
