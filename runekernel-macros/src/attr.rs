@@ -11,11 +11,12 @@ use syn::{Attribute, Ident, LitInt, LitStr, Path, Token};
 use crate::errors::Errors;
 use runekernel_graph_rules::suggest;
 
-/// `#[machine(name = "...", version = N, crate = path, allow_cycles)]`.
+/// `#[machine(name = "...", version = N, queue = "...", crate = path, allow_cycles)]`.
 #[derive(Default)]
 pub struct MachineAttrs {
     pub name: Option<LitStr>,
     pub version: Option<LitInt>,
+    pub queue: Option<LitStr>,
     pub krate: Option<Path>,
     pub allow_cycles: Option<Span>,
 }
@@ -42,6 +43,7 @@ pub struct TransitionAttr {
 enum MachineKey {
     Name,
     Version,
+    Queue,
     Crate,
     AllowCycles,
 }
@@ -49,6 +51,7 @@ enum MachineKey {
 const MACHINE_KEYS: &[(&str, MachineKey)] = &[
     ("name", MachineKey::Name),
     ("version", MachineKey::Version),
+    ("queue", MachineKey::Queue),
     ("crate", MachineKey::Crate),
     ("allow_cycles", MachineKey::AllowCycles),
 ];
@@ -96,6 +99,16 @@ pub fn machine_attrs(attrs: &[Attribute], errors: &mut Errors) -> MachineAttrs {
                     let lit: LitInt = value(&meta, "version = 2")?;
                     lit.base10_parse::<u32>()?;
                     set(&mut out.version, lit, &meta, errors);
+                }
+                MachineKey::Queue => {
+                    let lit: LitStr = value(&meta, "queue = \"emails\"")?;
+                    if lit.value().trim().is_empty() {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "the queue name is empty; name a queue such as `queue = \"emails\"`, or leave the key out for the default queue",
+                        ));
+                    }
+                    set(&mut out.queue, lit, &meta, errors);
                 }
                 MachineKey::Crate => set(
                     &mut out.krate,

@@ -29,8 +29,8 @@ pub use machine::{
     StateDef, StateJsonError, StateMachine, StateShape, Transition, TransitionError, UnknownState,
 };
 pub use runtime::{
-    termination, Backoff, BulkPage, JobView, Policies, Registration, Retention, Runtime, RuntimeBuilder, RuntimeError,
-    Schedule, ScheduleError, StepHook, StepInfo, StepOutcome, SubmitOptions,
+    termination, Backoff, BulkPage, JobView, PeriodicInfo, Policies, QueueInfo, Registration, Retention, Runtime,
+    RuntimeBuilder, RuntimeError, Schedule, ScheduleError, StepHook, StepInfo, StepOutcome, SubmitOptions,
 };
 pub use step_error::{StepError, StepErrorKind};
 pub use storage::{CancelOutcome, HistoryEntry, JobFilter, JobId, JobPage, JobRecord, JobState, ListOrder};

@@ -33,4 +33,9 @@ pub struct SubmitOptions {
     pub timeout: Option<Duration>,
     /// At most one job per key: submitting again returns the first job's id.
     pub idempotency_key: Option<String>,
+    /// The queue the job waits in; default: its machine's
+    /// (`#[machine(queue = "...")]`, else `"default"`). Only runtimes that
+    /// serve that queue claim it (see
+    /// [`RuntimeBuilder::queue`](crate::RuntimeBuilder::queue)).
+    pub queue: Option<String>,
 }

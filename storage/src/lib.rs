@@ -62,7 +62,7 @@ pub use job_state::{JobState, ParseJobStateError};
 pub use memory::InMemoryStorage;
 pub use model::{
     cancel_commit, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted, JobFilter,
-    JobPage, JobRecord, Lease, LeaseToken, ListOrder, Millis, NewJob,
+    JobNames, JobPage, JobRecord, Lease, LeaseToken, ListOrder, Millis, NewJob, DEFAULT_QUEUE,
 };
 pub use payload::{check_payload_depth, PayloadTooDeep, MAX_PAYLOAD_DEPTH};
 #[cfg(feature = "postgres")]

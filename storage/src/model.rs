@@ -14,6 +14,9 @@ use crate::{JobId, JobState};
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// The queue of a job whose machine and submission name none.
+pub const DEFAULT_QUEUE: &str = "default";
+
 /// A fencing token: issued with every lease, strictly increasing per
 /// backend. A commit or heartbeat must present the job's current token, so a
 /// worker whose lease expired or was taken over cannot write.
@@ -49,6 +52,9 @@ pub struct NewJob {
     pub id: JobId,
     /// The machine's name.
     pub machine: String,
+    /// The queue it waits in: runtimes claim per queue, and a paused queue's
+    /// jobs are not claimed.
+    pub queue: String,
     /// The machine definition's fingerprint when the job was written.
     pub fingerprint: u64,
     /// The initial state's stored name.
@@ -71,13 +77,14 @@ pub struct NewJob {
 
 impl NewJob {
     /// Job `id` of `machine` in `state` with `payload`; everything else at
-    /// its default: fingerprint 0, priority 0, runnable from the epoch
+    /// its default: queue [`DEFAULT_QUEUE`], fingerprint 0, priority 0, runnable from the epoch
     /// (`run_at` 0), the runtime's attempts and timeout, no idempotency key,
     /// `created_at` 0.
     pub fn new(id: JobId, machine: impl Into<String>, state: impl Into<String>, payload: Value) -> Self {
         NewJob {
             id,
             machine: machine.into(),
+            queue: DEFAULT_QUEUE.to_owned(),
             fingerprint: 0,
             state: state.into(),
             payload,
@@ -143,6 +150,10 @@ pub struct JobRecord {
     pub id: JobId,
     /// The machine's name.
     pub machine: String,
+    /// The queue it waits in. (A job stored before queues existed reads
+    /// as in [`DEFAULT_QUEUE`].)
+    #[serde(default = "default_queue")]
+    pub queue: String,
     /// The fingerprint of the machine definition it was last written with.
     pub fingerprint: u64,
     /// The current machine state's stored name.
@@ -212,6 +223,9 @@ pub struct ClaimRequest {
     pub worker: String,
     /// Only jobs of these machines are claimed.
     pub machines: Vec<String>,
+    /// Only jobs of this queue are claimed, and none while it is paused
+    /// (see [`Storage::set_queue_paused`](crate::Storage::set_queue_paused)).
+    pub queue: String,
     /// At most this many jobs.
     pub limit: usize,
     /// The current time: jobs with `run_at <= now` are ready, and running
@@ -257,6 +271,8 @@ pub enum DeleteOutcome {
 pub struct JobFilter {
     /// Only this machine.
     pub machine: Option<String>,
+    /// Only this queue.
+    pub queue: Option<String>,
     /// Only this machine state (by stored name).
     pub state: Option<String>,
     /// Only this lifecycle state.
@@ -264,9 +280,10 @@ pub struct JobFilter {
 }
 
 impl JobFilter {
-    /// Whether a job of this machine, state and lifecycle matches.
-    pub fn matches(&self, machine: &str, state: &str, status: JobState) -> bool {
+    /// Whether a job of this machine, queue, state and lifecycle matches.
+    pub fn matches(&self, machine: &str, queue: &str, state: &str, status: JobState) -> bool {
         self.machine.as_deref().is_none_or(|m| m == machine)
+            && self.queue.as_deref().is_none_or(|q| q == queue)
             && self.state.as_deref().is_none_or(|s| s == state)
             && self.status.is_none_or(|s| s == status)
     }
@@ -305,11 +322,13 @@ impl JobPage {
     }
 }
 
-/// How many jobs share a machine, state and lifecycle state.
+/// How many jobs share a machine, queue, state and lifecycle state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct CountRow {
     /// The machine.
     pub machine: String,
+    /// The queue.
+    pub queue: String,
     /// The machine state.
     pub state: String,
     /// The lifecycle state.
@@ -319,33 +338,58 @@ pub struct CountRow {
 }
 
 impl CountRow {
-    /// Counts records per (machine, state, lifecycle), sorted: what
+    /// Counts records per (machine, queue, state, lifecycle), sorted: what
     /// [`Storage::counts`](crate::Storage::counts) returns, for backends
     /// that keep records in Rust.
     pub fn tally<'a>(records: impl IntoIterator<Item = &'a JobRecord>) -> Vec<CountRow> {
-        Self::tally_names(
-            records
-                .into_iter()
-                .map(|r| (r.machine.as_str(), r.state.as_str(), r.status)),
-        )
+        Self::tally_names(records.into_iter().map(|r| JobNames {
+            machine: &r.machine,
+            queue: &r.queue,
+            state: &r.state,
+            status: r.status,
+        }))
     }
 
-    /// [`CountRow::tally`] over (machine, state, lifecycle) of each job.
-    pub fn tally_names<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str, JobState)>) -> Vec<CountRow> {
-        let mut counts: std::collections::BTreeMap<(&str, &str, JobState), u64> = std::collections::BTreeMap::new();
+    /// [`CountRow::tally`] over the names of each job.
+    pub fn tally_names<'a>(jobs: impl IntoIterator<Item = JobNames<'a>>) -> Vec<CountRow> {
+        let mut counts: std::collections::BTreeMap<JobNames<'a>, u64> = std::collections::BTreeMap::new();
         for key in jobs {
             *counts.entry(key).or_default() += 1;
         }
         counts
             .into_iter()
-            .map(|((machine, state, status), count)| CountRow {
-                machine: machine.to_owned(),
-                state: state.to_owned(),
-                status,
-                count,
-            })
+            .map(
+                |(
+                    JobNames {
+                        machine,
+                        queue,
+                        state,
+                        status,
+                    },
+                    count,
+                )| CountRow {
+                    machine: machine.to_owned(),
+                    queue: queue.to_owned(),
+                    state: state.to_owned(),
+                    status,
+                    count,
+                },
+            )
             .collect()
     }
+}
+
+/// What [`CountRow`] groups jobs by, borrowed from one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JobNames<'a> {
+    /// The machine.
+    pub machine: &'a str,
+    /// The queue.
+    pub queue: &'a str,
+    /// The machine state.
+    pub state: &'a str,
+    /// The lifecycle state.
+    pub status: JobState,
 }
 
 impl JobRecord {
@@ -354,6 +398,7 @@ impl JobRecord {
         JobRecord {
             id,
             machine: String::new(),
+            queue: String::new(),
             fingerprint: 0,
             state: String::new(),
             payload: Value::Null,
@@ -378,6 +423,7 @@ impl JobRecord {
         JobRecord {
             id: job.id,
             machine: job.machine.clone(),
+            queue: job.queue.clone(),
             fingerprint: job.fingerprint,
             state: job.state.clone(),
             payload: job.payload.clone(),
@@ -559,6 +605,11 @@ impl JobRecord {
             payload: self.payload.clone(),
         }
     }
+}
+
+/// [`DEFAULT_QUEUE`], owned: the queue of a stored job that names none.
+pub(crate) fn default_queue() -> String {
+    DEFAULT_QUEUE.to_owned()
 }
 
 /// `now + ms`, saturating.

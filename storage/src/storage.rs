@@ -60,7 +60,8 @@ pub trait Storage: Send + Sync + 'static {
         order: ListOrder,
     ) -> Result<JobPage, StorageError>;
 
-    /// Claims up to `limit` ready jobs of the requested machines, in
+    /// Claims up to `limit` ready jobs of the requested machines in the
+    /// requested queue, none if that queue is paused, in
     /// (priority, run_at, id) order: pending jobs whose `run_at` has come, and
     /// running jobs whose lease expired (their worker is presumed dead). Each
     /// becomes `Running` under a new lease with a fresh, strictly greater
@@ -212,8 +213,21 @@ pub trait Storage: Send + Sync + 'static {
     /// [`StorageError::NotFound`].
     async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError>;
 
-    /// How many jobs there are per (machine, state, lifecycle), sorted.
+    /// How many jobs there are per (machine, queue, state, lifecycle),
+    /// sorted.
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError>;
+
+    /// Pauses queue `queue` (`paused: true`) or resumes it, for every
+    /// process sharing the storage: once this returns, no
+    /// [`claim`](Self::claim) takes a job of a paused queue, neither a
+    /// pending one nor one whose lease expired; jobs already claimed run
+    /// on. A queue needs no jobs to be paused, and pausing a paused queue
+    /// (or resuming a running one) changes nothing. Returns whether the
+    /// queue was paused before.
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError>;
+
+    /// The paused queues, sorted.
+    async fn paused_queues(&self) -> Result<Vec<String>, StorageError>;
 
     /// Deletes finished jobs (completed, failed, cancelled) last written
     /// before `before`, with their history. Returns how many were deleted.

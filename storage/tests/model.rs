@@ -258,6 +258,7 @@ async fn run(storage: Arc<dyn Storage>, ops: Vec<Op>) -> Result<(), TestCaseErro
                         .filter(|(i, _)| machines & (1 << i) != 0)
                         .map(|(_, m)| (*m).to_owned())
                         .collect(),
+                    queue: runekernel_storage::DEFAULT_QUEUE.into(),
                     limit,
                     now,
                     lease_ms: LEASE_MS,

@@ -80,6 +80,7 @@ async fn commits_racing_cancellations_lose_nothing() {
     let request = ClaimRequest {
         worker: "w".into(),
         machines: vec!["m".into()],
+        queue: runekernel_storage::DEFAULT_QUEUE.into(),
         limit: 200,
         now: 0,
         lease_ms: 30_000,

@@ -79,6 +79,7 @@ async fn a_corrupt_row_fails_that_job_only() {
         .claim(runekernel_storage::ClaimRequest {
             worker: "w".into(),
             machines: vec!["m".into()],
+            queue: runekernel_storage::DEFAULT_QUEUE.into(),
             limit: 10,
             now: 0,
             lease_ms: 1_000,
@@ -145,7 +146,7 @@ async fn a_version_1_database_is_migrated_with_every_job_and_its_history() {
     let storage = SqliteStorage::open(&path).unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 3, "migrated to the latest version");
+    assert_eq!(version, 4, "migrated to the latest version");
     for (id, status, entries) in [
         (pending, JobState::Pending, 1),
         (completed, JobState::Completed, 3),
@@ -153,6 +154,11 @@ async fn a_version_1_database_is_migrated_with_every_job_and_its_history() {
     ] {
         let job = storage.get(id).await.unwrap().expect("the job survived the migration");
         assert_eq!((job.status, job.payload), (status, serde_json::json!({ "n": 1 })));
+        assert_eq!(
+            job.queue,
+            runekernel_storage::DEFAULT_QUEUE,
+            "a job from before queues is in the default one"
+        );
         assert_eq!(storage.history(id).await.unwrap().len(), entries);
     }
     // The idempotency key still finds its job.

@@ -14,6 +14,11 @@ use serde_json::{json, Value};
 const TOKEN: &str = "test-token-0123456789";
 /// The server's read-only token.
 const READ_ONLY: &str = "read-only-token-0123456789";
+/// The server's token for the jobs of `order`, named `orders`.
+const ORDERS: &str = "orders-token-0123456789";
+/// The server's token for the jobs of `invoice` (not registered), named
+/// `billing`.
+const BILLING: &str = "billing-token-0123456789";
 
 struct Server {
     base: String,
@@ -27,6 +32,10 @@ impl Server {
         let config = AdminConfig::new(TOKEN)
             .unwrap()
             .read_only_token(READ_ONLY)
+            .unwrap()
+            .machine_token("orders", ORDERS, ["order"])
+            .unwrap()
+            .machine_token("billing", BILLING, ["invoice"])
             .unwrap()
             .body_limit(4096);
         let app = admin::router(runtime.clone(), config);
@@ -47,7 +56,15 @@ impl Server {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.request(method, path);
+        self.call_as(TOKEN, method, path, body).await
+    }
+
+    /// [`call`](Self::call) with `token`.
+    async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -342,6 +359,75 @@ async fn jobs_matching_a_filter_are_cancelled_and_retried_in_pages() {
         .await;
     assert_eq!(st, StatusCode::OK, "{page}");
     assert_eq!((page["touched"].as_u64(), page["next"].as_str()), (Some(3), None));
+}
+
+#[tokio::test]
+async fn queues_are_listed_paused_resumed_and_filtered_on() {
+    let s = Server::start().await;
+    let later = json!({"delay_ms": 3_600_000});
+    let job = s
+        .submit(json!({"Created": {"sku": "a", "qty": 1}}), later.clone())
+        .await;
+    assert_eq!(job["queue"], "default", "{job}");
+    let options = json!({"delay_ms": 3_600_000, "queue": "slow"});
+    let slow = s.submit(json!({"Created": {"sku": "b", "qty": 1}}), options).await;
+    assert_eq!(slow["queue"], "slow", "{slow}");
+
+    let (st, list) = s.call(Method::GET, "/queues", None).await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    let queues: Vec<_> = list["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["name"].clone(),
+                q["pending"].clone(),
+                q["paused"].clone(),
+                q["served_here"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        queues,
+        [
+            (json!("default"), json!(1), json!(false), json!(true)),
+            (json!("slow"), json!(1), json!(false), json!(false))
+        ]
+    );
+
+    let (st, paused) = s.call(Method::PUT, "/queues/slow/pause", None).await;
+    assert_eq!(
+        (st, &paused["name"], &paused["paused"]),
+        (StatusCode::OK, &json!("slow"), &json!(true))
+    );
+    assert!(s.runtime.queue("slow").await.unwrap().paused);
+    let (st, b) = s.call(Method::PUT, "/queues/%20/pause", None).await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "empty_queue");
+
+    let (_, page) = s.call(Method::GET, "/jobs?queue=slow", None).await;
+    assert_eq!(
+        (page["jobs"][0]["id"].clone(), page["matching"].clone()),
+        (slow["id"].clone(), json!(1))
+    );
+    let (st, page) = s
+        .call(
+            Method::POST,
+            "/jobs/cancel",
+            Some(json!({"queue": "slow", "limit": 10})),
+        )
+        .await;
+    assert_eq!((st, page["touched"].as_u64()), (StatusCode::OK, Some(1)), "{page}");
+    let (_, untouched) = s
+        .call(Method::GET, &format!("/jobs/{}", job["id"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(untouched["status"], "pending");
+
+    let (st, resumed) = s.call(Method::PUT, "/queues/slow/resume", None).await;
+    assert_eq!(
+        (st, &resumed["paused"], &resumed["cancelled"]),
+        (StatusCode::OK, &json!(false), &json!(1))
+    );
 }
 
 #[tokio::test]
@@ -746,16 +832,7 @@ async fn a_read_only_token_reads_everything_and_changes_nothing() {
     }
     assert!(changes >= 8, "every operation that changes jobs was tried: {changes}");
     for (token, role) in [(TOKEN, "operator"), (READ_ONLY, "read_only")] {
-        let who: Value = s
-            .client
-            .get(format!("{}/whoami", s.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, who) = s.call_as(token, Method::GET, "/whoami", None).await;
         assert_eq!(who["role"], role);
     }
     let (_, after) = s.call(Method::GET, &format!("/jobs/{job}"), None).await;
@@ -763,6 +840,155 @@ async fn a_read_only_token_reads_everything_and_changes_nothing() {
         (after["status"].as_str(), after["version"].as_u64()),
         (Some("pending"), Some(0))
     );
+}
+
+#[tokio::test]
+async fn a_machine_token_changes_only_its_machines_jobs() {
+    let config = || AdminConfig::new(TOKEN).unwrap();
+    assert_eq!(
+        config().machine_token("x", TOKEN, ["order"]).unwrap_err(),
+        admin::TokenError::Reused
+    );
+    assert!(matches!(
+        config().machine_token("bad name", ORDERS, ["order"]),
+        Err(admin::TokenError::BadName(_))
+    ));
+    assert!(matches!(
+        config().machine_token("none", ORDERS, Vec::<String>::new()),
+        Err(admin::TokenError::NoMachines(_))
+    ));
+    let s = Server::start().await;
+    let (_, doc) = s.call(Method::GET, "/openapi.json", None).await;
+    let later = json!({"delay_ms": 3_600_000});
+    let job = s.submit(json!({"Created": {"sku": "a", "qty": 1}}), later).await;
+    let job = job["id"].as_str().unwrap().to_owned();
+    // Billing may change nothing of an order: every change, each with a
+    // body that parses, is refused, and its 403 is documented.
+    let mut refused = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            if method == Method::GET {
+                continue;
+            }
+            let body = match path.as_str() {
+                "/jobs" => json!({"machine": "order", "state": {"Created": {"sku": "b", "qty": 1}}}),
+                "/jobs/{id}/state" => json!({"state": {"Paid": {"amount_cents": 1}}}),
+                "/jobs/retry" | "/jobs/cancel" => json!({"machine": "order"}),
+                _ => json!({}),
+            };
+            let (status, problem) = s
+                .call_as(BILLING, method.clone(), &concrete(path, &job), Some(body))
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {problem}");
+            assert!(
+                documented(&doc, path, &method).unwrap().contains(&403),
+                "{method} {path} documents 403"
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 10,
+        "every operation that changes something was tried: {refused}"
+    );
+    let (_, after) = s.call(Method::GET, &format!("/jobs/{job}"), None).await;
+    assert_eq!(
+        (after["status"].as_str(), after["version"].as_u64()),
+        (Some("pending"), Some(0))
+    );
+
+    // Orders may change orders, and its changes name it in the history.
+    let (cancel, _) = s
+        .call_as(ORDERS, Method::POST, &format!("/jobs/{job}/cancel"), None)
+        .await;
+    let (retry, _) = s
+        .call_as(ORDERS, Method::POST, &format!("/jobs/{job}/retry"), None)
+        .await;
+    assert_eq!((cancel, retry), (StatusCode::OK, StatusCode::OK));
+    let (_, history) = s.call(Method::GET, &format!("/jobs/{job}/history"), None).await;
+    let entries = history["history"].as_array().unwrap();
+    assert_eq!(entries[1]["error"], "cancelled by admin:orders", "{history}");
+    assert_eq!(entries[2]["worker"], "admin:orders", "{history}");
+    let (status, problem) = s.call_as(ORDERS, Method::POST, "/jobs/cancel", Some(json!({}))).await;
+    assert_error(status, &problem, StatusCode::FORBIDDEN, "operator_only");
+    let (status, problem) = s.call_as(ORDERS, Method::PUT, "/queues/default/pause", None).await;
+    assert_error(status, &problem, StatusCode::FORBIDDEN, "operator_only");
+    let (_, who) = s.call_as(ORDERS, Method::GET, "/whoami", None).await;
+    assert_eq!(
+        who,
+        json!({"role": "machines", "token": "orders", "machines": ["order"]})
+    );
+}
+
+#[tokio::test]
+async fn periodic_jobs_and_retention_are_shown_and_a_pass_runs_on_demand() {
+    let mut policies = runekernel::Policies::default();
+    policies.retention.completed = Some(Duration::from_secs(60));
+    policies.retention.failed = None;
+    let nightly = runekernel::Schedule::cron("0 30 2 * * *").unwrap();
+    let runtime = Runtime::builder()
+        .register(Order::handler(Shop))
+        .policies(policies)
+        .periodic("nightly", nightly, || Order::Created {
+            sku: "n".into(),
+            qty: 1,
+        })
+        .build()
+        .await
+        .unwrap();
+    let config = AdminConfig::new(TOKEN).unwrap().read_only_token(READ_ONLY).unwrap();
+    let app = admin::router(runtime.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::new();
+    let call = |method: Method, path: &str, token: &str| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+    };
+
+    let periodic: Value = call(Method::GET, "/periodic", READ_ONLY)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nightly = &periodic["periodic"][0];
+    assert_eq!(
+        (&nightly["name"], &nightly["cron"]),
+        (&json!("nightly"), &json!("0 30 2 * * *")),
+        "{periodic}"
+    );
+    let next = nightly["next_tick_ms"].as_i64().unwrap();
+    assert_eq!(
+        next.rem_euclid(86_400_000),
+        (2 * 60 + 30) * 60_000,
+        "the next 02:30 UTC"
+    );
+
+    let retention: Value = call(Method::GET, "/retention", READ_ONLY)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        retention,
+        json!({"completed_ms": 60_000, "failed_ms": null, "cancelled_ms": 604_800_000, "interval_ms": 60_000, "batch": 1000})
+    );
+    let refused = call(Method::POST, "/retention/prune", READ_ONLY).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let pass: Value = call(Method::POST, "/retention/prune", TOKEN)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pass, json!({"pruned": 0}), "nothing is old enough yet");
+    runtime.shutdown().await.unwrap();
 }
 
 #[tokio::test]

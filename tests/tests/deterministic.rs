@@ -184,6 +184,7 @@ async fn a_dead_workers_job_is_reclaimed_when_its_lease_runs_out() {
         .claim(ClaimRequest {
             worker: "dead".into(),
             machines: vec!["order".into()],
+            queue: "default".into(),
             limit: 1,
             now: rt.now_millis(),
             lease_ms: 30_000,

@@ -57,8 +57,8 @@ struct App {
     live: bool,
     /// A change was announced and not yet shown.
     dirty: bool,
-    /// Whether the token may only read, once asked (`GET /whoami`).
-    read_only: Option<bool>,
+    /// What the token may do, once asked (`GET /whoami`).
+    who: Option<WhoAmI>,
 }
 
 thread_local! {
@@ -155,7 +155,7 @@ fn use_token(token: String) {
             base: api_base(),
             token,
         });
-        app.read_only = None;
+        app.who = None;
     });
     dom::show("token-panel", false);
     banner(None);
@@ -315,17 +315,17 @@ async fn load_job(api: &Api, id: &str, generation: u64, full: bool) -> Result<()
     }
     let history: History = api.get(&format!("{path}/history")).await?;
     let machine: Machine = api.get(&format!("/machines/{}", encode(&job.machine))).await?;
-    let read_only = match with(|app| app.read_only) {
-        Some(read_only) => read_only,
+    let who = match with(|app| app.who.clone()) {
+        Some(who) => who,
         None => {
             let who: WhoAmI = api.get("/whoami").await?;
-            let read_only = who.role == "read_only";
-            with(|app| app.read_only = Some(read_only));
-            read_only
+            with(|app| app.who = Some(who.clone()));
+            who
         }
     };
     if current(generation) {
-        dom::set_html("view", &views::job(&machine, &job, &history, !read_only));
+        let may_change = who.may_change(&job.machine);
+        dom::set_html("view", &views::job(&machine, &job, &history, may_change));
         apply_view();
         with(|app| app.job = Some(job));
     }

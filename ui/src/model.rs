@@ -158,8 +158,23 @@ pub struct Entry {
 /// `GET /whoami`: what the token may do.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct WhoAmI {
-    /// `operator` or `read_only`.
+    /// `operator`, `read_only`, or `machines` (may change the jobs of
+    /// `machines` only).
     pub role: String,
+    /// The machines a `machines` token may change the jobs of.
+    #[serde(default)]
+    pub machines: Vec<String>,
+}
+
+impl WhoAmI {
+    /// Whether the token may change the jobs of `machine`.
+    pub fn may_change(&self, machine: &str) -> bool {
+        match self.role.as_str() {
+            "operator" => true,
+            "machines" => self.machines.iter().any(|m| m == machine),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -179,6 +194,16 @@ pub struct Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_may_change_what_its_role_allows() {
+        let who = |value| serde_json::from_value::<WhoAmI>(value).unwrap();
+        let operator = who(serde_json::json!({"role": "operator"}));
+        let reader = who(serde_json::json!({"role": "read_only"}));
+        let billing = who(serde_json::json!({"role": "machines", "token": "billing", "machines": ["invoice"]}));
+        assert!(operator.may_change("order") && !reader.may_change("order"));
+        assert!(billing.may_change("invoice") && !billing.may_change("order"));
+    }
 
     #[test]
     fn reads_a_history_with_its_path() {

@@ -30,6 +30,8 @@ struct State {
     next_token: u64,
     /// Each duty's holder and when its hold runs out.
     duties: HashMap<String, (String, Millis)>,
+    /// The paused queues.
+    paused: std::collections::BTreeSet<String>,
 }
 
 impl SingleLockStorage {
@@ -122,9 +124,7 @@ impl Storage for SingleLockStorage {
             ListOrder::NewestFirst => Box::new(in_range.rev()),
         };
         let jobs: Vec<JobRecord> = ordered
-            .filter(|r| filter.machine.as_ref().is_none_or(|m| *m == r.machine))
-            .filter(|r| filter.state.as_ref().is_none_or(|s| *s == r.state))
-            .filter(|r| filter.status.is_none_or(|s| s == r.status))
+            .filter(|r| filter.matches(&r.machine, &r.queue, &r.state, r.status))
             .take(limit + 1)
             .cloned()
             .collect();
@@ -133,11 +133,15 @@ impl Storage for SingleLockStorage {
 
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
         let mut state = self.lock();
+        if state.paused.contains(&request.queue) {
+            return Ok(Vec::new());
+        }
         let mut ready: Vec<(i32, Millis, JobId)> = state
             .jobs
             .values()
             .map(|(r, _)| r)
-            .filter(|r| request.machines.contains(&r.machine) && r.is_claimable(request.now))
+            .filter(|r| r.queue == request.queue && request.machines.contains(&r.machine))
+            .filter(|r| r.is_claimable(request.now))
             .map(|r| (r.priority, r.run_at, r.id))
             .collect();
         ready.sort();
@@ -286,6 +290,19 @@ impl Storage for SingleLockStorage {
             }
         }
         Ok(gone.len() as u64)
+    }
+
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError> {
+        let mut state = self.lock();
+        Ok(if paused {
+            !state.paused.insert(queue.to_owned())
+        } else {
+            state.paused.remove(queue)
+        })
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.lock().paused.iter().cloned().collect())
     }
 
     async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {

@@ -15,6 +15,7 @@ pub fn expand(machine: &Machine) -> TokenStream {
         None => quote!(1),
     };
     let allow_cycles = machine.attrs.allow_cycles.is_some();
+    let queue = machine.attrs.queue.as_ref().map(|q| quote!(.queue(#q)));
     let states = machine.states.iter().map(|s| {
         let name = s.name();
         let shape = match s.shape {
@@ -67,6 +68,7 @@ pub fn expand(machine: &Machine) -> TokenStream {
                 #private::checked_definition(
                     #krate::MachineDef::builder(#name)
                         .version(#version)
+                        #queue
                         .allow_cycles(#allow_cycles)
                         #( .state(#states) )*
                         #( .transition(#transitions) )*

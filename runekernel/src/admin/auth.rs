@@ -1,6 +1,13 @@
 //! Bearer-token authentication for every endpoint but `/health`,
 //! `/openapi.json` and the visualizer's page: the operator token may do
-//! everything, the optional read-only token may only read (`GET`).
+//! everything, the optional read-only token may only read (`GET`), and each
+//! optional machine token may read everything and change the jobs of its
+//! machines alone.
+//!
+//! The middleware lets a machine token's changes through with its
+//! [`Role`]; each handler that changes a job checks the job's machine
+//! ([`Role::may_change`]) before it changes anything, and records
+//! [`Role::who`] in the job's history.
 
 use std::sync::Arc;
 
@@ -34,9 +41,16 @@ pub enum TokenError {
     /// `Authorization` header cannot carry reliably.
     #[error("the admin token starts or ends with white space")]
     Whitespace,
-    /// The read-only token is the operator token.
-    #[error("the read-only token is the operator token; give it a secret of its own")]
+    /// The token is one the admin API already accepts (the operator's,
+    /// the read-only one, or another machine token).
+    #[error("this token is already another role's; give each role a secret of its own")]
     Reused,
+    /// A machine token's name is empty or is not a plain name.
+    #[error("a machine token's name must be letters, digits, `-` or `_`, not `{0}`")]
+    BadName(String),
+    /// A machine token that may change no machine's jobs.
+    #[error("the machine token `{0}` names no machine; use the read-only token to only read")]
+    NoMachines(String),
 }
 
 /// Checks that `token` may guard the admin API.
@@ -60,21 +74,105 @@ pub(crate) struct Tokens {
     pub(crate) operator: Arc<str>,
     /// May only read.
     pub(crate) read_only: Option<Arc<str>>,
+    /// May read, and change the jobs of some machines.
+    pub(crate) machines: Vec<MachineToken>,
+}
+
+impl Tokens {
+    /// Whether `token` is one of these already.
+    pub(crate) fn contains(&self, token: &str) -> bool {
+        *self.operator == *token
+            || self.read_only.as_deref() == Some(token)
+            || self.machines.iter().any(|m| *m.token == *token)
+    }
+}
+
+/// A token that may change the jobs of some machines only.
+#[derive(Clone)]
+pub(crate) struct MachineToken {
+    /// Its name, recorded in the history of the jobs it changes.
+    pub(crate) name: Arc<str>,
+    pub(crate) token: Arc<str>,
+    /// The machines whose jobs it may change.
+    pub(crate) machines: Arc<[String]>,
 }
 
 /// What the caller's token lets it do; handlers find it in the request's
 /// extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Role {
     /// Everything.
     Operator,
     /// Only reads (`GET`).
     ReadOnly,
+    /// Reads, and changes the jobs of `machines`.
+    Machines {
+        /// The token's name.
+        name: Arc<str>,
+        /// The machines whose jobs it may change.
+        machines: Arc<[String]>,
+    },
+}
+
+impl Role {
+    /// Whether this role may change the jobs of `machine`.
+    pub(crate) fn may_change(&self, machine: &str) -> bool {
+        match self {
+            Role::Operator => true,
+            Role::ReadOnly => false,
+            Role::Machines { machines, .. } => machines.iter().any(|m| m == machine),
+        }
+    }
+
+    /// Refuses a change to a job of `machine` this role may not make
+    /// (403 `machine_not_allowed`).
+    ///
+    /// # Errors
+    /// The 403 that names the machine and what the token may change.
+    pub(crate) fn check(&self, machine: &str) -> Result<(), ApiError> {
+        if self.may_change(machine) {
+            return Ok(());
+        }
+        let may = match self {
+            Role::Machines { name, machines } => format!("the token `{name}` may change only jobs of {machines:?}"),
+            _ => "this token may change no job".to_owned(),
+        };
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "machine_not_allowed",
+            format!("{may}, not those of `{machine}`"),
+        ))
+    }
+
+    /// Refuses a change that is not to one machine's jobs (a queue's pause,
+    /// a change to every machine's jobs) unless the role is the operator's.
+    ///
+    /// # Errors
+    /// The 403 that says what needs the operator token.
+    pub(crate) fn check_operator(&self, what: &str) -> Result<(), ApiError> {
+        if *self == Role::Operator {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            format!("{what} needs the operator token"),
+        ))
+    }
+
+    /// Who made a change, as the job's history records it: `admin` for the
+    /// operator token, `admin:<name>` for a machine token.
+    pub(crate) fn who(&self) -> String {
+        match self {
+            Role::Machines { name, .. } => format!("admin:{name}"),
+            _ => "admin".to_owned(),
+        }
+    }
 }
 
 /// Lets a request through only with `Authorization: Bearer <token>`: any
-/// request with the operator token, a `GET` with the read-only token.
+/// request with the operator token or a machine token, a `GET` with the
+/// read-only token.
 pub(crate) async fn require_token(
     State(tokens): State<Tokens>,
     mut request: Request,
@@ -86,44 +184,53 @@ pub(crate) async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let read_only = |given: &str| {
-        tokens
-            .read_only
-            .as_ref()
-            .is_some_and(|t| same(given.as_bytes(), t.as_bytes()))
-    };
-    match presented {
-        Some(given) if same(given.as_bytes(), tokens.operator.as_bytes()) => {
-            request.extensions_mut().insert(Role::Operator);
-            Ok(next.run(request).await)
-        }
-        Some(given) if read_only(given) => {
-            if request.method() == Method::GET {
-                request.extensions_mut().insert(Role::ReadOnly);
-                Ok(next.run(request).await)
-            } else {
-                Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "read_only_token",
-                    format!(
-                        "this token may only read; {} {} changes jobs and needs the operator token",
-                        request.method(),
-                        request.uri().path()
-                    ),
-                ))
-            }
-        }
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the bearer token is wrong",
-        )),
-        None => Err(ApiError::new(
+    let Some(given) = presented else {
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "send the admin token as `Authorization: Bearer <token>`",
-        )),
+        ));
+    };
+    let role = role_of(&tokens, given)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is wrong"))?;
+    if role == Role::ReadOnly && request.method() != Method::GET {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "read_only_token",
+            format!(
+                "this token may only read; {} {} changes jobs and needs the operator token",
+                request.method(),
+                request.uri().path()
+            ),
+        ));
     }
+    request.extensions_mut().insert(role);
+    Ok(next.run(request).await)
+}
+
+/// The role of the token `given`, if it is one of `tokens`. Every token is
+/// compared, in constant time, whichever matches.
+fn role_of(tokens: &Tokens, given: &str) -> Option<Role> {
+    let mut role = None;
+    if same(given.as_bytes(), tokens.operator.as_bytes()) {
+        role = Some(Role::Operator);
+    }
+    if tokens
+        .read_only
+        .as_ref()
+        .is_some_and(|t| same(given.as_bytes(), t.as_bytes()))
+    {
+        role = Some(Role::ReadOnly);
+    }
+    for token in &tokens.machines {
+        if same(given.as_bytes(), token.token.as_bytes()) {
+            role = Some(Role::Machines {
+                name: Arc::clone(&token.name),
+                machines: Arc::clone(&token.machines),
+            });
+        }
+    }
+    role
 }
 
 /// Whether `given` is `token`, in time that depends on neither where they

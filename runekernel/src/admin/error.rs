@@ -127,6 +127,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Storage(e) if e.is_conflict() => Self::new(StatusCode::CONFLICT, "conflict", message),
             RuntimeError::Encode(_) => Self::bad_request("invalid_state", message),
             RuntimeError::PayloadTooDeep { .. } => Self::bad_request("payload_too_deep", message),
+            RuntimeError::EmptyQueue => Self::bad_request("empty_queue", message),
             RuntimeError::Decode { .. } => Self::new(StatusCode::CONFLICT, "undecodable_job", message),
             RuntimeError::WrongMachine { .. } => Self::bad_request("wrong_machine", message),
             RuntimeError::Shutdown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message),

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Role;
 use super::error::{ApiError, Problem};
 use super::extract::{job_id, Body, Params};
 use super::openapi::{Changing, JobChange, JobLookup, JobNotFound, JsonBody, MachineNotFound, Protected};
@@ -52,6 +53,8 @@ pub(crate) struct Options {
     timeout_ms: Option<u64>,
     /// A second submit with the same key answers the first job.
     idempotency_key: Option<String>,
+    /// The queue the job waits in; default: its machine's.
+    queue: Option<String>,
 }
 
 /// `POST /jobs` body.
@@ -84,8 +87,10 @@ pub(crate) struct Submit {
 )]
 pub(crate) async fn submit(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Body(body): Body<Submit>,
 ) -> Result<(StatusCode, Json<JobJson>), ApiError> {
+    role.check(&body.machine)?;
     let def = admin.runtime.machine(&body.machine).ok_or_else(|| {
         ApiError::not_found(
             "machine_not_found",
@@ -116,6 +121,7 @@ pub(crate) async fn submit(
         max_attempts: body.options.max_attempts,
         timeout: body.options.timeout_ms.map(Duration::from_millis),
         idempotency_key: body.options.idempotency_key,
+        queue: body.options.queue,
     };
     let id = admin
         .runtime
@@ -164,10 +170,13 @@ pub(crate) async fn get(
 )]
 pub(crate) async fn delete(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Path(JobPathId { id }): Path<JobPathId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = job_id(&id)?;
-    admin.runtime.delete(id).await?;
+    let current = record(&admin, &id).await?;
+    role.check(&current.machine)?;
+    admin.runtime.delete(current.id).await?;
+    tracing::info!(job = %current.id, by = %role.who(), "deleted a job through the admin API");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -199,10 +208,12 @@ pub(crate) struct SetState {
 )]
 pub(crate) async fn set_state(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Path(JobPathId { id }): Path<JobPathId>,
     Body(body): Body<SetState>,
 ) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
+    role.check(&current.machine)?;
     let def = admin.runtime.machine(&current.machine).ok_or_else(|| {
         ApiError::not_found(
             "machine_not_found",
@@ -210,7 +221,10 @@ pub(crate) async fn set_state(
         )
     })?;
     let (state, payload) = def.state_from_json(&body.state)?;
-    let updated = admin.runtime.set_stored_state(current.id, &state, payload).await?;
+    let updated = admin
+        .runtime
+        .set_stored_state_by(current.id, &state, payload, &role.who())
+        .await?;
     Ok(Json(JobJson::new(&admin, &updated)))
 }
 
@@ -229,9 +243,11 @@ pub(crate) async fn set_state(
 )]
 pub(crate) async fn run(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Path(JobPathId { id }): Path<JobPathId>,
 ) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
+    role.check(&current.machine)?;
     admin.runtime.run_job(&current.id).await?;
     Ok(Json(JobJson::new(&admin, &record(&admin, &id).await?)))
 }
@@ -250,10 +266,12 @@ pub(crate) async fn run(
 )]
 pub(crate) async fn cancel(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Path(JobPathId { id }): Path<JobPathId>,
 ) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
-    let result = match admin.runtime.cancel(current.id).await? {
+    role.check(&current.machine)?;
+    let result = match admin.runtime.cancel_by(current.id, Some(&role.who())).await? {
         CancelOutcome::Cancelled(_) => CancelResult::Cancelled,
         CancelOutcome::Requested => CancelResult::Requested,
         CancelOutcome::AlreadyFinished(_) => CancelResult::AlreadyFinished,
@@ -279,10 +297,12 @@ pub(crate) async fn cancel(
 )]
 pub(crate) async fn retry(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Path(JobPathId { id }): Path<JobPathId>,
 ) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
-    let retried = admin.runtime.retry_by(current.id, "admin").await?;
+    role.check(&current.machine)?;
+    let retried = admin.runtime.retry_by(current.id, &role.who()).await?;
     Ok(Json(JobJson::new(&admin, &retried)))
 }
 
@@ -293,6 +313,8 @@ pub(crate) async fn retry(
 pub(crate) struct BulkRequest {
     /// Only this machine's jobs.
     machine: Option<String>,
+    /// Only jobs in this queue.
+    queue: Option<String>,
     /// Only jobs in this state (its stored name).
     state: Option<String>,
     /// Only jobs in this lifecycle state.
@@ -316,6 +338,7 @@ impl BulkRequest {
         }
         let filter = JobFilter {
             machine: self.machine,
+            queue: self.queue,
             state: self.state,
             status: self.status,
         };
@@ -340,10 +363,15 @@ impl BulkRequest {
 )]
 pub(crate) async fn retry_all(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Body(body): Body<BulkRequest>,
 ) -> Result<Json<BulkJson>, ApiError> {
     let (filter, after, limit) = body.page()?;
-    let page = admin.runtime.retry_matching_by(&filter, after, limit, "admin").await?;
+    check_filter(&role, &filter)?;
+    let page = admin
+        .runtime
+        .retry_matching_by(&filter, after, limit, &role.who())
+        .await?;
     Ok(Json(BulkJson::from(page)))
 }
 
@@ -363,11 +391,26 @@ pub(crate) async fn retry_all(
 )]
 pub(crate) async fn cancel_all(
     State(admin): State<Admin>,
+    Extension(role): Extension<Role>,
     Body(body): Body<BulkRequest>,
 ) -> Result<Json<BulkJson>, ApiError> {
     let (filter, after, limit) = body.page()?;
-    let page = admin.runtime.cancel_matching(&filter, after, limit).await?;
+    check_filter(&role, &filter)?;
+    let page = admin
+        .runtime
+        .cancel_matching_by(&filter, after, limit, Some(&role.who()))
+        .await?;
     Ok(Json(BulkJson::from(page)))
+}
+
+/// Refuses a bulk change this role may not make: one whose filter names no
+/// machine (it would reach every machine's jobs) needs the operator token;
+/// one that names a machine needs a role that may change its jobs.
+fn check_filter(role: &Role, filter: &JobFilter) -> Result<(), ApiError> {
+    match &filter.machine {
+        Some(machine) => role.check(machine),
+        None => role.check_operator("a bulk change whose filter names no `machine`"),
+    }
 }
 
 /// A job's history, oldest first, and the path it took.
@@ -402,6 +445,8 @@ pub(crate) async fn history(
 pub(crate) struct ListQuery {
     /// Only this machine's jobs.
     machine: Option<String>,
+    /// Only jobs in this queue.
+    queue: Option<String>,
     /// Only jobs in this state (its stored name).
     state: Option<String>,
     /// Only jobs in this lifecycle state.
@@ -463,6 +508,7 @@ pub(crate) async fn list(
     };
     let filter = JobFilter {
         machine: query.machine,
+        queue: query.queue,
         state: query.state,
         status,
     };
@@ -473,7 +519,7 @@ pub(crate) async fn list(
         .counts()
         .await?
         .iter()
-        .filter(|row| filter.matches(&row.machine, &row.state, row.status))
+        .filter(|row| filter.matches(&row.machine, &row.queue, &row.state, row.status))
         .map(|row| row.count)
         .sum();
     Ok(Json(JobPageJson {

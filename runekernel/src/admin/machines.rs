@@ -59,8 +59,9 @@ pub(crate) async fn get(State(admin): State<Admin>, Path(name): Path<String>) ->
     Ok(Json(MachineJson::new(def, &counts).with_drawings()).into_response())
 }
 
-/// What the caller's token may do: `operator` (everything) or `read_only`
-/// (every `GET`, no change); the visualizer hides what it may not do.
+/// What the caller's token may do: `operator` (everything), `read_only`
+/// (every `GET`, no change) or `machines` (every `GET`, and changes to the
+/// jobs of the machines it names); the visualizer hides what it may not do.
 #[utoipa::path(
     get,
     path = "/whoami",
@@ -72,7 +73,7 @@ pub(crate) async fn get(State(admin): State<Admin>, Path(name): Path<String>) ->
     )
 )]
 pub(crate) async fn whoami(Extension(role): Extension<Role>) -> Json<WhoAmI> {
-    Json(WhoAmI { role })
+    Json(WhoAmI::new(&role))
 }
 
 /// Liveness and storage check.

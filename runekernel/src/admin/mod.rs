@@ -50,7 +50,9 @@ mod events;
 mod extract;
 mod jobs;
 mod machines;
+mod maintenance;
 mod openapi;
+mod queues;
 mod ui;
 mod views;
 
@@ -97,6 +99,7 @@ impl AdminConfig {
             tokens: auth::Tokens {
                 operator: Arc::from(token),
                 read_only: None,
+                machines: Vec::new(),
             },
             body_limit: 1024 * 1024,
         })
@@ -119,10 +122,56 @@ impl AdminConfig {
     pub fn read_only_token(mut self, token: impl Into<String>) -> Result<Self, TokenError> {
         let token = token.into();
         auth::check_token(&token)?;
-        if token.as_str() == &*self.tokens.operator {
+        if self.tokens.contains(&token) {
             return Err(TokenError::Reused);
         }
         self.tokens.read_only = Some(Arc::from(token));
+        Ok(self)
+    }
+
+    /// Also accepts `token`, called `name`, to read everything and to
+    /// change the jobs of `machines` alone: submit, move, run, cancel,
+    /// retry and delete them, and retry or cancel them in bulk with a
+    /// filter that names one of them. Anything else it would change is
+    /// refused (403 `machine_not_allowed`, or `operator_only` for a queue's
+    /// pause). Each change it makes is recorded in the job's history as
+    /// made by `admin:<name>` (the operator token's as `admin`).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); [`TokenError::Reused`] for a token already
+    /// accepted; [`TokenError::BadName`] for a name that is not letters,
+    /// digits, `-` or `_`; [`TokenError::NoMachines`].
+    ///
+    /// ```
+    /// use runekernel::admin::AdminConfig;
+    ///
+    /// let config = AdminConfig::new("3f9c2a7be1d04c55a8e6")?
+    ///     .machine_token("billing", "51c0e8d2a9b74f6e9d03", ["invoice", "refund"])?;
+    /// # let _ = config;
+    /// # Ok::<(), runekernel::admin::TokenError>(())
+    /// ```
+    pub fn machine_token<I, S>(mut self, name: &str, token: impl Into<String>, machines: I) -> Result<Self, TokenError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let token = token.into();
+        auth::check_token(&token)?;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(TokenError::BadName(name.to_owned()));
+        }
+        if self.tokens.contains(&token) {
+            return Err(TokenError::Reused);
+        }
+        let machines: Vec<String> = machines.into_iter().map(Into::into).collect();
+        if machines.is_empty() {
+            return Err(TokenError::NoMachines(name.to_owned()));
+        }
+        self.tokens.machines.push(auth::MachineToken {
+            name: Arc::from(name),
+            token: Arc::from(token),
+            machines: Arc::from(machines),
+        });
         Ok(self)
     }
 
@@ -139,6 +188,15 @@ impl std::fmt::Debug for AdminConfig {
         f.debug_struct("AdminConfig")
             .field("token", &"<redacted>")
             .field("read_only_token", &self.tokens.read_only.as_ref().map(|_| "<redacted>"))
+            .field(
+                "machine_tokens",
+                &self
+                    .tokens
+                    .machines
+                    .iter()
+                    .map(|m| (&*m.name, &*m.machines))
+                    .collect::<Vec<_>>(),
+            )
             .field("body_limit", &self.body_limit)
             .finish()
     }
@@ -172,6 +230,12 @@ pub fn router(runtime: Runtime, config: AdminConfig) -> Router {
         .routes(routes!(machines::get))
         .routes(routes!(machines::metrics))
         .routes(routes!(machines::whoami))
+        .routes(routes!(queues::list))
+        .routes(routes!(queues::pause))
+        .routes(routes!(queues::resume))
+        .routes(routes!(maintenance::periodic))
+        .routes(routes!(maintenance::retention))
+        .routes(routes!(maintenance::prune))
         .route_layer(middleware::from_fn_with_state(
             config.tokens.clone(),
             auth::require_token,

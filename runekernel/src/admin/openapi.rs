@@ -67,7 +67,8 @@ macro_rules! problems {
 
 problems! {
     Unauthorized: "Missing or wrong bearer token";
-    ReadOnly: "The read-only token may not change jobs";
+    ReadOnly: "The token may not make this change: the read-only token changes nothing, a machine token \
+               only its machines' jobs";
     StorageFailed: "Storage failed";
     JobNotFound: "No such job";
     BadJobId: "Not a job id";

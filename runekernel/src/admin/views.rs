@@ -62,6 +62,8 @@ pub(crate) enum CancelResult {
 pub(crate) struct JobJson {
     id: JobId,
     machine: String,
+    /// The queue it waits in.
+    queue: String,
     /// Its state in the enum's own JSON form.
     #[schema(value_type = StateJson)]
     state: Value,
@@ -98,6 +100,7 @@ impl JobJson {
         JobJson {
             id: record.id,
             machine: record.machine.clone(),
+            queue: record.queue.clone(),
             state,
             state_name: record.state.clone(),
             status: record.status,
@@ -255,8 +258,39 @@ impl From<crate::BulkPage> for BulkJson {
 /// `GET /whoami`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct WhoAmI {
-    /// What the token may do.
-    pub(crate) role: super::auth::Role,
+    /// What the token may do: `operator` (everything), `read_only`
+    /// (read), or `machines` (read, and change the jobs of `machines`).
+    #[schema(value_type = String)]
+    role: &'static str,
+    /// A machine token's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// The machines whose jobs a machine token may change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    machines: Option<Vec<String>>,
+}
+
+impl WhoAmI {
+    pub(crate) fn new(role: &super::auth::Role) -> Self {
+        use super::auth::Role;
+        match role {
+            Role::Operator => WhoAmI {
+                role: "operator",
+                token: None,
+                machines: None,
+            },
+            Role::ReadOnly => WhoAmI {
+                role: "read_only",
+                token: None,
+                machines: None,
+            },
+            Role::Machines { name, machines } => WhoAmI {
+                role: "machines",
+                token: Some(name.to_string()),
+                machines: Some(machines.to_vec()),
+            },
+        }
+    }
 }
 
 /// `GET /health`.

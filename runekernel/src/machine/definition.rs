@@ -216,6 +216,8 @@ impl Serialize for Fingerprint {
 pub struct MachineDef {
     name: String,
     version: u32,
+    /// The queue its jobs wait in unless a submission names another.
+    queue: String,
     allow_cycles: bool,
     states: Vec<StateDef>,
     transitions: Vec<Transition>,
@@ -230,6 +232,7 @@ impl MachineDef {
         MachineDefBuilder {
             name: name.into(),
             version: 1,
+            queue: crate::storage::DEFAULT_QUEUE.to_owned(),
             allow_cycles: false,
             states: Vec::new(),
             transitions: Vec::new(),
@@ -244,6 +247,13 @@ impl MachineDef {
     /// The declared version (`#[machine(version = N)]`, default 1).
     pub fn version(&self) -> u32 {
         self.version
+    }
+
+    /// The queue its jobs wait in unless a submission names another
+    /// (`#[machine(queue = "emails")]`, default
+    /// [`DEFAULT_QUEUE`](crate::storage::DEFAULT_QUEUE)).
+    pub fn queue(&self) -> &str {
+        &self.queue
     }
 
     /// Whether states that cannot reach a terminal state are allowed.
@@ -316,6 +326,7 @@ impl MachineDef {
 pub struct MachineDefBuilder {
     name: String,
     version: u32,
+    queue: String,
     allow_cycles: bool,
     states: Vec<StateDef>,
     transitions: Vec<Transition>,
@@ -325,6 +336,13 @@ impl MachineDefBuilder {
     /// Sets the version (default 1).
     pub fn version(mut self, version: u32) -> Self {
         self.version = version;
+        self
+    }
+
+    /// Sets the queue its jobs wait in unless a submission names another
+    /// (default [`DEFAULT_QUEUE`](crate::storage::DEFAULT_QUEUE)).
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = queue.into();
         self
     }
 
@@ -405,6 +423,7 @@ impl MachineDefBuilder {
         MachineDef {
             name: self.name,
             version: self.version,
+            queue: self.queue,
             allow_cycles: self.allow_cycles,
             states: self.states,
             transitions: self.transitions,

@@ -20,8 +20,10 @@ use super::ids::IdSource;
 use super::lease::{heartbeat_loop, ActiveJobs, LeaseHealth};
 use super::periodic::{periodic_loop, Periodic, PeriodicJobs, Schedule};
 use super::policy::{Backoff, Policies};
-use super::producer::produce;
+use super::producer::{produce, Lane};
+use super::queues::ServedQueues;
 use super::registry::Registry;
+use super::slots::Slots;
 use super::{Inner, Result, Runtime, RuntimeError};
 use crate::registration::Registration;
 
@@ -38,6 +40,8 @@ pub struct RuntimeBuilder {
     shutdown_timeout: Duration,
     hooks: Vec<Arc<dyn StepHook>>,
     periodic: Vec<Periodic>,
+    /// The queues named by [`queue`](Self::queue), with their limits.
+    queues: Vec<(String, usize)>,
 }
 
 impl RuntimeBuilder {
@@ -55,6 +59,7 @@ impl RuntimeBuilder {
             shutdown_timeout: Duration::from_secs(30),
             hooks: Vec::new(),
             periodic: Vec::new(),
+            queues: Vec::new(),
         }
     }
 
@@ -86,6 +91,33 @@ impl RuntimeBuilder {
     /// ```
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
+        self
+    }
+
+    /// Serves queue `name`, with at most `workers` of its steps at once
+    /// (and never more than [`workers`](Self::workers) steps in all).
+    ///
+    /// By default a runtime serves the queues of the machines it registers
+    /// (`#[machine(queue = "...")]`, else `"default"`), each limited only by
+    /// the runtime's workers. Once `queue` is called, it serves the queues
+    /// named this way and no others: a process can work one queue alone, or
+    /// keep a slow queue from taking every worker. A job submitted to a
+    /// queue no runtime serves waits until one does.
+    ///
+    /// ```
+    /// # use runekernel::{Runtime, RuntimeError};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), RuntimeError> {
+    /// let rt = Runtime::builder()
+    ///     .workers(16)
+    ///     .queue("default", 16)
+    ///     .queue("emails", 2) // at most 2 emails at once, whatever waits
+    ///     .build()
+    ///     .await?;
+    /// # rt.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn queue(mut self, name: impl Into<String>, workers: usize) -> Self {
+        self.queues.push((name.into(), workers));
         self
     }
 
@@ -258,9 +290,32 @@ impl RuntimeBuilder {
         } else if p.claim_batch == 0 || p.max_steps_per_claim == 0 {
             Some("claim_batch and max_steps_per_claim must be at least 1".to_owned())
         } else {
-            None
+            self.queue_problem()
         };
         problem.map_or(Ok(()), |p| Err(RuntimeError::Config(p)))
+    }
+
+    /// What is wrong with the queues, if anything: an empty name, a
+    /// queue named twice, a limit of zero, a machine with an empty queue.
+    fn queue_problem(&self) -> Option<String> {
+        let mut seen = std::collections::HashSet::new();
+        for (name, workers) in &self.queues {
+            if name.trim().is_empty() {
+                return Some("a queue's name is empty".to_owned());
+            }
+            if !seen.insert(name) {
+                return Some(format!("the queue `{name}` is named twice"));
+            }
+            if *workers == 0 {
+                return Some(format!(
+                    "the queue `{name}` is served with 0 workers; leave it out to not serve it"
+                ));
+            }
+        }
+        self.registry
+            .definitions()
+            .find(|def| def.queue().trim().is_empty())
+            .map(|def| format!("the machine `{}` names an empty queue", def.name()))
     }
 
     pub(crate) fn start(self) -> Result<Runtime> {
@@ -303,6 +358,8 @@ impl RuntimeBuilder {
             }
             _ => None,
         };
+        let defaults: Vec<String> = self.registry.definitions().map(|def| def.queue().to_owned()).collect();
+        let queues = ServedQueues::new(self.queues, defaults);
         let inner = Arc::new(Inner {
             storage,
             registry: self.registry,
@@ -316,7 +373,7 @@ impl RuntimeBuilder {
             hooks,
             stopping: Signal::new(),
             closed: Signal::new(),
-            wake: tokio::sync::Notify::new(),
+            queues,
             completer,
             periodic: PeriodicJobs::new(self.periodic),
             ids,
@@ -328,10 +385,22 @@ impl RuntimeBuilder {
         if let Some(handle) = handle {
             let _guard = handle.enter();
             if self.workers > 0 {
-                let events = inner.storage.subscribe_ready();
-                inner
-                    .tasks
-                    .spawn(produce(Arc::clone(&inner), self.workers, inner.tasks.clone(), events));
+                // One producer per queue; a step of any of them takes one
+                // of the runtime's slots.
+                let slots = Arc::new(tokio::sync::Semaphore::new(self.workers));
+                for queue in inner.queues.iter() {
+                    let limit = queue.limit.map(|n| n.min(self.workers));
+                    let lane = Lane {
+                        queue: queue.name.clone(),
+                        slots: Slots::new(Arc::clone(&slots), limit),
+                        workers: limit.unwrap_or(self.workers),
+                        wake: Arc::clone(&queue.wake),
+                    };
+                    let events = inner.storage.subscribe_ready();
+                    inner
+                        .tasks
+                        .spawn(produce(Arc::clone(&inner), lane, inner.tasks.clone(), events));
+                }
             }
             tokio::spawn(heartbeat_loop(Arc::clone(&inner)));
             if !inner.periodic.is_empty() {

@@ -88,10 +88,22 @@ impl Runtime {
     /// # Errors
     /// Storage errors; the jobs cancelled before one are cancelled.
     pub async fn cancel_matching(&self, filter: &JobFilter, after: Option<JobId>, limit: usize) -> Result<BulkPage> {
+        self.cancel_matching_by(filter, after, limit, None).await
+    }
+
+    /// [`cancel_matching`](Self::cancel_matching), recording `who` asked
+    /// in the history of each job it cancels at once.
+    pub(crate) async fn cancel_matching_by(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobId>,
+        limit: usize,
+        who: Option<&str>,
+    ) -> Result<BulkPage> {
         let page = self.inner.storage.list(filter, after, limit.max(1)).await?;
         let mut touched = 0;
         for job in page.jobs.iter().filter(|job| !job.status.is_finished()) {
-            match self.cancel(job.id).await {
+            match self.cancel_by(job.id, who).await {
                 Ok(CancelOutcome::Cancelled(_) | CancelOutcome::Requested) => touched += 1,
                 Ok(CancelOutcome::AlreadyFinished(_)) | Err(RuntimeError::NotFound(_)) => {}
                 Err(other) => return Err(other),

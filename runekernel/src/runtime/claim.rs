@@ -18,13 +18,14 @@ pub(crate) async fn hand_back(rt: &Inner, jobs: impl IntoIterator<Item = JobReco
     }
 }
 
-/// Claims up to `limit` jobs to run now. A failed claim is logged and finds
-/// none; jobs claimed while the runtime stops are handed straight back.
-pub(crate) async fn claim_jobs(rt: &Inner, limit: usize) -> Vec<JobRecord> {
-    let mut jobs = match rt.storage.claim(rt.claim_request(limit)).await {
+/// Claims up to `limit` jobs of `queue` to run now. A failed claim is logged
+/// and finds none; jobs claimed while the runtime stops are handed straight
+/// back.
+pub(crate) async fn claim_jobs(rt: &Inner, queue: &str, limit: usize) -> Vec<JobRecord> {
+    let mut jobs = match rt.storage.claim(rt.claim_request(queue, limit)).await {
         Ok(jobs) => jobs,
         Err(error) => {
-            tracing::error!(%error, "claiming jobs failed; retrying");
+            tracing::error!(queue, %error, "claiming jobs failed; retrying");
             return Vec::new();
         }
     };

@@ -115,6 +115,9 @@ pub enum RuntimeError {
         /// Its lifecycle state.
         status: JobState,
     },
+    /// A submission or a queue operation with an empty queue name.
+    #[error("the queue name is empty; name a queue, or leave it unset for the machine's own")]
+    EmptyQueue,
     /// A configuration that cannot work.
     #[error("invalid runtime configuration: {0}")]
     Config(String),

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::context::JobContext;
 use crate::step_error::{StepError, StepErrorKind};
@@ -26,6 +25,7 @@ use crate::storage::{Commit, JobRecord, JobState, Outcome, StateChange, StorageE
 use super::clock::{millis, system_time};
 use super::hooks::{in_scope, in_spans, StepInfo, StepOutcome};
 use super::lease::ActiveJob;
+use super::slots::WorkerSlot;
 use super::Inner;
 use crate::registration::ErasedMachine;
 
@@ -45,47 +45,6 @@ enum StepResult {
     LeaseLost,
     /// The stored state cannot be decoded by the registered machine.
     Undecodable(String),
-}
-
-/// One of the runtime's worker slots ([`crate::RuntimeBuilder::workers`]):
-/// held while a step runs, given back while its commit is written.
-pub(crate) struct WorkerSlot {
-    slots: Arc<Semaphore>,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl WorkerSlot {
-    /// A slot taken from `slots`.
-    pub(crate) fn new(slots: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Self {
-        WorkerSlot {
-            slots,
-            permit: Some(permit),
-        }
-    }
-
-    /// Whether the slot is held (not given back during a commit).
-    pub(crate) fn is_held(&self) -> bool {
-        self.permit.is_some()
-    }
-
-    fn release(slot: &mut Option<WorkerSlot>) {
-        if let Some(slot) = slot {
-            slot.permit = None;
-        }
-    }
-
-    /// Takes a slot again before the next step; `false` if the runtime's
-    /// slots are gone.
-    async fn reacquire(slot: &mut Option<WorkerSlot>) -> bool {
-        let Some(slot) = slot else { return true };
-        if slot.permit.is_none() {
-            match Arc::clone(&slot.slots).acquire_owned().await {
-                Ok(permit) => slot.permit = Some(permit),
-                Err(_) => return false,
-            }
-        }
-        true
-    }
 }
 
 /// Runs the claimed job's steps while this worker holds it, in `slot` if the
@@ -140,7 +99,7 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
         match commit_in(rt, commit, &mut job, slot).await {
             Ok(waited) => {
                 if job.status == JobState::Pending {
-                    rt.wake_at(job.run_at);
+                    rt.wake_at(&job.queue, job.run_at);
                 }
                 if job.status != JobState::Running || !WorkerSlot::reacquire(slot).await {
                     break;
@@ -433,6 +392,7 @@ mod tests {
 
     use super::*;
     use crate::runtime::pool::tests::{claimed, runtime_over};
+    use crate::runtime::slots::Slots;
     use crate::storage::{InMemoryStorage, SqliteStorage, Storage};
 
     /// Commits a lease extension of a freshly claimed job from inside a
@@ -452,13 +412,14 @@ mod tests {
             lease_until: now + 60_000,
         };
         let commit = Commit::held(&job, lease, rt.inner.worker_id.as_str(), now, outcome);
-        let slots = Arc::new(Semaphore::new(1));
-        let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
-        let mut slot = Some(WorkerSlot::new(Arc::clone(&slots), permit));
+        let runtime_slots = Arc::new(Semaphore::new(1));
+        let slots = Slots::new(Arc::clone(&runtime_slots), None);
+        let permit = slots.try_take(1).unwrap();
+        let mut slot = Some(WorkerSlot::new(slots, permit));
         let mut record = job.clone();
         commit_in(&rt.inner, commit, &mut record, &mut slot).await.unwrap();
         assert_eq!(record.version, job.version + 1, "the commit was written");
-        slots.available_permits()
+        runtime_slots.available_permits()
     }
 
     #[tokio::test]

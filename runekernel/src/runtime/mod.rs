@@ -1,8 +1,10 @@
 //! [`Runtime`]: submits jobs, runs them on tokio one committed transition at
 //! a time, and answers questions about them.
 //!
-//! The pieces, one file each: `builder` (configuration), `producer` (the
-//! loop that claims ready jobs for free worker slots), `claim` (one claim),
+//! The pieces, one file each: `builder` (configuration), `queues` (the
+//! queues served, one producer each), `producer` (the loop that claims a
+//! queue's ready jobs for free worker slots), `slots` (the worker slots of
+//! the runtime and of a queue with a limit), `claim` (one claim),
 //! `bulk` (changes to every job a filter matches, a page at a time),
 //! `pool` (the tasks that run them), `executor` (runs a job's
 //! steps and classifies outcomes), `hooks` (what runs around every step),
@@ -32,8 +34,10 @@ mod periodic;
 mod policy;
 mod pool;
 mod producer;
+mod queues;
 mod registry;
 mod retention;
+mod slots;
 mod termination;
 #[cfg(test)]
 mod test_storage;
@@ -64,8 +68,9 @@ pub use bulk::BulkPage;
 pub use error::RuntimeError;
 pub use hooks::{StepHook, StepInfo, StepOutcome};
 pub use metrics::{MachineMetrics, LATENCY_BUCKETS};
-pub use periodic::{Schedule, ScheduleError};
+pub use periodic::{PeriodicInfo, Schedule, ScheduleError};
 pub use policy::{Backoff, Policies, Retention};
+pub use queues::QueueInfo;
 pub use termination::termination;
 pub use view::JobView;
 
@@ -134,8 +139,9 @@ pub(crate) struct Inner {
     pub(crate) stopping: Signal,
     /// Raised when shutdown has finished: background tasks end.
     pub(crate) closed: Signal,
-    /// Wakes the producer when a job this runtime put back comes due.
-    pub(crate) wake: tokio::sync::Notify,
+    /// The queues this runtime claims from, each with its producer's
+    /// wake-up.
+    pub(crate) queues: queues::ServedQueues,
     /// Batches commits when the storage gains from it; `None` otherwise,
     /// and in deterministic mode, where steps commit one by one in the
     /// caller's task.
@@ -157,27 +163,34 @@ impl Inner {
         self.policies.backoff.delay(attempt, position)
     }
 
-    /// Wakes the producer at `run_at`, when a job put back for later comes
-    /// due (no background producer runs in deterministic mode).
-    pub(crate) fn wake_at(self: &Arc<Self>, run_at: Millis) {
-        if self.deterministic || run_at <= self.clock.now() {
+    /// Wakes the producer of `queue` at `run_at`, when a job of it put back
+    /// for later comes due (no background producer runs in deterministic
+    /// mode, and none for a queue this runtime does not serve).
+    pub(crate) fn wake_at(self: &Arc<Self>, queue: &str, run_at: Millis) {
+        if self.deterministic || run_at <= self.clock.now() || self.queues.get(queue).is_none() {
             return;
         }
         let rt = Arc::clone(self);
+        let queue = queue.to_owned();
         tokio::spawn(async move {
             tokio::select! {
-                () = rt.clock.sleep_until(run_at) => rt.wake.notify_one(),
+                () = rt.clock.sleep_until(run_at) => {
+                    if let Some(served) = rt.queues.get(&queue) {
+                        served.wake.notify_one();
+                    }
+                }
                 () = rt.closed.raised() => {}
             }
         });
     }
 
-    /// A claim of up to `limit` jobs of the registered machines for this
-    /// runtime's worker, under a lease of the policy's length.
-    pub(crate) fn claim_request(&self, limit: usize) -> crate::storage::ClaimRequest {
+    /// A claim of up to `limit` jobs of the registered machines in `queue`
+    /// for this runtime's worker, under a lease of the policy's length.
+    pub(crate) fn claim_request(&self, queue: &str, limit: usize) -> crate::storage::ClaimRequest {
         crate::storage::ClaimRequest {
             worker: self.worker_id.clone(),
             machines: self.registry.names().to_vec(),
+            queue: queue.to_owned(),
             limit,
             now: self.clock.now(),
             lease_ms: self.lease_ms(),
@@ -397,6 +410,7 @@ impl Runtime {
             .timeout
             .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
         job.idempotency_key = options.idempotency_key.clone();
+        job.queue = checked_queue(options.queue.as_deref().unwrap_or(def.queue()))?.to_owned();
         job.created_at = now;
         Ok(job)
     }
@@ -561,6 +575,18 @@ impl Runtime {
     /// As [`set_state`](Self::set_state); [`RuntimeError::Encode`] when the
     /// payload does not fit the state.
     pub async fn set_stored_state(&self, id: JobId, state: &str, payload: serde_json::Value) -> Result<JobRecord> {
+        self.set_stored_state_by(id, state, payload, "admin").await
+    }
+
+    /// [`set_stored_state`](Self::set_stored_state), recording `who` as the
+    /// history entry's worker.
+    pub(crate) async fn set_stored_state_by(
+        &self,
+        id: JobId,
+        state: &str,
+        payload: serde_json::Value,
+        who: &str,
+    ) -> Result<JobRecord> {
         let record = self.inner.storage.get(id).await?.ok_or(RuntimeError::NotFound(id))?;
         let machine = self
             .inner
@@ -596,7 +622,7 @@ impl Runtime {
             };
             crate::storage::Outcome::Advanced { to, run_at }
         };
-        let commit = crate::storage::Commit::unleased(&record, now, Some("admin".to_owned()), outcome);
+        let commit = crate::storage::Commit::unleased(&record, now, Some(who.to_owned()), outcome);
         self.inner.storage.commit(commit).await.map_err(|e| match e {
             crate::storage::StorageError::JobRunning { id } => RuntimeError::JobRunning(id),
             other => RuntimeError::Storage(other),
@@ -662,6 +688,97 @@ impl Runtime {
         self.inner.periodic.submit_due(self, self.inner.clock.now()).await
     }
 
+    /// Pauses queue `queue` for every process sharing the storage: once
+    /// this returns, no claim takes its jobs (pending ones, or ones whose
+    /// worker died) until [`resume_queue`](Self::resume_queue); steps
+    /// already running finish and commit. Returns whether it was paused
+    /// already. A queue needs no jobs to be paused.
+    ///
+    /// ```
+    /// use runekernel::{job::Job, JobState, Runtime, RuntimeError, SubmitOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RuntimeError> {
+    /// let rt = Runtime::builder().deterministic(1).build().await?;
+    /// rt.pause_queue("default").await?;
+    /// let id = rt.submit_job(Job::new()).await?;
+    /// assert_eq!(rt.run_until_idle().await?, 0, "nothing runs while the queue is paused");
+    /// let queues = rt.queues().await?;
+    /// assert!(queues[0].paused && queues[0].pending == 1);
+    /// rt.resume_queue("default").await?;
+    /// rt.run_until_idle().await?;
+    /// assert_eq!(rt.get_record(id).await?.map(|job| job.status), Some(JobState::Completed));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RuntimeError::EmptyQueue`]; storage errors.
+    pub async fn pause_queue(&self, queue: &str) -> Result<bool> {
+        let was = self.inner.storage.set_queue_paused(checked_queue(queue)?, true).await?;
+        tracing::info!(queue, "queue paused");
+        Ok(was)
+    }
+
+    /// Resumes a paused queue (see [`pause_queue`](Self::pause_queue)):
+    /// its jobs are claimed again. Returns whether it was paused.
+    ///
+    /// # Errors
+    /// [`RuntimeError::EmptyQueue`]; storage errors.
+    pub async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        let was = self
+            .inner
+            .storage
+            .set_queue_paused(checked_queue(queue)?, false)
+            .await?;
+        tracing::info!(queue, "queue resumed");
+        Ok(was)
+    }
+
+    /// Every queue that holds jobs, is paused, is served by this runtime or
+    /// is a registered machine's, sorted by name: whether it is paused,
+    /// and how many of its jobs are in each lifecycle state.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn queues(&self) -> Result<Vec<QueueInfo>> {
+        self.queues_with(None).await
+    }
+
+    /// Queue `name`, as [`queues`](Self::queues) reports it, whether or
+    /// not it holds any job.
+    ///
+    /// # Errors
+    /// [`RuntimeError::EmptyQueue`]; storage errors.
+    pub async fn queue(&self, name: &str) -> Result<QueueInfo> {
+        let name = checked_queue(name)?;
+        let queues = self.queues_with(Some(name)).await?;
+        Ok(queues
+            .into_iter()
+            .find(|q| q.name == name)
+            .unwrap_or_else(|| QueueInfo::new(name)))
+    }
+
+    /// [`queues`](Self::queues), with `also` among them.
+    async fn queues_with(&self, also: Option<&str>) -> Result<Vec<QueueInfo>> {
+        let counts = self.inner.storage.counts().await?;
+        let paused = self.inner.storage.paused_queues().await?;
+        let known = self.inner.registry.definitions().map(MachineDef::queue).chain(also);
+        Ok(QueueInfo::gather(&counts, &paused, &self.inner.queues, known))
+    }
+
+    /// The periodic jobs this runtime submits (see
+    /// [`RuntimeBuilder::periodic`]), with their schedules and their last
+    /// and next ticks, in registration order.
+    pub fn periodic_jobs(&self) -> Vec<PeriodicInfo> {
+        self.inner.periodic.infos(self.inner.clock.now())
+    }
+
+    /// The policies this runtime was built with.
+    pub fn policies(&self) -> &Policies {
+        &self.inner.policies
+    }
+
     /// Runs one pruning pass now (see [`Retention`]): if this runtime holds
     /// the storage's pruning duty, or can take it, deletes the finished
     /// jobs whose state's retention has passed, with their history, a
@@ -716,10 +833,17 @@ impl Runtime {
     /// # Errors
     /// [`RuntimeError::NotFound`]; storage errors.
     pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome> {
+        self.cancel_by(id, None).await
+    }
+
+    /// [`cancel`](Self::cancel), recording `who` asked in the history of a
+    /// job cancelled at once.
+    pub(crate) async fn cancel_by(&self, id: JobId, who: Option<&str>) -> Result<CancelOutcome> {
+        let reason = who.map(|who| format!("cancelled by {who}"));
         let outcome = self
             .inner
             .storage
-            .cancel(id, self.inner.clock.now(), None)
+            .cancel(id, self.inner.clock.now(), reason)
             .await
             .map_err(|e| match e {
                 crate::storage::StorageError::NotFound(id) => RuntimeError::NotFound(id),
@@ -772,20 +896,24 @@ impl Runtime {
     // ----- deterministic mode -----
 
     /// Runs every step that is ready now, one job at a time in (priority,
-    /// run_at, id) order, in the calling task, and returns how many jobs it
-    /// ran. Meant for deterministic mode, where no background worker runs.
+    /// run_at, id) order within each queue this runtime serves (queues by
+    /// name), in the calling task, and returns how many jobs it ran. Meant for deterministic mode, where no background worker runs.
     ///
     /// # Errors
     /// Storage errors.
     pub async fn run_until_idle(&self) -> Result<usize> {
         self.submit_periodic().await?;
         let mut ran = 0;
-        loop {
-            let Some(job) = self.inner.storage.claim(self.inner.claim_request(1)).await?.pop() else {
-                return Ok(ran);
-            };
-            executor::run_claimed(&self.inner, job, &mut None).await;
-            ran += 1;
+        'next: loop {
+            for queue in self.inner.queues.iter() {
+                let request = self.inner.claim_request(&queue.name, 1);
+                if let Some(job) = self.inner.storage.claim(request).await?.pop() {
+                    executor::run_claimed(&self.inner, job, &mut None).await;
+                    ran += 1;
+                    continue 'next;
+                }
+            }
+            return Ok(ran);
         }
     }
 
@@ -857,6 +985,14 @@ impl Runtime {
         tracing::info!("runtime shut down");
         Ok(())
     }
+}
+
+/// `queue`, unless it is empty (or only blanks).
+pub(crate) fn checked_queue(queue: &str) -> Result<&str> {
+    if queue.trim().is_empty() {
+        return Err(RuntimeError::EmptyQueue);
+    }
+    Ok(queue)
 }
 
 /// Refuses a payload of `machine`'s `state` that would not read back once

@@ -191,6 +191,26 @@ impl fmt::Debug for Schedule {
     }
 }
 
+/// A registered periodic job as [`Runtime::periodic_jobs`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct PeriodicInfo {
+    /// Its name (its jobs' idempotency keys are `periodic:{name}:{tick}`).
+    pub name: String,
+    /// Its cron expression, for a cron schedule.
+    pub cron: Option<String>,
+    /// Its interval in milliseconds, for a fixed interval.
+    pub every_ms: Option<i64>,
+    /// Its catch-up window in milliseconds, if it has one.
+    pub catch_up_ms: Option<i64>,
+    /// The latest tick this runtime has submitted (or found submitted), in
+    /// milliseconds since the Unix epoch; `None` before its first look.
+    pub last_tick_ms: Option<i64>,
+    /// The next tick, in milliseconds since the Unix epoch.
+    pub next_tick_ms: Option<i64>,
+}
+
 /// Submits one tick's job: the state made, with its options.
 type Submit = Arc<dyn Fn(Runtime, SubmitOptions) -> BoxFuture<'static, Result<JobId, RuntimeError>> + Send + Sync>;
 
@@ -244,6 +264,22 @@ impl Periodic {
     pub(crate) fn next_tick(&self, seen: Option<Millis>, now: Millis) -> Option<Millis> {
         self.schedule.next_after(seen.unwrap_or(now))
     }
+
+    /// What [`Runtime::periodic_jobs`] reports of it.
+    fn info(&self, seen: Option<Millis>, now: Millis) -> PeriodicInfo {
+        let (cron, every_ms) = match &self.schedule.ticks {
+            Ticks::Cron(cron) => (Some(cron.as_str().to_owned()), None),
+            Ticks::Every(ms) => (None, Some(*ms)),
+        };
+        PeriodicInfo {
+            name: self.name.clone(),
+            cron,
+            every_ms,
+            catch_up_ms: self.schedule.catch_up.map(millis),
+            last_tick_ms: seen,
+            next_tick_ms: self.next_tick(seen, now),
+        }
+    }
 }
 
 /// A runtime's periodic jobs, with the last tick it looked at for each.
@@ -287,6 +323,16 @@ impl PeriodicJobs {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Every job, as [`Runtime::periodic_jobs`] reports it.
+    pub(crate) fn infos(&self, now: Millis) -> Vec<PeriodicInfo> {
+        let seen = self.seen();
+        self.jobs
+            .iter()
+            .zip(seen.iter())
+            .map(|(job, seen)| job.info(*seen, now))
+            .collect()
     }
 
     /// The earliest next tick of any job.

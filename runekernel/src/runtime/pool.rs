@@ -18,19 +18,20 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio_util::task::TaskTracker;
 
 use crate::storage::JobRecord;
 
 use super::claim::claim_jobs;
-use super::executor::{run_claimed, WorkerSlot};
+use super::executor::run_claimed;
+use super::slots::{SlotPermits, Slots, WorkerSlot};
 use super::Inner;
 
 /// A claimed job and the worker slot it runs in.
 type Claimed = (JobRecord, WorkerSlot);
 
-/// Hands claimed jobs to executor tasks.
+/// Hands claimed jobs of one queue to executor tasks.
 pub(crate) struct ExecutorPool {
     rt: Arc<Inner>,
     tracker: TaskTracker,
@@ -38,8 +39,9 @@ pub(crate) struct ExecutorPool {
 }
 
 /// What the pool and its tasks share.
-#[derive(Default)]
 struct Shared {
+    /// The queue whose jobs the tasks run, and claim.
+    queue: Arc<str>,
     idle: Mutex<Idle>,
     /// Jobs claimed ahead ([`crate::Policies::prefetch`]) that wait for a
     /// worker slot: while there are any, a task that finishes its job leaves
@@ -56,12 +58,17 @@ struct Idle {
 }
 
 impl ExecutorPool {
-    /// A pool of tasks spawned on `tracker` as needed.
-    pub(crate) fn new(rt: Arc<Inner>, tracker: TaskTracker) -> Self {
+    /// A pool of tasks for the jobs of `queue`, spawned on `tracker` as
+    /// needed.
+    pub(crate) fn new(rt: Arc<Inner>, queue: Arc<str>, tracker: TaskTracker) -> Self {
         ExecutorPool {
             rt,
             tracker,
-            shared: Arc::default(),
+            shared: Arc::new(Shared {
+                queue,
+                idle: Mutex::default(),
+                queued: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -149,7 +156,7 @@ async fn claim_next(rt: &Inner, slot: Option<&WorkerSlot>, shared: &Shared) -> O
     {
         return None;
     }
-    claim_jobs(rt, 1).await.pop()
+    claim_jobs(rt, &shared.queue, 1).await.pop()
 }
 
 /// Jobs of one claim waiting for worker slots, each holding a prefetch
@@ -163,13 +170,13 @@ pub(crate) struct WaitingForSlots<'a> {
 impl WaitingForSlots<'_> {
     /// Waits for a slot for the next job in line; `None` once the runtime
     /// stops (or when the line is empty).
-    pub(crate) async fn next_slot(&mut self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn next_slot(&mut self, slots: &Slots) -> Option<SlotPermits> {
         if self.ahead.num_permits() == 0 {
             return None;
         }
         let permit = tokio::select! {
             () = self.pool.rt.stopping.raised() => None,
-            permit = Arc::clone(slots).acquire_owned() => permit.ok(),
+            permit = slots.take(1) => permit,
         }?;
         drop(self.ahead.split(1));
         self.pool.shared.queued.fetch_sub(1, Ordering::SeqCst);
@@ -201,7 +208,7 @@ pub(crate) mod tests {
     use crate::job::Job;
     use crate::runtime::test_storage::start_to_done;
     use crate::runtime::Runtime;
-    use crate::storage::{ClaimRequest, InMemoryStorage, JobState, Storage};
+    use crate::storage::{ClaimRequest, InMemoryStorage, JobState, Storage, DEFAULT_QUEUE};
     use crate::DynamicNext;
 
     /// A runtime over `storage` without workers of its own, for a pool (or
@@ -225,6 +232,13 @@ pub(crate) mod tests {
             .unwrap()
     }
 
+    /// A slot of the runtime's `slots`, which has one free.
+    fn worker_slot(slots: &Arc<Semaphore>) -> WorkerSlot {
+        let slots = Slots::new(Arc::clone(slots), None);
+        let permit = slots.try_take(1).expect("a free slot");
+        WorkerSlot::new(slots, permit)
+    }
+
     async fn runtime(gate: &Arc<Semaphore>) -> Runtime {
         runtime_over(Arc::new(InMemoryStorage::new()), gate).await
     }
@@ -235,6 +249,7 @@ pub(crate) mod tests {
         let request = ClaimRequest {
             worker: rt.inner.worker_id.clone(),
             machines: vec!["m".into()],
+            queue: DEFAULT_QUEUE.to_owned(),
             limit: 1,
             now: rt.inner.clock.now(),
             lease_ms: 60_000,
@@ -264,11 +279,10 @@ pub(crate) mod tests {
         let rt = runtime(&Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(1));
-        let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
+        let pool = ExecutorPool::new(Arc::clone(&rt.inner), Arc::from(DEFAULT_QUEUE), tracker.clone());
         for _ in 0..20 {
             let job = claimed(&rt).await;
-            let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
-            pool.run(job.clone(), WorkerSlot::new(Arc::clone(&slots), permit));
+            pool.run(job.clone(), worker_slot(&slots));
             until_completed(&rt, &job).await;
             // The task is idle again before the next job, which can reuse it.
             until_idle(&pool).await;
@@ -288,13 +302,12 @@ pub(crate) mod tests {
         let rt = runtime_over(storage, &Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))).await;
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(1));
-        let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
+        let pool = ExecutorPool::new(Arc::clone(&rt.inner), Arc::from(DEFAULT_QUEUE), tracker.clone());
         let ahead = Arc::new(Semaphore::new(in_line));
         let _line = pool.line(ahead.acquire_many_owned(in_line as u32).await.unwrap());
         let first = claimed(&rt).await;
         let waiting = rt.submit_job(Job::for_machine("m")).await.unwrap();
-        let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
-        pool.run(first.clone(), WorkerSlot::new(Arc::clone(&slots), permit));
+        pool.run(first.clone(), worker_slot(&slots));
         until_completed(&rt, &first).await;
         until_idle(&pool).await;
         assert_eq!(slots.available_permits(), 1, "an idle task gives its slot back");
@@ -362,12 +375,11 @@ pub(crate) mod tests {
         let rt = runtime(&gate).await;
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(3));
-        let pool = ExecutorPool::new(Arc::clone(&rt.inner), tracker.clone());
+        let pool = ExecutorPool::new(Arc::clone(&rt.inner), Arc::from(DEFAULT_QUEUE), tracker.clone());
         let mut jobs = Vec::new();
         for _ in 0..3 {
             let job = claimed(&rt).await;
-            let permit = Arc::clone(&slots).acquire_owned().await.unwrap();
-            pool.run(job.clone(), WorkerSlot::new(Arc::clone(&slots), permit));
+            pool.run(job.clone(), worker_slot(&slots));
             jobs.push(job);
         }
         assert_eq!(tracker.len(), 3, "no task was idle for the second and third job");

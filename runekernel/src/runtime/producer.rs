@@ -1,6 +1,7 @@
-//! The background loop that claims ready jobs and hands each to an executor
-//! task (`pool.rs`), never more steps running at once than the runtime's
-//! worker count (River's producer). It sleeps until storage announces new
+//! The background loop that claims the ready jobs of one queue and hands
+//! each to an executor task (`pool.rs`), never more steps running at once
+//! than the runtime's worker count, nor than the queue's own limit (River's
+//! producer: one per queue). It sleeps until storage announces new
 //! work, a job this runtime put back comes due, a worker frees up, or the
 //! poll interval passes (for other processes' delayed jobs and expiring
 //! leases).
@@ -16,14 +17,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::storage::StorageEvent;
 
 use super::claim::{claim_jobs, hand_back};
-use super::executor::WorkerSlot;
 use super::pool::ExecutorPool;
+use super::slots::{SlotPermits, Slots, WorkerSlot};
 use super::Inner;
 
 /// How long a claim waits for more worker slots to free up while jobs run.
@@ -32,15 +33,35 @@ const GATHER: Duration = Duration::from_millis(1);
 /// Claims waiting on storage at once.
 const CLAIMS_IN_FLIGHT: usize = 2;
 
-/// Claims and dispatches until shutdown. `events` is subscribed before the
-/// loop is spawned, so no announcement made after `build` can be missed.
+/// What one producer serves.
+pub(crate) struct Lane {
+    /// The queue it claims from.
+    pub(crate) queue: String,
+    /// The slots its steps take.
+    pub(crate) slots: Slots,
+    /// The most of its steps that may run at once.
+    pub(crate) workers: usize,
+    /// Notified when a job of the queue that this runtime put back for
+    /// later comes due.
+    pub(crate) wake: Arc<Notify>,
+}
+
+/// Claims and dispatches the jobs of `lane` until shutdown. `events` is
+/// subscribed before the loop is spawned, so no announcement made after
+/// `build` can be missed.
 pub(crate) async fn produce(
     rt: Arc<Inner>,
-    workers: usize,
+    lane: Lane,
     tracker: TaskTracker,
     mut events: broadcast::Receiver<StorageEvent>,
 ) {
-    let slots = Arc::new(Semaphore::new(workers));
+    let Lane {
+        queue,
+        slots,
+        workers,
+        wake,
+    } = lane;
+    let queue: Arc<str> = Arc::from(queue);
     // One permit per job that may wait for a slot.
     let prefetch = rt.policies.prefetch;
     let ahead = Arc::new(Semaphore::new(prefetch));
@@ -52,7 +73,7 @@ pub(crate) async fn produce(
     let (found_tx, mut found) = mpsc::unbounded_channel::<(u64, bool)>();
     let mut in_flight = 0usize;
     let mut round = 0u64;
-    let pool = Arc::new(ExecutorPool::new(Arc::clone(&rt), tracker.clone()));
+    let pool = Arc::new(ExecutorPool::new(Arc::clone(&rt), Arc::clone(&queue), tracker.clone()));
     loop {
         if rt.stopping.is_raised() {
             return;
@@ -72,7 +93,7 @@ pub(crate) async fn produce(
             }
         }
         if idle {
-            wait_for_work(&rt, &mut events).await;
+            wait_for_work(&rt, &wake, &mut events).await;
             round += 1;
             continue;
         }
@@ -89,7 +110,7 @@ pub(crate) async fn produce(
             if pool.queued() > 0 {
                 0
             } else {
-                slots.available_permits()
+                slots.available()
             }
         };
         let room = free_slots() + ahead.available_permits();
@@ -99,7 +120,7 @@ pub(crate) async fn produce(
             let in_line = pool.queued() > 0;
             tokio::select! {
                 () = rt.stopping.raised() => return,
-                permit = Arc::clone(&slots).acquire_owned(), if !in_line => drop(permit),
+                permit = slots.take(1), if !in_line => drop(permit),
                 permit = Arc::clone(&ahead).acquire_owned(), if prefetch > 0 => drop(permit),
             }
             continue;
@@ -114,7 +135,7 @@ pub(crate) async fn produce(
             tokio::select! {
                 () = rt.stopping.raised() => return,
                 () = tokio::time::sleep(GATHER) => {}
-                permits = Arc::clone(&slots).acquire_many_owned(batch as u32), if waiting == 0 => drop(permits),
+                permits = slots.take(batch), if waiting == 0 => drop(permits),
                 permits = Arc::clone(&ahead).acquire_many_owned(waiting.min(batch) as u32), if waiting > 0 => {
                     drop(permits);
                 }
@@ -126,8 +147,8 @@ pub(crate) async fn produce(
         if free + extra == 0 {
             continue;
         }
-        let (Ok(reserved), Ok(queued)) = (
-            Arc::clone(&slots).try_acquire_many_owned(free as u32),
+        let (Some(reserved), Ok(queued)) = (
+            slots.try_take(free),
             Arc::clone(&ahead).try_acquire_many_owned(extra as u32),
         ) else {
             continue;
@@ -135,7 +156,8 @@ pub(crate) async fn produce(
         in_flight += 1;
         let claim = Claim {
             rt: Arc::clone(&rt),
-            slots: Arc::clone(&slots),
+            queue: Arc::clone(&queue),
+            slots: slots.clone(),
             reserved,
             queued,
             pool: Arc::clone(&pool),
@@ -153,8 +175,9 @@ pub(crate) async fn produce(
 /// that wait for slots, handed to the executors in claim order.
 struct Claim {
     rt: Arc<Inner>,
-    slots: Arc<Semaphore>,
-    reserved: OwnedSemaphorePermit,
+    queue: Arc<str>,
+    slots: Slots,
+    reserved: SlotPermits,
     /// One permit per job this claim may keep waiting for a slot.
     queued: OwnedSemaphorePermit,
     pool: Arc<ExecutorPool>,
@@ -166,13 +189,14 @@ impl Claim {
     async fn run(self) -> bool {
         let Claim {
             rt,
+            queue,
             slots,
             mut reserved,
             mut queued,
             pool,
         } = self;
-        let limit = reserved.num_permits() + queued.num_permits();
-        let mut jobs = claim_jobs(&rt, limit).await;
+        let limit = reserved.count() + queued.num_permits();
+        let mut jobs = claim_jobs(&rt, &queue, limit).await;
         let found_work = !jobs.is_empty();
         if jobs.len() > limit {
             tracing::warn!(
@@ -182,9 +206,9 @@ impl Claim {
             );
             hand_back(&rt, jobs.split_off(limit)).await;
         }
-        let ahead = jobs.split_off(jobs.len().min(reserved.num_permits()));
-        for (job, permit) in jobs.into_iter().zip(std::iter::from_fn(|| reserved.split(1))) {
-            pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
+        let ahead = jobs.split_off(jobs.len().min(reserved.count()));
+        for (job, permit) in jobs.into_iter().zip(std::iter::from_fn(|| reserved.split_one())) {
+            pool.run(job, WorkerSlot::new(slots.clone(), permit));
         }
         drop(reserved);
         // The jobs claimed ahead wait in line, in claim order; the permits
@@ -215,7 +239,7 @@ impl Claim {
                     tracing::warn!(job = %job.id, "lease lost while the job waited for a worker; leaving it");
                 }
                 Some(held) => {
-                    pool.run(job, WorkerSlot::new(Arc::clone(&slots), permit));
+                    pool.run(job, WorkerSlot::new(slots.clone(), permit));
                     held.hand_over();
                 }
                 None => {}
@@ -225,15 +249,16 @@ impl Claim {
     }
 }
 
-/// Waits for a sign that a claim may find work.
-async fn wait_for_work(rt: &Inner, events: &mut broadcast::Receiver<StorageEvent>) {
+/// Waits for a sign that a claim may find work: an announcement, `wake`
+/// (a job of the queue put back comes due), or the poll interval.
+async fn wait_for_work(rt: &Inner, wake: &Notify, events: &mut broadcast::Receiver<StorageEvent>) {
     let poll = tokio::time::sleep(rt.policies.poll_interval);
     tokio::pin!(poll);
     loop {
         tokio::select! {
             () = rt.stopping.raised() => return,
             () = &mut poll => return,
-            () = rt.wake.notified() => return,
+            () = wake.notified() => return,
             event = events.recv() => match event {
                 Ok(StorageEvent::JobChanged(_)) => continue,
                 // New work, missed events, or a closed channel: look again.

@@ -110,6 +110,12 @@ impl Storage for Faulty {
     async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
         self.inner.try_duty(duty, owner, now, ttl_ms).await
     }
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError> {
+        self.inner.set_queue_paused(queue, paused).await
+    }
+    async fn paused_queues(&self) -> Result<Vec<String>, StorageError> {
+        self.inner.paused_queues().await
+    }
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.subscribe()
     }

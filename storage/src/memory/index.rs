@@ -1,6 +1,7 @@
 //! The in-memory store's index of jobs by when they are due: pending jobs
-//! by due time, due jobs per machine in claim order, running jobs by lease
-//! expiry. Claims, promotions and most lifecycle changes take its one lock.
+//! by due time, due jobs per queue and machine in claim order, running jobs
+//! by lease expiry, and the paused queues. Claims, promotions, pauses and
+//! most lifecycle changes take its one lock.
 //!
 //! The commit that ends a running job only has to drop the job's lease
 //! entry. Waiting for the index lock for that (claims hold it while they
@@ -27,16 +28,24 @@ pub(super) struct IndexLock {
     retired: Mutex<Vec<(Millis, JobId)>>,
 }
 
+/// The due jobs of one queue and machine, in claim order:
+/// (priority, run_at, id).
+pub(super) type ReadyJobs = BTreeSet<(i32, Millis, JobId)>;
+
 /// Which jobs are due when.
 #[derive(Default)]
 pub(super) struct Index {
     /// Pending jobs by due time: (run_at, id).
     pub(super) scheduled: BTreeSet<(Millis, JobId)>,
-    /// Due jobs per machine: (priority, run_at, id). Looked up by name for
-    /// every job claimed, hence foldhash.
-    pub(super) ready: foldhash::HashMap<Arc<str>, BTreeSet<(i32, Millis, JobId)>>,
+    /// Due jobs per queue, then per machine. Looked up by name for every
+    /// job claimed, hence foldhash.
+    pub(super) ready: foldhash::HashMap<Arc<str>, foldhash::HashMap<Arc<str>, ReadyJobs>>,
     /// Running jobs by lease expiry: (expires_at, id).
     pub(super) leases: BTreeSet<(Millis, JobId)>,
+    /// The paused queues: a claim takes none of their jobs. Kept under the
+    /// index lock, so a claim that has read a queue as running has popped
+    /// its jobs before a pause can return.
+    pub(super) paused: BTreeSet<String>,
 }
 
 impl IndexLock {

@@ -1,8 +1,8 @@
 //! [`InMemoryStorage`]: the default backend. Nothing survives the process.
 //!
 //! Jobs live in a sharded map: reading, committing or heartbeating one job
-//! locks only its shard. The ordering index (due times, per-machine ready
-//! queues in (priority, run_at, id) order, lease expiries) sits behind one
+//! locks only its shard. The ordering index (due times, ready jobs per queue
+//! and machine in (priority, run_at, id) order, lease expiries, paused queues) sits behind one
 //! short-held lock that only claims and re-queues take (`index.rs`); index
 //! entries are validated against the job record when popped, so a stale one
 //! is skipped.
@@ -28,7 +28,7 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
     add_ms, cancel_commit, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, Inserted,
-    JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    JobFilter, JobNames, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -38,6 +38,23 @@ use names::Names;
 use stored::{LeaseDue, StoredJob};
 
 const SHARDS: usize = 32;
+
+/// Where a ready job waits in the index: its queue, then its machine.
+#[derive(Clone, Copy)]
+struct Lane<'a> {
+    queue: &'a str,
+    machine: &'a str,
+}
+
+impl<'a> Lane<'a> {
+    fn of(queue: &'a str, machine: &'a str) -> Self {
+        Lane { queue, machine }
+    }
+
+    fn of_stored(job: &StoredJob, names: &'a Names) -> Self {
+        Lane::of(names.get(job.queue()), names.get(job.machine()))
+    }
+}
 
 /// Room made up front for the jobs of one claim, so the claim's vector is
 /// not grown (and copied) job by job; bounded, since the limit comes from
@@ -302,7 +319,8 @@ impl Inner {
         }
         if pending {
             let key = (record.priority, record.run_at, record.id);
-            Self::queue_pending(&mut index, &record.machine, key, record.updated_at);
+            let lane = Lane::of(&record.queue, &record.machine);
+            Self::queue_pending(&mut index, lane, key, record.updated_at);
         }
     }
 
@@ -324,14 +342,19 @@ impl Inner {
             keys.insert(key.clone(), job.id);
         }
         let key = (job.priority, job.run_at, job.id);
-        Self::queue_pending(&mut self.index.lock(), &job.machine, key, job.created_at);
+        Self::queue_pending(
+            &mut self.index.lock(),
+            Lane::of(&job.queue, &job.machine),
+            key,
+            job.created_at,
+        );
         Ok(Inserted {
             id: job.id,
             created: true,
         })
     }
 
-    /// Moves due and lease-expired jobs into their machine's ready queue.
+    /// Moves due and lease-expired jobs into their lane's ready set.
     fn promote(&self, index: &mut Index, now: Millis) {
         while let Some(&(run_at, id)) = index.scheduled.first() {
             if run_at > now {
@@ -341,7 +364,8 @@ impl Inner {
             let shard = lock(self.shard(id));
             if let Some(job) = shard.jobs.get(&id) {
                 if job.status() == JobState::Pending && job.run_at() == run_at {
-                    Self::make_ready(index, shard.names.get(job.machine()), (job.priority(), run_at, id));
+                    let lane = Lane::of_stored(job, &shard.names);
+                    Self::make_ready(index, lane, (job.priority(), run_at, id));
                 }
             }
         }
@@ -355,7 +379,8 @@ impl Inner {
             if let Some(job) = jobs.get_mut(&id) {
                 match job.lease_due(at, now) {
                     LeaseDue::Expired => {
-                        Self::make_ready(index, names.get(job.machine()), (job.priority(), job.run_at(), id));
+                        let lane = Lane::of_stored(job, names);
+                        Self::make_ready(index, lane, (job.priority(), job.run_at(), id));
                     }
                     LeaseDue::Extended(until) => {
                         index.leases.insert((until, id));
@@ -366,42 +391,51 @@ impl Inner {
         }
     }
 
-    /// Queues a pending job of `machine`, keyed (priority, run_at, id) and
-    /// last written at `written`: in its machine's ready queue if it was
+    /// Queues a pending job of `lane`, keyed (priority, run_at, id) and
+    /// last written at `written`: in its lane's ready set if it was
     /// due then, as a job submitted or handed back for now is; otherwise in
     /// the due-time index, from which a claim promotes it once due. A job
     /// due when written skips the promotion, which after a bulk insert of a
     /// million jobs held the index lock for half a second at the first
     /// claim.
-    fn queue_pending(index: &mut Index, machine: &str, key: (i32, Millis, JobId), written: Millis) {
+    fn queue_pending(index: &mut Index, lane: Lane<'_>, key: (i32, Millis, JobId), written: Millis) {
         let (_, run_at, id) = key;
         if run_at <= written {
-            Self::make_ready(index, machine, key);
+            Self::make_ready(index, lane, key);
         } else {
             index.scheduled.insert((run_at, id));
         }
     }
 
-    /// Puts a job of `machine` in that machine's ready queue.
-    fn make_ready(index: &mut Index, machine: &str, key: (i32, Millis, JobId)) {
-        match index.ready.get_mut(machine) {
-            Some(queue) => {
-                queue.insert(key);
+    /// Puts a job in its lane's ready set.
+    fn make_ready(index: &mut Index, lane: Lane<'_>, key: (i32, Millis, JobId)) {
+        let machines = match index.ready.get_mut(lane.queue) {
+            Some(machines) => machines,
+            None => index.ready.entry(Arc::from(lane.queue)).or_default(),
+        };
+        match machines.get_mut(lane.machine) {
+            Some(ready) => {
+                ready.insert(key);
             }
             None => {
-                index.ready.insert(Arc::from(machine), BTreeSet::from([key]));
+                machines.insert(Arc::from(lane.machine), BTreeSet::from([key]));
             }
         }
     }
 
-    /// Pops the smallest ready entry among the requested machines.
-    fn pop_ready(index: &mut Index, machines: &[String]) -> Option<(i32, Millis, JobId)> {
+    /// Pops the smallest ready entry of `queue` among the requested
+    /// machines; none while `queue` is paused.
+    fn pop_ready(index: &mut Index, queue: &str, machines: &[String]) -> Option<(i32, Millis, JobId)> {
+        if index.paused.contains(queue) {
+            return None;
+        }
+        let ready = index.ready.get_mut(queue)?;
         let best = machines
             .iter()
-            .filter_map(|m| index.ready.get(m.as_str())?.first().map(|key| (*key, m)))
+            .filter_map(|m| ready.get(m.as_str())?.first().map(|key| (*key, m)))
             .min_by_key(|(key, _)| *key)?;
         let (key, machine) = best;
-        index.ready.get_mut(machine.as_str())?.pop_first();
+        ready.get_mut(machine.as_str())?.pop_first();
         Some(key)
     }
 }
@@ -466,8 +500,9 @@ impl Storage for InMemoryStorage {
             let shard = lock(shard);
             let names = &shard.names;
             for (&id, job) in &shard.jobs {
-                let (machine, state) = (names.get(job.machine()), names.get(job.state()));
-                if beyond(id) && filter.matches(machine, state, job.status()) {
+                let (machine, queue, state) =
+                    (names.get(job.machine()), names.get(job.queue()), names.get(job.state()));
+                if beyond(id) && filter.matches(machine, queue, state, job.status()) {
                     matching.push(id);
                 }
             }
@@ -507,7 +542,7 @@ impl Storage for InMemoryStorage {
                 let mut index = self.inner.index.lock();
                 self.inner.promote(&mut index, request.now);
                 let candidates: Vec<_> = (claimed.len()..request.limit)
-                    .map_while(|_| Inner::pop_ready(&mut index, &request.machines))
+                    .map_while(|_| Inner::pop_ready(&mut index, &request.queue, &request.machines))
                     .collect();
                 index
                     .leases
@@ -670,10 +705,31 @@ impl Storage for InMemoryStorage {
         // locked in index order, and never with the index lock held here).
         let shards: Vec<_> = self.inner.shards.iter().map(lock).collect();
         Ok(CountRow::tally_names(shards.iter().flat_map(|s| {
-            s.jobs
-                .values()
-                .map(|job| (s.names.get(job.machine()), s.names.get(job.state()), job.status()))
+            s.jobs.values().map(|job| JobNames {
+                machine: s.names.get(job.machine()),
+                queue: s.names.get(job.queue()),
+                state: s.names.get(job.state()),
+                status: job.status(),
+            })
         })))
+    }
+
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError> {
+        let mut index = self.inner.index.lock();
+        let was = if paused {
+            !index.paused.insert(queue.to_owned())
+        } else {
+            index.paused.remove(queue)
+        };
+        drop(index);
+        if was && !paused {
+            self.inner.events.send(StorageEvent::JobsReady);
+        }
+        Ok(was)
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.inner.index.lock().paused.iter().cloned().collect())
     }
 
     async fn delete(&self, id: JobId) -> Result<DeleteOutcome, StorageError> {

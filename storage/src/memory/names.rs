@@ -1,5 +1,5 @@
 //! The names a shard of [`InMemoryStorage`](super::InMemoryStorage) shares
-//! among its jobs: machine, state and worker names, each stored once and
+//! among its jobs: machine, queue, state and worker names, each stored once and
 //! referred to by number. A job or history entry holds a 4-byte [`Name`],
 //! not a shared pointer: storing or dropping one touches no reference
 //! count, which the cores committing steps of a shard's jobs would

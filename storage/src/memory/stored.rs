@@ -1,6 +1,6 @@
 //! How [`InMemoryStorage`](super::InMemoryStorage) keeps a job: compactly,
-//! since one store may hold millions of pending jobs. Machine, state and
-//! worker names are interned per shard, the payload is kept as JSON text,
+//! since one store may hold millions of pending jobs. Machine, queue, state
+//! and worker names are interned per shard, the payload is kept as JSON text,
 //! the lease and the rarely set fields are boxed, and the history
 //! (`history.rs`) is not stored until the first commit appends to it (until
 //! then its one entry, the submission, is built from the job).
@@ -30,6 +30,7 @@ use super::names::{Name, Names};
 /// One job, as the in-memory store keeps it.
 pub(super) struct StoredJob {
     machine: Name,
+    queue: Name,
     state: Name,
     /// The submitted state's fields, as JSON text; empty once the job has a
     /// history, whose latest entry holds the current ones.
@@ -111,6 +112,7 @@ impl StoredJob {
     pub(super) fn new(job: &NewJob, names: &mut Names) -> Result<Self, StorageError> {
         Ok(StoredJob {
             machine: names.intern(&job.machine)?,
+            queue: names.intern(&job.queue)?,
             state: names.intern(&job.state)?,
             payload: json_text(&job.payload)?,
             fingerprint: job.fingerprint,
@@ -136,6 +138,10 @@ impl StoredJob {
 
     pub(super) fn machine(&self) -> Name {
         self.machine
+    }
+
+    pub(super) fn queue(&self) -> Name {
+        self.queue
     }
 
     pub(super) fn state(&self) -> Name {
@@ -211,6 +217,7 @@ impl StoredJob {
             set(&mut record.state, names.get(self.state));
         }
         set(&mut record.machine, names.get(self.machine));
+        set(&mut record.queue, names.get(self.queue));
         record.fingerprint = self.fingerprint;
         record.status = self.status;
         record.priority = self.priority;
@@ -418,6 +425,7 @@ mod tests {
         NewJob {
             id: JobId::new(),
             machine: "m".into(),
+            queue: "q".into(),
             fingerprint: 3,
             state: "Start".into(),
             payload,

@@ -672,6 +672,7 @@ impl Storage for PostgresStorage {
             .bind(&filter.state)
             .bind(filter.status.map(JobState::as_str))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
+            .bind(&filter.queue)
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -689,6 +690,7 @@ impl Storage for PostgresStorage {
             .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
             .bind(text(&request.worker).as_ref())
             .bind(i64::try_from(request.lease_ms).unwrap_or(i64::MAX))
+            .bind(&request.queue)
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -863,19 +865,21 @@ impl Storage for PostgresStorage {
     }
 
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError> {
-        let rows: Vec<(String, String, String, i64)> =
-            sqlx::query_as("SELECT machine, state, status, COUNT(*) FROM rk_jobs GROUP BY machine, state, status")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT machine, queue, state, status, COUNT(*) FROM rk_jobs GROUP BY machine, queue, state, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         let mut out = rows
             .into_iter()
-            .map(|(machine, state, status, count)| {
+            .map(|(machine, queue, state, status, count)| {
                 let status = status
                     .parse::<JobState>()
                     .map_err(|e| StorageError::backend(e.to_string()))?;
                 Ok(CountRow {
                     machine,
+                    queue,
                     state,
                     status,
                     count: count.cast_unsigned(),
@@ -958,6 +962,40 @@ impl Storage for PostgresStorage {
         .await
         .map_err(backend)?;
         Ok(taken.rows_affected() == 1)
+    }
+
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError> {
+        let queue = text(queue);
+        if paused {
+            let inserted = sqlx::query("INSERT INTO rk_paused_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(queue.as_ref())
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            return Ok(inserted.rows_affected() == 0);
+        }
+        // Resumed: every process sharing the schema is told there is work.
+        let (deleted, _notified): (i64, i64) = sqlx::query_as(
+            "WITH resumed AS (DELETE FROM rk_paused_queues WHERE queue = $1 RETURNING queue), \
+             notified AS (SELECT pg_notify($2, 'ready') WHERE EXISTS (SELECT 1 FROM resumed)) \
+             SELECT (SELECT count(*) FROM resumed), (SELECT count(*) FROM notified)",
+        )
+        .bind(queue.as_ref())
+        .bind(&self.channel)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(deleted > 0)
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StorageError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT queue FROM rk_paused_queues")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut queues: Vec<String> = rows.into_iter().map(|(queue,)| queue).collect();
+        queues.sort();
+        Ok(queues)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {

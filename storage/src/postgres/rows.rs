@@ -14,7 +14,7 @@ use crate::{JobId, JobState};
 /// The job columns, in the order [`read_job`] reads them by name.
 pub(super) const JOB_COLUMNS: &str = "id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
      max_attempts, timeout_ms, lease_owner, lease_token, lease_expires_at, version, idempotency_key, \
-     cancel_requested, created_at, updated_at, last_error";
+     cancel_requested, created_at, updated_at, last_error, queue";
 
 pub(super) fn backend(error: sqlx::Error) -> StorageError {
     StorageError::backend(error)
@@ -84,6 +84,7 @@ pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
     Ok(JobRecord {
         id,
         machine: row.try_get("machine").map_err(backend)?,
+        queue: row.try_get("queue").map_err(backend)?,
         fingerprint: get_i64("fingerprint")?.cast_unsigned(),
         state: row.try_get("state").map_err(backend)?,
         payload: row.try_get("payload").map_err(|e| StorageError::Corrupt {
@@ -149,6 +150,7 @@ pub(super) fn array_params(first: usize, types: &[&str]) -> String {
 pub(super) struct NewJobColumns<'a> {
     id: Vec<uuid::Uuid>,
     machine: Vec<&'a str>,
+    queue: Vec<&'a str>,
     fingerprint: Vec<i64>,
     state: Vec<&'a str>,
     payload: Vec<String>,
@@ -166,6 +168,7 @@ impl<'a> NewJobColumns<'a> {
         NewJobColumns {
             id: jobs.iter().map(|j| *j.id.as_uuid()).collect(),
             machine: jobs.iter().map(|j| j.machine.as_str()).collect(),
+            queue: jobs.iter().map(|j| j.queue.as_str()).collect(),
             fingerprint: jobs.iter().map(|j| j.fingerprint.cast_signed()).collect(),
             state: jobs.iter().map(|j| j.state.as_str()).collect(),
             payload: jobs.iter().map(|j| j.payload.to_string()).collect(),
@@ -179,18 +182,19 @@ impl<'a> NewJobColumns<'a> {
     }
 
     /// The column names, in the order [`NewJobColumns::bind`] binds them.
-    pub(super) const NAMES: &'static str =
-        "id, machine, fingerprint, state, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key, created_at";
+    pub(super) const NAMES: &'static str = "id, machine, queue, fingerprint, state, payload, priority, run_at, \
+         max_attempts, timeout_ms, idempotency_key, created_at";
     /// Their array types.
-    pub(super) const TYPES: [&'static str; 11] = [
-        "uuid", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8",
+    pub(super) const TYPES: [&'static str; 12] = [
+        "uuid", "text", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8",
     ];
 
-    /// Binds the arrays as the next 11 parameters.
+    /// Binds the arrays as the next 12 parameters.
     pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
             .bind(&self.id)
             .bind(&self.machine)
+            .bind(&self.queue)
             .bind(&self.fingerprint)
             .bind(&self.state)
             .bind(&self.payload)

@@ -59,19 +59,21 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE rk_jobs AS j SET lease_expires_at
      WHERE j.id = u.id AND j.status = 'running' AND j.lease_token = u.token AND j.lease_expires_at > $4 \
      RETURNING j.id, j.cancel_requested";
 
-/// New jobs ($1..$11) with their submission entries, announced on channel
-/// $12: one statement, so one round trip. The entries are built from the
+/// New jobs ($1..$12) with their submission entries, announced on channel
+/// $13: one statement, so one round trip. The entries are built from the
 /// inserted rows rather than sent a second time.
 pub(super) static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH inserted AS (INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, \
-              attempts, max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
-              SELECT id, machine, fingerprint, state, payload::json, 'pending', priority, run_at, 0, max_attempts, \
-              timeout_ms, 0, idempotency_key, false, created_at, created_at FROM unnest({arrays}) AS n({names}) \
+        "WITH inserted AS (INSERT INTO rk_jobs (id, machine, queue, fingerprint, state, payload, status, priority, \
+              run_at, attempts, max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, \
+              updated_at) \
+              SELECT id, machine, queue, fingerprint, state, payload::json, 'pending', priority, run_at, 0, \
+              max_attempts, timeout_ms, 0, idempotency_key, false, created_at, created_at \
+              FROM unnest({arrays}) AS n({names}) \
               RETURNING id, state, payload, created_at), \
          written AS (INSERT INTO rk_history ({history_names}) \
               SELECT id, 0, NULL, state, 'pending', NULL, created_at, 0, NULL, payload FROM inserted), \
-         notified AS (SELECT pg_notify($12, 'ready') WHERE EXISTS (SELECT 1 FROM inserted)) \
+         notified AS (SELECT pg_notify($13, 'ready') WHERE EXISTS (SELECT 1 FROM inserted)) \
          SELECT (SELECT count(*) FROM notified) AS notified",
         arrays = array_params(1, &NewJobColumns::TYPES),
         names = NewJobColumns::NAMES,
@@ -81,21 +83,28 @@ pub(super) static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
 pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| list_jobs(">", ""));
 pub(super) static LIST_JOBS_NEWEST: LazyLock<String> = LazyLock::new(|| list_jobs("<", " DESC"));
 
-/// A page of jobs past the cursor `$1`, filtered by `$2`..`$4`.
+/// A page of at most `$5` jobs past the cursor `$1`, filtered by machine
+/// `$2`, state `$3`, lifecycle `$4` and queue `$6`.
 fn list_jobs(beyond: &str, direction: &str) -> String {
     format!(
         "SELECT {JOB_COLUMNS} FROM rk_jobs WHERE ($1::uuid IS NULL OR id {beyond} $1) AND ($2::text IS NULL OR machine = $2) \
-         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR status = $4) ORDER BY id{direction} LIMIT $5"
+         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR status = $4) \
+         AND ($6::text IS NULL OR queue = $6) ORDER BY id{direction} LIMIT $5"
     )
 }
+/// Claims at most `$3` jobs of the machines `$2` in queue `$6`, unless it is
+/// paused, at `$1` for worker `$4` under leases of `$5` ms: ready ones and
+/// ones whose lease expired, in (priority, run_at, id) order.
 pub(super) static CLAIM_JOBS: LazyLock<String> = LazyLock::new(|| {
     let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("j.{c}")).collect();
+    let unpaused = "NOT EXISTS (SELECT 1 FROM rk_paused_queues WHERE queue = $6)";
     format!(
         "WITH ready AS (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'pending' AND run_at <= $1 \
-              AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
-         expired AS (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'running' \
-              AND lease_expires_at <= $1 AND machine = ANY($2) ORDER BY priority, run_at, id LIMIT $3 \
+              AND queue = $6 AND machine = ANY($2) AND {unpaused} ORDER BY priority, run_at, id LIMIT $3 \
               FOR UPDATE SKIP LOCKED), \
+         expired AS (SELECT id, priority, run_at FROM rk_jobs WHERE status = 'running' \
+              AND lease_expires_at <= $1 AND queue = $6 AND machine = ANY($2) AND {unpaused} \
+              ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
          candidates AS (SELECT * FROM ready UNION ALL SELECT * FROM expired), \
          picked AS (SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $3) \
          UPDATE rk_jobs AS j SET status = 'running', attempts = j.attempts + 1, lease_owner = $4, \

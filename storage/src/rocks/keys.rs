@@ -7,10 +7,10 @@
 //! | `jobs` | id | the `JobRecord`, JSON |
 //! | `history` | id, seq | the `HistoryEntry`, JSON |
 //! | `scheduled` | run_at, id | machine (pending jobs, by due time) |
-//! | `ready` | machine (length-prefixed), priority, run_at, id | empty (due jobs, in claim order) |
+//! | `ready` | queue and machine (each length-prefixed), priority, run_at, id | empty (due jobs, in claim order) |
 //! | `leases` | expires_at, id | empty (running jobs, by lease expiry) |
 //! | `keys` | idempotency key | id |
-//! | `meta` | name | a counter |
+//! | `meta` | name | a counter, a duty's hold, a paused queue (empty), the `ready` layout |
 
 use crate::JobId;
 
@@ -24,6 +24,20 @@ pub(super) const META: &str = "meta";
 pub(super) const ALL: [&str; 7] = [JOBS, HISTORY, SCHEDULED, READY, LEASES, KEYS, META];
 
 pub(super) const NEXT_TOKEN: &[u8] = b"next_lease_token";
+
+/// The key, in [`META`], of the layout of the `ready` keys: absent in a
+/// database whose `ready` keys name no queue.
+pub(super) const READY_LAYOUT: &[u8] = b"ready_layout";
+/// The `ready` layout this build writes: queue, then machine.
+pub(super) const READY_BY_QUEUE: &[u8] = b"queue,machine";
+
+/// The prefix, in [`META`], of the keys of paused queues.
+pub(super) const PAUSED: &[u8] = b"paused:";
+
+/// The key, in [`META`], that marks queue `name` paused.
+pub(super) fn paused(name: &str) -> Vec<u8> {
+    [PAUSED, name.as_bytes()].concat()
+}
 
 /// The key, in [`META`], of the hold on duty `name`.
 pub(super) fn duty(name: &str) -> Vec<u8> {
@@ -66,14 +80,21 @@ pub(super) fn read_timed(key: &[u8]) -> Option<(i64, JobId)> {
     Some((i64_of(key)?, read_id(key)?))
 }
 
-pub(super) fn ready_prefix(machine: &str) -> Vec<u8> {
-    let len = u16::try_from(machine.len()).unwrap_or(u16::MAX);
-    [&len.to_be_bytes()[..], machine.as_bytes()].concat()
+/// A name, length-prefixed, so that no name's key is a prefix of
+/// another's.
+fn name(name: &str) -> Vec<u8> {
+    let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+    [&len.to_be_bytes()[..], name.as_bytes()].concat()
 }
 
-pub(super) fn ready(machine: &str, priority: i32, run_at: i64, job: JobId) -> Vec<u8> {
+/// The prefix of the `ready` keys of the jobs of `machine` in `queue`.
+pub(super) fn ready_prefix(queue: &str, machine: &str) -> Vec<u8> {
+    [name(queue), name(machine)].concat()
+}
+
+pub(super) fn ready(queue: &str, machine: &str, priority: i32, run_at: i64, job: JobId) -> Vec<u8> {
     [
-        &ready_prefix(machine)[..],
+        &ready_prefix(queue, machine)[..],
         &i32_key(priority),
         &i64_key(run_at),
         &id(job),
@@ -87,17 +108,19 @@ mod tests {
 
     #[test]
     fn keys_sort_like_their_values() {
-        let a = ready("m", -1, 500, JobId::from_u128(9));
-        let b = ready("m", 0, -5, JobId::from_u128(1));
-        let c = ready("m", 0, 7, JobId::from_u128(1));
-        let d = ready("m", 0, 7, JobId::from_u128(2));
+        let a = ready("q", "m", -1, 500, JobId::from_u128(9));
+        let b = ready("q", "m", 0, -5, JobId::from_u128(1));
+        let c = ready("q", "m", 0, 7, JobId::from_u128(1));
+        let d = ready("q", "m", 0, 7, JobId::from_u128(2));
         assert!(a < b && b < c && c < d);
         assert!(timed(-3, JobId::from_u128(5)) < timed(2, JobId::from_u128(1)));
         assert_eq!(
             read_timed(&timed(-3, JobId::from_u128(5))),
             Some((-3, JobId::from_u128(5)))
         );
-        assert!(ready("ab", 0, 0, JobId::from_u128(0)).starts_with(&ready_prefix("ab")));
-        assert!(!ready("abc", 0, 0, JobId::from_u128(0)).starts_with(&ready_prefix("ab")));
+        let id = JobId::from_u128(0);
+        assert!(ready("q", "ab", 0, 0, id).starts_with(&ready_prefix("q", "ab")));
+        assert!(!ready("q", "abc", 0, 0, id).starts_with(&ready_prefix("q", "ab")));
+        assert!(!ready("qa", "b", 0, 0, id).starts_with(&ready_prefix("q", "ab")));
     }
 }

@@ -37,7 +37,7 @@ use crate::error::StorageError;
 use crate::events::{EventBus, StorageEvent};
 use crate::model::{
     cancel_commit, commit_each, CancelOutcome, ClaimRequest, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
-    Inserted, JobFilter, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
+    Inserted, JobFilter, JobNames, JobPage, JobRecord, LeaseToken, ListOrder, Millis, NewJob,
 };
 use crate::storage::Storage;
 use crate::{JobId, JobState};
@@ -168,10 +168,38 @@ impl Inner {
         let db = Db::open_cf_descriptors(&db_options, path, families)
             .map_err(|e| StorageError::backend(format!("cannot open RocksDB at {}: {e}", path.display())))?;
         tracing::info!(path = %path.display(), sync = options.sync, "opened RocksDB storage");
-        Ok(Inner {
+        let inner = Inner {
             db,
             options,
             claimed_since_compaction: std::sync::atomic::AtomicU64::new(0),
+        };
+        inner.upgrade_ready_layout()?;
+        Ok(inner)
+    }
+
+    /// Brings the `ready` keys of a database written before queues existed
+    /// to this build's layout, once: each old entry is dropped and its job
+    /// filed again (a pending job by due time, a running one by lease
+    /// expiry), from where the next claim makes it ready under its new key.
+    fn upgrade_ready_layout(&self) -> Result<(), StorageError> {
+        self.transact(|tx| {
+            if tx.get(keys::META, keys::READY_LAYOUT)?.as_deref() == Some(keys::READY_BY_QUEUE) {
+                return Ok(());
+            }
+            for (key, _) in tx.scan(keys::READY, &[], |_| true)? {
+                tx.delete(keys::READY, &key)?;
+                let Some(id) = keys::read_id(&key) else { continue };
+                match tx.load(id) {
+                    Ok(Some(r)) => tx.file(&r)?,
+                    Ok(None) => {}
+                    // Due at once: the next claim meets it and fails it.
+                    Err(StorageError::Corrupt { .. }) => {
+                        tx.put(keys::SCHEDULED, &keys::timed(Millis::MIN, id), &[])?;
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            tx.put(keys::META, keys::READY_LAYOUT, keys::READY_BY_QUEUE)
         })
     }
 
@@ -441,7 +469,11 @@ impl Tx<'_> {
                     _ => r.status == JobState::Running && r.lease.as_ref().is_some_and(|l| l.expires_at == at),
                 };
                 if current {
-                    self.put(keys::READY, &keys::ready(&r.machine, r.priority, r.run_at, r.id), &[])?;
+                    self.put(
+                        keys::READY,
+                        &keys::ready(&r.queue, &r.machine, r.priority, r.run_at, r.id),
+                        &[],
+                    )?;
                 }
             }
         }
@@ -449,12 +481,17 @@ impl Tx<'_> {
     }
 
     fn claim(&self, request: &ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
+        // Read for update: a pause committed meanwhile makes this claim
+        // start again, and find the queue paused.
+        if self.get(keys::META, &keys::paused(&request.queue))?.is_some() {
+            return Ok(Vec::new());
+        }
         self.promote(request.now)?;
-        // Up to `limit` claimable jobs per machine, in its queue's order;
-        // stale entries (the job moved on since) are dropped on the way.
+        // Up to `limit` claimable jobs per machine, in claim order; stale
+        // entries (the job moved on since) are dropped on the way.
         let mut candidates: Vec<JobRecord> = Vec::new();
         for machine in &request.machines {
-            let prefix = keys::ready_prefix(machine);
+            let prefix = keys::ready_prefix(&request.queue, machine);
             let mut found = 0;
             let mut start = prefix.clone();
             'scan: while found < request.limit {
@@ -471,7 +508,7 @@ impl Tx<'_> {
                         None => None,
                     };
                     match job {
-                        Some(r) if keys::ready(&r.machine, r.priority, r.run_at, r.id) == *key => {
+                        Some(r) if keys::ready(&r.queue, &r.machine, r.priority, r.run_at, r.id) == *key => {
                             if r.is_claimable(request.now) {
                                 candidates.push(r);
                                 found += 1;
@@ -494,7 +531,10 @@ impl Tx<'_> {
         candidates.truncate(request.limit);
         let mut claimed = Vec::with_capacity(candidates.len());
         for mut r in candidates {
-            self.delete(keys::READY, &keys::ready(&r.machine, r.priority, r.run_at, r.id))?;
+            self.delete(
+                keys::READY,
+                &keys::ready(&r.queue, &r.machine, r.priority, r.run_at, r.id),
+            )?;
             r.claim(&request.worker, self.next_token()?, request.now, request.lease_ms);
             self.store(&r)?;
             claimed.push(r);
@@ -519,6 +559,8 @@ impl Tx<'_> {
 struct Summary {
     id: JobId,
     machine: String,
+    #[serde(default = "crate::model::default_queue")]
+    queue: String,
     state: String,
     status: JobState,
     updated_at: Millis,
@@ -597,7 +639,7 @@ impl Storage for RocksDbStorage {
                     continue;
                 }
                 let r: JobRecord = serde_json::from_slice(&value).map_err(|e| corrupt(id, "job", e))?;
-                if filter.matches(&r.machine, &r.state, r.status) {
+                if filter.matches(&r.machine, &r.queue, &r.state, r.status) {
                     jobs.push(r);
                     if jobs.len() > limit {
                         break;
@@ -757,9 +799,12 @@ impl Storage for RocksDbStorage {
                 let (key, value) = item.map_err(backend)?;
                 jobs.push(Summary::read(&key, &value)?);
             }
-            Ok(CountRow::tally_names(
-                jobs.iter().map(|j| (j.machine.as_str(), j.state.as_str(), j.status)),
-            ))
+            Ok(CountRow::tally_names(jobs.iter().map(|j| JobNames {
+                machine: &j.machine,
+                queue: &j.queue,
+                state: &j.state,
+                status: j.status,
+            })))
         })
         .await
     }
@@ -814,6 +859,44 @@ impl Storage for RocksDbStorage {
         .await
     }
 
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError> {
+        let key = keys::paused(queue);
+        let was = self
+            .blocking(move |db| {
+                db.transact(|tx| {
+                    let was = tx.get(keys::META, &key)?.is_some();
+                    if paused {
+                        tx.put(keys::META, &key, &[])?;
+                    } else {
+                        tx.delete(keys::META, &key)?;
+                    }
+                    Ok(was)
+                })
+            })
+            .await?;
+        if was && !paused {
+            self.events.send(StorageEvent::JobsReady);
+        }
+        Ok(was)
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StorageError> {
+        self.blocking(|db| {
+            let mut queues = Vec::new();
+            let mode = IteratorMode::From(keys::PAUSED, Direction::Forward);
+            for item in db.db.iterator_cf(db.cf(keys::META)?, mode) {
+                let (key, _) = item.map_err(backend)?;
+                let Some(name) = key.strip_prefix(keys::PAUSED) else {
+                    break;
+                };
+                queues.push(String::from_utf8_lossy(name).into_owned());
+            }
+            queues.sort();
+            Ok(queues)
+        })
+        .await
+    }
+
     async fn try_duty(&self, duty: &str, owner: &str, now: Millis, ttl_ms: u64) -> Result<bool, StorageError> {
         let key = keys::duty(duty);
         let owner = owner.to_owned();
@@ -847,5 +930,41 @@ impl Storage for RocksDbStorage {
 
     fn subscribe_ready(&self) -> broadcast::Receiver<StorageEvent> {
         self.events.subscribe_ready()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{claim_request, new_job};
+
+    #[test]
+    fn a_job_made_ready_before_queues_existed_is_claimed_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = new_job("m", 1);
+        {
+            // A database as a build without queues left it: the job ready
+            // under a key of machine, priority, run_at and id alone, and no
+            // layout mark.
+            let db = Inner::open(dir.path(), RocksDbOptions::default()).unwrap();
+            db.transact(|tx| {
+                tx.insert(&job)?;
+                tx.delete(keys::SCHEDULED, &keys::timed(job.run_at, job.id))?;
+                let old = [
+                    &1_u16.to_be_bytes()[..],
+                    b"m",
+                    &(1_u32 << 31).to_be_bytes(),
+                    &(1_u64 << 63).to_be_bytes(),
+                    &keys::id(job.id),
+                ]
+                .concat();
+                tx.put(keys::READY, &old, &[])?;
+                tx.delete(keys::META, keys::READY_LAYOUT)
+            })
+            .unwrap();
+        }
+        let db = Inner::open(dir.path(), RocksDbOptions::default()).unwrap();
+        let claimed = db.transact(|tx| tx.claim(&claim_request(&["m"], 10, 0))).unwrap();
+        assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
     }
 }

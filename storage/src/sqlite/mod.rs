@@ -214,24 +214,25 @@ const TAKE_DUTY: &str = "INSERT INTO rk_duties (name, owner, expires_at) VALUES 
      WHERE rk_duties.owner = excluded.owner OR rk_duties.expires_at <= ?4";
 
 /// The claim's two queries, for `machines` machine names: jobs whose lease
-/// expired, then ready jobs. Parameters: `?1` now, `?2` the limit, `?3...`
-/// the machine names.
+/// expired, then ready jobs, of queue `?3` unless it is paused. Parameters:
+/// `?1` now, `?2` the limit, `?3` the queue, `?4...` the machine names.
 fn claim_queries(machines: usize) -> [String; 2] {
-    let machines = placeholders(machines, 3);
+    let machines = placeholders(machines, 4);
+    let unpaused = "NOT EXISTS (SELECT 1 FROM rk_paused_queues WHERE queue = ?3)";
     [
         format!(
             "SELECT {JOB_COLUMNS}, rowid FROM rk_jobs WHERE status = 'running' AND lease_expires_at <= ?1 \
-             AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
+             AND queue = ?3 AND machine IN ({machines}) AND {unpaused} ORDER BY priority, run_at, id LIMIT ?2"
         ),
         format!(
             "SELECT {JOB_COLUMNS}, rowid FROM rk_jobs WHERE status = 'pending' AND run_at <= ?1 \
-             AND machine IN ({machines}) ORDER BY priority, run_at, id LIMIT ?2"
+             AND queue = ?3 AND machine IN ({machines}) AND {unpaused} ORDER BY priority, run_at, id LIMIT ?2"
         ),
     ]
 }
 
 /// The column after the job's in a claim query's rows.
-const CLAIM_ROWID: usize = 20;
+const CLAIM_ROWID: usize = 21;
 
 fn placeholders(n: usize, first: usize) -> String {
     (0..n).map(|i| format!("?{}", first + i)).collect::<Vec<_>>().join(", ")
@@ -351,6 +352,9 @@ impl Storage for SqliteStorage {
                 if let Some(machine) = filter.machine {
                     add("machine", machine);
                 }
+                if let Some(queue) = filter.queue {
+                    add("queue", queue);
+                }
                 if let Some(state) = filter.state {
                     add("state", state);
                 }
@@ -381,7 +385,8 @@ impl Storage for SqliteStorage {
         self.writer
             .call_answering(move |conn| {
                 let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
-                let mut values: Vec<rusqlite::types::Value> = vec![request.now.into(), limit.into()];
+                let mut values: Vec<rusqlite::types::Value> =
+                    vec![request.now.into(), limit.into(), request.queue.clone().into()];
                 values.extend(request.machines.iter().map(|m| rusqlite::types::Value::Text(m.clone())));
                 let [expired, ready] = claim_queries(request.machines.len());
                 let rowid = |row: &rusqlite::Row| row.get::<_, i64>(CLAIM_ROWID);
@@ -561,8 +566,8 @@ impl Storage for SqliteStorage {
             .call(|conn| {
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT machine, state, status, COUNT(*) FROM rk_jobs GROUP BY machine, state, status \
-                         ORDER BY machine, state, status",
+                        "SELECT machine, queue, state, status, COUNT(*) FROM rk_jobs \
+                         GROUP BY machine, queue, state, status",
                     )
                     .map_err(backend)?;
                 let rows = stmt
@@ -571,18 +576,20 @@ impl Storage for SqliteStorage {
                             row.get::<_, String>(0)?,
                             row.get::<_, String>(1)?,
                             row.get::<_, String>(2)?,
-                            row.get::<_, i64>(3)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, i64>(4)?,
                         ))
                     })
                     .map_err(backend)?;
                 let mut out = Vec::new();
                 for row in rows {
-                    let (machine, state, status, count) = row.map_err(backend)?;
+                    let (machine, queue, state, status, count) = row.map_err(backend)?;
                     let status = status
                         .parse::<JobState>()
                         .map_err(|e| StorageError::backend(e.to_string()))?;
                     out.push(CountRow {
                         machine,
+                        queue,
                         state,
                         status,
                         count: count as u64,
@@ -647,6 +654,46 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError> {
+        let queue = queue.to_owned();
+        let was = self
+            .writer
+            .call(move |conn| {
+                let was = conn
+                    .prepare_cached("SELECT 1 FROM rk_paused_queues WHERE queue = ?1")
+                    .map_err(backend)?
+                    .exists([&queue])
+                    .map_err(backend)?;
+                let sql = if paused {
+                    "INSERT OR IGNORE INTO rk_paused_queues (queue) VALUES (?1)"
+                } else {
+                    "DELETE FROM rk_paused_queues WHERE queue = ?1"
+                };
+                conn.prepare_cached(sql)
+                    .map_err(backend)?
+                    .execute([&queue])
+                    .map_err(backend)?;
+                Ok(was)
+            })
+            .await?;
+        if was && !paused {
+            self.events.send(StorageEvent::JobsReady);
+        }
+        Ok(was)
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StorageError> {
+        self.writer
+            .call(|conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT queue FROM rk_paused_queues ORDER BY queue")
+                    .map_err(backend)?;
+                let queues = stmt.query_map([], |row| row.get(0)).map_err(backend)?;
+                queues.collect::<Result<Vec<String>, _>>().map_err(backend)
+            })
+            .await
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.events.subscribe()
     }
@@ -702,6 +749,7 @@ mod tests {
         NewJob {
             id: JobId::new(),
             machine: "m".to_owned(),
+            queue: crate::DEFAULT_QUEUE.to_owned(),
             fingerprint: 1,
             state: "start".to_owned(),
             payload: serde_json::json!({}),
@@ -718,6 +766,7 @@ mod tests {
         ClaimRequest {
             worker: "w".to_owned(),
             machines: vec!["m".to_owned()],
+            queue: crate::DEFAULT_QUEUE.to_owned(),
             limit: 1,
             now,
             lease_ms: 30_000,
@@ -842,7 +891,7 @@ mod tests {
         let conn = configured();
         for sql in claim_queries(1) {
             for now in 0..3_i64 {
-                rows::query_jobs(&conn, &sql, params![now, 10_i64, "m"]).unwrap();
+                rows::query_jobs(&conn, &sql, params![now, 10_i64, "q", "m"]).unwrap();
             }
             let stmt = conn.prepare_cached(&sql).unwrap();
             assert_eq!(

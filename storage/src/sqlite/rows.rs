@@ -16,13 +16,13 @@ use crate::{JobId, JobState};
 /// The job columns, in the order [`read_job`] expects.
 pub(super) const JOB_COLUMNS: &str = "id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
      max_attempts, timeout_ms, lease_owner, lease_token, lease_expires_at, version, idempotency_key, \
-     cancel_requested, created_at, updated_at, last_error";
+     cancel_requested, created_at, updated_at, last_error, queue";
 
-/// Inserts a pending job: `?1`..`?11` as [`insert_job`] binds them.
+/// Inserts a pending job: `?1`..`?12` as [`insert_job`] binds them.
 pub(super) const INSERT_JOB: &str =
     "INSERT INTO rk_jobs (id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
-     max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, 0, ?8, ?9, 0, ?10, 0, ?11, ?11)";
+     max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, updated_at, queue) \
+     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, 0, ?8, ?9, 0, ?10, 0, ?11, ?11, ?12)";
 
 /// Appends a history entry.
 pub(super) const INSERT_HISTORY: &str =
@@ -160,6 +160,7 @@ fn read_raw(row: &Row) -> rusqlite::Result<RawJob> {
             created_at: row.get(17)?,
             updated_at: row.get(18)?,
             last_error: row.get(19)?,
+            queue: row.get(20)?,
         },
         status: row.get(5)?,
         payload: row.get(4)?,
@@ -253,6 +254,7 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
         job.timeout_ms.map(u64::cast_signed),
         job.idempotency_key,
         job.created_at,
+        job.queue,
     ]);
     match inserted {
         Ok(_) => {}

@@ -20,6 +20,7 @@ mod insert;
 mod lease;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod queues;
 mod read;
 mod retention;
 mod shared;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use crate::Storage;
 
 pub use shared::changes_by_another_process_count;
-pub use support::{claim_request, finish, held, move_on, new_job, to};
+pub use support::{claim_from, claim_request, finish, held, move_on, new_job, to};
 
 /// One conformance check: takes a fresh, empty store.
 pub type Check = fn(Arc<dyn Storage>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -86,6 +87,9 @@ checks![
     lease::an_extended_lease_runs_out_at_its_last_expiry,
     lease::release_hands_the_job_back,
     lease::cancel_pending_running_and_finished,
+    queues::a_claim_takes_only_its_queue,
+    queues::a_paused_queue_is_not_claimed_until_resumed,
+    queues::listings_and_counts_name_the_queue,
 ];
 
 /// Runs every check, each on a fresh store from `make`.

@@ -43,6 +43,7 @@ pub async fn list_filters_and_paginates(s: Arc<dyn Storage>) {
         machine: Some("b".into()),
         state: Some("done".into()),
         status: Some(JobState::Completed),
+        ..JobFilter::default()
     };
     let page = s.list(&done, None, 100).await.unwrap();
     assert_eq!(page.jobs.len(), 1);

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::model::{JobRecord, NewJob};
+use crate::model::{JobRecord, NewJob, DEFAULT_QUEUE};
 use crate::JobId;
 use crate::{Commit, Outcome, StateChange};
 
@@ -12,6 +12,7 @@ pub fn new_job(machine: &str, n: u64) -> NewJob {
     NewJob {
         id: JobId::new(),
         machine: machine.to_owned(),
+        queue: DEFAULT_QUEUE.to_owned(),
         fingerprint: 7,
         state: "start".to_owned(),
         payload: json!({ "n": n }),
@@ -55,11 +56,18 @@ pub fn finish(job: &JobRecord, now: i64) -> Commit {
     held(job, now, Outcome::Completed { to })
 }
 
-/// A claim request for `machines` at `now` with 30 s leases.
+/// A claim request for `machines` in the default queue at `now` with 30 s
+/// leases.
 pub fn claim_request(machines: &[&str], limit: usize, now: i64) -> crate::ClaimRequest {
+    claim_from(DEFAULT_QUEUE, machines, limit, now)
+}
+
+/// A claim request for `machines` in `queue` at `now` with 30 s leases.
+pub fn claim_from(queue: &str, machines: &[&str], limit: usize, now: i64) -> crate::ClaimRequest {
     crate::ClaimRequest {
         worker: "worker-1".to_owned(),
         machines: machines.iter().map(|m| (*m).to_owned()).collect(),
+        queue: queue.to_owned(),
         limit,
         now,
         lease_ms: 30_000,

@@ -1,0 +1,13 @@
+use runekernel::StateMachine;
+
+#[derive(StateMachine)]
+#[machine(queue = " ")]
+enum Order {
+    #[state(initial)]
+    #[transition(to = Done)]
+    Created,
+    #[state(terminal)]
+    Done,
+}
+
+fn main() {}
