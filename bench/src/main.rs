@@ -9,8 +9,10 @@
 //! apalis 1.0 (`peer.rs`), with the same N, workers and machine. Postgres
 //! rows need `DATABASE_URL`. Build with `--features rocksdb` for the RocksDB
 //! rows. Each throughput figure is the median of a few trials
-//! (`trials.rs`). Prints a table, then one `ratio` line per comparison; see
-//! BENCHMARKS.md for the latest ones.
+//! (`trials.rs`). Prints a table, then one `ratio` line per comparison, then
+//! the burn-down against apalis tuned for its best (`peer::Tuning::SWEEP`)
+//! and one `ratio-best` line per backend and N; see BENCHMARKS.md for the
+//! latest ones.
 
 mod args;
 mod floor;
@@ -54,6 +56,26 @@ impl Row {
         } else {
             apalis / self.value
         })
+    }
+}
+
+/// A burn-down's figures with apalis tuned each way of [`peer::Tuning::SWEEP`].
+struct Tuned {
+    backend: &'static str,
+    n: u64,
+    /// RuneKernel's jobs per second.
+    ours: f64,
+    /// apalis's jobs per second with each tuning, where it ran.
+    apalis: Vec<(peer::Tuning, Option<f64>)>,
+}
+
+impl Tuned {
+    /// apalis's best figure and the tuning that reached it.
+    fn best(&self) -> Option<(peer::Tuning, f64)> {
+        self.apalis
+            .iter()
+            .filter_map(|&(tuning, figure)| Some((tuning, figure?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 }
 
@@ -243,6 +265,7 @@ async fn main() {
     // its rate is reported over the jobs it ran.
     let budget = Duration::from_secs(if quick { 30 } else { 60 });
     let mut rows = Vec::new();
+    let mut tuned: Vec<Tuned> = Vec::new();
     let mut print = |row: Row| {
         let floor = row.floor.map_or(String::from("-"), |f| format!("{f:.0}"));
         let apalis = row.apalis.map_or(String::from("-"), |a| format!("{a:.2}"));
@@ -289,9 +312,20 @@ async fn main() {
                     }
                     _ => None,
                 };
-                let apalis = theirs(backend, url, with_apalis, &mut apalis_file, async |peer| {
-                    apalis_burn_down(peer, backend, n, three_steps, budget).await
-                });
+                // The single-step burn-down runs apalis with every tuning of
+                // the sweep; the table's column is the same configuration's.
+                let tunings: &[peer::Tuning] = if three_steps {
+                    &[peer::Tuning::SAME]
+                } else {
+                    &peer::Tuning::SWEEP
+                };
+                let mut apalis = Vec::with_capacity(tunings.len());
+                for &tuning in tunings {
+                    let figure = theirs(backend, url, with_apalis, &mut apalis_file, async |peer| {
+                        apalis_burn_down(peer, backend, n, three_steps, budget, tuning).await
+                    });
+                    apalis.push((tuning, figure.await));
+                }
                 let (steps, unit) = if three_steps { (3.0, "steps/s") } else { (1.0, "jobs/s") };
                 print(Row {
                     workload,
@@ -300,8 +334,16 @@ async fn main() {
                     value: rate * steps,
                     unit,
                     floor,
-                    apalis: apalis.await,
+                    apalis: apalis.first().and_then(|&(_, figure)| figure),
                 });
+                if !three_steps && with_apalis {
+                    tuned.push(Tuned {
+                        backend,
+                        n,
+                        ours: rate,
+                        apalis,
+                    });
+                }
             }
             if wants("bulk-submit") {
                 let ours = ours(backend, &dir, url, async |storage| {
@@ -382,6 +424,7 @@ async fn main() {
             );
         }
     }
+    print_tuned(&tuned);
 }
 
 /// Bytes per pending in-memory job on `side`, measured in a fresh process of
@@ -397,15 +440,77 @@ fn memory_in_child(side: &str, n: u64) -> Option<f64> {
     per_job.is_finite().then_some(per_job)
 }
 
-/// apalis's burn-down rate in steps per second, noting on stdout when it ran
-/// out of time.
-async fn apalis_burn_down(peer: peer::Peer<'_>, backend: &str, n: u64, three: bool, budget: Duration) -> Option<f64> {
-    let result = measured("burn-down", peer::burn_down(peer, n, three, budget).await)?;
+/// apalis's burn-down rate in steps per second with `tuning`, noting on
+/// stdout when it ran out of time.
+async fn apalis_burn_down(
+    peer: peer::Peer<'_>,
+    backend: &str,
+    n: u64,
+    three: bool,
+    budget: Duration,
+    tuning: peer::Tuning,
+) -> Option<f64> {
+    let result = measured("burn-down", peer::burn_down(peer, n, three, budget, tuning).await)?;
     if result.ran < n {
         println!(
-            "note: apalis on {backend} finished {} of {n} jobs in the {budget:?} budget; its figure is over the steps it ran",
+            "note: apalis ({tuning}) on {backend} finished {} of {n} jobs in the {budget:?} budget; its figure is over the steps it ran",
             result.ran
         );
     }
     Some(result.steps_per_second)
+}
+
+/// The burn-down against apalis with each tuning of the sweep: a table of
+/// apalis's figures, then one `ratio-best` line per row (backend, N, ours,
+/// apalis's best, its tuning, ours over it).
+fn print_tuned(tuned: &[Tuned]) {
+    if tuned.is_empty() {
+        return;
+    }
+    let header: Vec<String> = peer::Tuning::SWEEP.iter().map(|t| format!("apalis {t}")).collect();
+    println!("\nburn-down against apalis tuned (concurrency/fetch), jobs/s:\n");
+    println!(
+        "| {:<16} | {:>9} | {:>12} | {} | {:>10} |",
+        "backend",
+        "N",
+        "runekernel",
+        header
+            .iter()
+            .map(|h| format!("{h:>16}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "vs best"
+    );
+    println!("|{}|", vec!["---"; 4 + header.len()].join("|"));
+    for row in tuned {
+        let figures: Vec<String> = row
+            .apalis
+            .iter()
+            .map(|(_, figure)| figure.map_or(String::from("-"), |f| format!("{f:.2}")))
+            .map(|f| format!("{f:>16}"))
+            .collect();
+        let versus = row
+            .best()
+            .map_or(String::from("-"), |(_, best)| format!("{:.2}", row.ours / best));
+        println!(
+            "| {:<16} | {:>9} | {:>12.2} | {} | {:>10} |",
+            row.backend,
+            row.n,
+            row.ours,
+            figures.join(" | "),
+            versus
+        );
+    }
+    for row in tuned {
+        if let Some((tuning, best)) = row.best() {
+            println!(
+                "ratio-best burn-down {} {} {:.2} {:.2} {tuning} {:.2}",
+                row.backend,
+                row.n,
+                row.ours,
+                best,
+                row.ours / best
+            );
+        }
+    }
 }

@@ -4,7 +4,9 @@
 //! apalis runs the set-up its documentation recommends for low latency: the
 //! SQLite update hook or Postgres `LISTEN/NOTIFY` wakes the worker, with
 //! polling as the fallback. It fetches in batches of RuneKernel's claim batch
-//! and runs [`WORKERS`] tasks at once. Its SQLite connections get the same
+//! and runs [`WORKERS`] tasks at once ([`Tuning::SAME`]); the burn-down also
+//! runs it tuned as [`Tuning::SWEEP`] says, to compare with apalis at its
+//! best. Its SQLite connections get the same
 //! `synchronous` setting as the RuneKernel row they are compared with (apalis's
 //! own `setup` turns it off on the one connection it runs on). apalis has no
 //! multi-state job, so a three-step job is a chain: each step's handler pushes
@@ -37,6 +39,51 @@ pub enum Step {
     B(u64),
     /// The last step of every job.
     C(u64),
+}
+
+/// How apalis's worker is tuned: tasks run at once, and tasks fetched per
+/// poll of its storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Tasks at once (`WorkerBuilder::concurrency`).
+    pub concurrency: usize,
+    /// Tasks per fetch (the storage config's `batch_size`).
+    pub fetch: usize,
+}
+
+impl Tuning {
+    /// RuneKernel's own configuration: its workers and its claim batch.
+    pub const SAME: Tuning = Tuning {
+        concurrency: WORKERS,
+        fetch: CLAIM_BATCH,
+    };
+
+    /// The tunings a burn-down runs apalis with: the same as RuneKernel's,
+    /// then more tasks at once and larger fetches.
+    pub const SWEEP: [Tuning; 3] = [
+        Tuning::SAME,
+        Tuning {
+            concurrency: 256,
+            fetch: 1000,
+        },
+        Tuning {
+            concurrency: 1000,
+            fetch: 1000,
+        },
+    ];
+
+    /// Postgres connections for this many tasks at once: a quarter of
+    /// them, from the same configuration's 16 up to 64 (well under the
+    /// server's 100).
+    fn connections(self) -> u32 {
+        u32::try_from((self.concurrency / 4).clamp(WORKERS / 4, 64)).unwrap_or(64)
+    }
+}
+
+impl std::fmt::Display for Tuning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.concurrency, self.fetch)
+    }
 }
 
 /// Where apalis runs.
@@ -108,6 +155,7 @@ struct Store {
     next: Next,
     source: Source,
     sql: Sql,
+    tuning: Tuning,
 }
 
 /// The SQL side of a store, to count finished tasks and clean up.
@@ -142,12 +190,12 @@ impl Running {
 
 /// Builds the worker for one kind of backend and runs it until `stop`.
 macro_rules! spawn_worker {
-    ($backend:expr, $shared:expr) => {{
+    ($backend:expr, $shared:expr, $concurrency:expr) => {{
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let worker = WorkerBuilder::new("rk-bench")
             .backend($backend)
             .data($shared)
-            .concurrency(WORKERS)
+            .concurrency($concurrency)
             .build(run_step);
         let worker = tokio::spawn(worker.run_until(async move {
             let _ = stopped.await;
@@ -161,7 +209,7 @@ macro_rules! spawn_worker {
 const QUEUE: &str = "rk-bench";
 
 impl Store {
-    async fn open(peer: Peer<'_>) -> Result<Store, BoxDynError> {
+    async fn open(peer: Peer<'_>, tuning: Tuning) -> Result<Store, BoxDynError> {
         match peer {
             Peer::Memory => {
                 let (tx, rx) = mpsc::unbounded::<Task<Step>>();
@@ -170,6 +218,7 @@ impl Store {
                     next: Next::Memory(tx),
                     source: Source::Memory(storage),
                     sql: Sql::None,
+                    tuning,
                 })
             }
             Peer::Sqlite { path, sync_off } => {
@@ -204,12 +253,13 @@ impl Store {
                     })
                     .connect_with(options)
                     .await?;
-                let config = apalis_sqlite::Config::default().queue(QUEUE).batch_size(CLAIM_BATCH);
+                let config = apalis_sqlite::Config::default().queue(QUEUE).batch_size(tuning.fetch);
                 let storage = SqliteStorage::new(&pool).with_config(config);
                 Ok(Store {
                     next: Next::Sqlite(storage.clone()),
                     source: Source::Sqlite(storage, woken),
                     sql: Sql::Sqlite(pool),
+                    tuning,
                 })
             }
             Peer::Postgres { url } => {
@@ -224,17 +274,18 @@ impl Store {
                     .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
                     .await?;
                 let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(WORKERS as u32 / 4)
+                    .max_connections(tuning.connections())
                     .min_connections(WARM_CONNECTIONS)
                     .connect(&with_database(url, &database))
                     .await?;
                 PostgresStorage::setup(&pool).await?;
-                let config = apalis_postgres::Config::default().queue(QUEUE).batch_size(CLAIM_BATCH);
+                let config = apalis_postgres::Config::default().queue(QUEUE).batch_size(tuning.fetch);
                 let storage = PostgresStorage::new(&pool).with_config(config);
                 Ok(Store {
                     next: Next::Postgres(storage.clone()),
                     source: Source::Postgres(storage),
                     sql: Sql::Postgres { pool, admin, database },
+                    tuning,
                 })
             }
         }
@@ -249,17 +300,16 @@ impl Store {
             finished: finished.clone(),
         };
         let fallback = Duration::from_millis(100);
+        let Tuning { concurrency, fetch } = self.tuning;
         let (stop, worker) = match self.source {
-            Source::Memory(storage) => spawn_worker!(storage, shared),
+            Source::Memory(storage) => spawn_worker!(storage, shared, concurrency),
             Source::Sqlite(storage, woken) => {
-                let strategy = Strategy::new()
-                    .stream(woken.ready_chunks(CLAIM_BATCH))
-                    .interval(fallback);
-                spawn_worker!(storage.poll_with_strategy(strategy), shared)
+                let strategy = Strategy::new().stream(woken.ready_chunks(fetch)).interval(fallback);
+                spawn_worker!(storage.poll_with_strategy(strategy), shared, concurrency)
             }
             Source::Postgres(storage) => {
                 let storage = storage.with_pubsub();
-                spawn_worker!(storage, shared)
+                spawn_worker!(storage, shared, concurrency)
             }
         };
         (
@@ -344,9 +394,16 @@ pub struct BurnDown {
     pub ran: u64,
 }
 
-/// Runs `n` pre-inserted jobs to completion, or until `budget` is spent.
-pub async fn burn_down(peer: Peer<'_>, n: u64, three_steps: bool, budget: Duration) -> Result<BurnDown, BoxDynError> {
-    let store = Store::open(peer).await?;
+/// Runs `n` pre-inserted jobs to completion, or until `budget` is spent,
+/// with apalis tuned as `tuning` says.
+pub async fn burn_down(
+    peer: Peer<'_>,
+    n: u64,
+    three_steps: bool,
+    budget: Duration,
+    tuning: Tuning,
+) -> Result<BurnDown, BoxDynError> {
+    let store = Store::open(peer, tuning).await?;
     let first = |i| if three_steps { Step::A(i) } else { Step::C(i) };
     preload(&store.next, (0..n).map(first)).await?;
     let tasks = if three_steps { 3 * n } else { n };
@@ -374,7 +431,7 @@ pub async fn burn_down(peer: Peer<'_>, n: u64, three_steps: bool, budget: Durati
 
 /// Submits `n` jobs with `push_bulk`, 1000 at a time; returns jobs per second.
 pub async fn bulk_submit(peer: Peer<'_>, n: u64) -> Result<f64, BoxDynError> {
-    let store = Store::open(peer).await?;
+    let store = Store::open(peer, Tuning::SAME).await?;
     let started = Instant::now();
     preload(&store.next, (0..n).map(Step::C)).await?;
     let rate = n as f64 / started.elapsed().as_secs_f64();
@@ -385,7 +442,7 @@ pub async fn bulk_submit(peer: Peer<'_>, n: u64) -> Result<f64, BoxDynError> {
 /// Submit-to-start latency on an idle worker: `samples` single tasks, each
 /// pushed once the previous one started. Returns (p50, p99) in ms.
 pub async fn latency(peer: Peer<'_>, samples: usize) -> Result<(f64, f64), BoxDynError> {
-    let store = Store::open(peer).await?;
+    let store = Store::open(peer, Tuning::SAME).await?;
     let next = store.next.clone();
     let (running, sql) = store.start();
     // Let the worker register and go idle.
@@ -411,7 +468,7 @@ pub async fn latency(peer: Peer<'_>, samples: usize) -> Result<(f64, f64), BoxDy
 /// Bytes of resident memory per pending task in `MemoryStorage`.
 pub async fn memory_per_job(n: u64) -> Result<f64, BoxDynError> {
     let before = rss();
-    let store = Store::open(Peer::Memory).await?;
+    let store = Store::open(Peer::Memory, Tuning::SAME).await?;
     preload(&store.next, (0..n).map(Step::C)).await?;
     let after = rss();
     drop(store);
