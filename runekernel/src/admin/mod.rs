@@ -4,19 +4,23 @@
 //! | endpoint | what |
 //! |---|---|
 //! | `POST /jobs` | submit `{"machine", "state", "options"}` (201) |
-//! | `GET /jobs` | list, filtered by `machine`, `state`, `status`, paged by `after` and `limit`, `order` oldest or newest first, with how many match |
+//! | `GET /jobs` | list, filtered by `machine`, `queue`, `state`, `status`, paged by `after` and `limit`, `order` oldest or newest first, with how many match |
 //! | `GET /jobs/{id}` | one job |
 //! | `DELETE /jobs/{id}` | delete a finished job with its history (204; 409 for one that has not finished) |
 //! | `PUT /jobs/{id}/state` | move along a declared transition (409 otherwise, with the allowed targets) |
 //! | `POST /jobs/{id}/run` | run a pending job now |
 //! | `POST /jobs/{id}/cancel` | cancel |
-//! | `POST /jobs/retry`, `POST /jobs/cancel` | retry or cancel the jobs a filter (`machine`, `state`, `status`) matches, one page (`after`, `limit`) per call; answers how many it touched and the `next` page |
+//! | `POST /jobs/retry`, `POST /jobs/cancel` | retry or cancel the jobs a filter (`machine`, `queue`, `state`, `status`) matches, one page (`after`, `limit`) per call; answers how many it touched and the `next` page |
 //! | `POST /jobs/{id}/retry` | retry a failed or cancelled job from the state it stopped in (409 otherwise) |
 //! | `GET /jobs/{id}/history` | the history, and the path it took (states visited, transitions taken) |
 //! | `GET /events` | server-sent events: `changed` whenever jobs change |
 //! | `GET /machines`, `GET /machines/{name}` | graphs with live counts per state |
+//! | `GET /queues` | every queue, with its jobs per lifecycle state and whether it is paused |
+//! | `PUT /queues/{name}/pause`, `PUT /queues/{name}/resume` | stop or restart claims of a queue's jobs, in every process sharing the storage (operator token) |
+//! | `GET /periodic` | the periodic jobs, with their schedules and last and next ticks |
+//! | `GET /retention`, `POST /retention/prune` | the retention policy; a pruning pass now (operator token) |
 //! | `GET /metrics` | Prometheus text |
-//! | `GET /whoami` | the caller token's role: `operator` or `read_only` |
+//! | `GET /whoami` | the caller token's role: `operator`, `read_only`, or `machines` (with the token's name and machines) |
 //! | `GET /health`, `GET /openapi.json` | public: no token needed |
 //! | `GET /ui` | the execution-graph visualizer (public page; it asks for the token and sends it with every call) |
 //!
@@ -25,8 +29,9 @@
 //! problem (`application/problem+json`: `type`, `title`, `status`,
 //! `detail`) with a stable `code` (and `message`, the same text as
 //! `detail`): 400 malformed JSON or a state that
-//! does not decode, 401 a missing or wrong token, 403 a change asked with
-//! the read-only token ([`AdminConfig::read_only_token`]), 404 an unknown job or
+//! does not decode or an empty queue name, 401 a missing or wrong token, 403
+//! a change asked with the read-only token ([`AdminConfig::read_only_token`]),
+//! or one a machine token may not make ([`AdminConfig::machine_token`]), 404 an unknown job or
 //! machine, 409 an illegal state change, a retry of a job that did not
 //! fail and was not cancelled, or a deletion of one that has not finished, 413 a body over the limit (1 MiB by
 //! default), 422 a submitted state that is not initial.
