@@ -218,10 +218,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn counts(&self) -> Result<Vec<CountRow>, StorageError>;
 
     /// Pauses queue `queue` (`paused: true`) or resumes it, for every
-    /// process sharing the storage: once this returns, no
-    /// [`claim`](Self::claim) takes a job of a paused queue, neither a
-    /// pending one nor one whose lease expired; jobs already claimed run
-    /// on. A queue needs no jobs to be paused, and pausing a paused queue
+    /// process sharing the storage: no [`claim`](Self::claim) that starts
+    /// after this returns takes a job of a paused queue, neither a pending
+    /// one nor one whose lease expired; jobs already claimed run on. A queue needs no jobs to be paused, and pausing a paused queue
     /// (or resuming a running one) changes nothing. Returns whether the
     /// queue was paused before.
     async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError>;

@@ -329,12 +329,19 @@ pub(crate) struct BulkRequest {
 
 impl BulkRequest {
     /// The filter, the cursor and the page size, or the 400 that says
-    /// which is wrong.
-    fn page(self) -> Result<(JobFilter, Option<JobId>, usize), ApiError> {
+    /// which is wrong, or the 403 of a change `role` may not make: a
+    /// filter that names no machine reaches every machine's jobs and needs
+    /// the operator token; one that names a machine needs a role that may
+    /// change its jobs.
+    fn page(self, role: &Role) -> Result<(JobFilter, Option<JobId>, usize), ApiError> {
         let after = self.after.as_deref().map(job_id).transpose()?;
         let limit = self.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(ApiError::bad_request("invalid_options", "limit must be from 1 to 1000"));
+        }
+        match &self.machine {
+            Some(machine) => role.check(machine)?,
+            None => role.check_operator("a bulk change whose filter names no `machine`")?,
         }
         let filter = JobFilter {
             machine: self.machine,
@@ -347,8 +354,9 @@ impl BulkRequest {
 }
 
 /// Retry the failed and cancelled jobs among one page of those a filter
-/// matches (recorded as asked by `admin`); call again with `after` set to
-/// the answer's `next` until it is `null`.
+/// matches (recorded as asked by `admin`, or `admin:<name>` for a machine
+/// token); call again with `after` set to the answer's `next` until it is
+/// `null`.
 #[utoipa::path(
     post,
     path = "/jobs/retry",
@@ -366,8 +374,7 @@ pub(crate) async fn retry_all(
     Extension(role): Extension<Role>,
     Body(body): Body<BulkRequest>,
 ) -> Result<Json<BulkJson>, ApiError> {
-    let (filter, after, limit) = body.page()?;
-    check_filter(&role, &filter)?;
+    let (filter, after, limit) = body.page(&role)?;
     let page = admin
         .runtime
         .retry_matching_by(&filter, after, limit, &role.who())
@@ -394,23 +401,12 @@ pub(crate) async fn cancel_all(
     Extension(role): Extension<Role>,
     Body(body): Body<BulkRequest>,
 ) -> Result<Json<BulkJson>, ApiError> {
-    let (filter, after, limit) = body.page()?;
-    check_filter(&role, &filter)?;
+    let (filter, after, limit) = body.page(&role)?;
     let page = admin
         .runtime
         .cancel_matching_by(&filter, after, limit, Some(&role.who()))
         .await?;
     Ok(Json(BulkJson::from(page)))
-}
-
-/// Refuses a bulk change this role may not make: one whose filter names no
-/// machine (it would reach every machine's jobs) needs the operator token;
-/// one that names a machine needs a role that may change its jobs.
-fn check_filter(role: &Role, filter: &JobFilter) -> Result<(), ApiError> {
-    match &filter.machine {
-        Some(machine) => role.check(machine),
-        None => role.check_operator("a bulk change whose filter names no `machine`"),
-    }
 }
 
 /// A job's history, oldest first, and the path it took.

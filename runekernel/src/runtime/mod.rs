@@ -688,10 +688,11 @@ impl Runtime {
         self.inner.periodic.submit_due(self, self.inner.clock.now()).await
     }
 
-    /// Pauses queue `queue` for every process sharing the storage: once
-    /// this returns, no claim takes its jobs (pending ones, or ones whose
-    /// worker died) until [`resume_queue`](Self::resume_queue); steps
-    /// already running finish and commit. Returns whether it was paused
+    /// Pauses queue `queue` for every process sharing the storage: no claim
+    /// made after this returns takes its jobs (pending ones, or ones whose
+    /// worker died) until [`resume_queue`](Self::resume_queue). A job
+    /// already running goes on through its states until it finishes or has
+    /// to wait (a retry, a snooze). Returns whether it was paused
     /// already. A queue needs no jobs to be paused.
     ///
     /// ```
