@@ -404,14 +404,29 @@ impl Tx<'_> {
         self.file(r)
     }
 
-    /// Writes the index entry a record's lifecycle needs: a pending job's
-    /// due time, a running job's lease expiry.
+    /// Writes the index entry a record's lifecycle needs: a pending job
+    /// due when it was written (submitted or handed back for now) goes
+    /// straight to `ready`, one due later to `scheduled` by its due time; a
+    /// running job's lease expiry goes to `leases`. A job due at once skips
+    /// the promotion, so a bulk insert leaves no `scheduled` entries (nor
+    /// their tombstones, which every later promotion would scan past).
     fn file(&self, r: &JobRecord) -> Result<(), StorageError> {
         match (r.status, &r.lease) {
-            (JobState::Pending, _) => self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes()),
+            (JobState::Pending, _) if r.run_at <= r.updated_at => self.put(
+                keys::READY,
+                &keys::ready(&r.queue, &r.machine, r.priority, r.run_at, r.id),
+                &[],
+            ),
+            (JobState::Pending, _) => self.schedule(r),
             (JobState::Running, Some(lease)) => self.put(keys::LEASES, &keys::timed(lease.expires_at, r.id), &[]),
             _ => Ok(()),
         }
+    }
+
+    /// Files a pending job by its due time, for a promotion to make it
+    /// ready once due.
+    fn schedule(&self, r: &JobRecord) -> Result<(), StorageError> {
+        self.put(keys::SCHEDULED, &keys::timed(r.run_at, r.id), r.machine.as_bytes())
     }
 
     fn append(&self, id: JobId, entry: &HistoryEntry) -> Result<(), StorageError> {
@@ -517,9 +532,13 @@ impl Tx<'_> {
                                 }
                             } else {
                                 self.delete(keys::READY, &key)?;
-                                // Promoted by a claimer whose clock is ahead
-                                // of this one's: due later here, not lost.
-                                self.file(&r)?;
+                                // Made ready by a writer or claimer whose
+                                // clock is ahead of this one's: due later
+                                // here, not lost.
+                                match r.status {
+                                    JobState::Pending => self.schedule(&r)?,
+                                    _ => self.file(&r)?,
+                                }
                             }
                         }
                         _ => self.delete(keys::READY, &key)?,
