@@ -69,8 +69,9 @@ pub trait Storage: Send + Sync + 'static {
     /// claimers whose leases overlap in time.
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError>;
 
-    /// Claims one job by id, whatever its `run_at` (to run it now): as
-    /// [`claim`](Self::claim) does, if it is pending or its lease expired.
+    /// Claims one job by id, whatever its `run_at` and whether or not its
+    /// queue is paused (an operator runs it now): as [`claim`](Self::claim)
+    /// does, if it is pending or its lease expired.
     /// Returns `None` when it is running under a live lease or finished.
     ///
     /// # Errors

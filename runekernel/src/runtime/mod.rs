@@ -856,8 +856,8 @@ impl Runtime {
         Ok(outcome)
     }
 
-    /// Runs a pending job now, whatever its `run_at`, until it finishes or
-    /// has to wait (a retry, a snooze). Returns its lifecycle state
+    /// Runs a pending job now, whatever its `run_at` and even if its queue
+    /// is paused, until it finishes or has to wait (a retry, a snooze). Returns its lifecycle state
     /// afterwards. A job that another worker holds, or that has finished,
     /// is left alone and its current state returned.
     ///
