@@ -89,6 +89,7 @@ checks![
     lease::cancel_pending_running_and_finished,
     queues::a_claim_takes_only_its_queue,
     queues::a_paused_queue_is_not_claimed_until_resumed,
+    queues::a_job_of_a_paused_queue_is_claimed_by_id,
     queues::listings_and_counts_name_the_queue,
 ];
 

@@ -80,6 +80,19 @@ pub async fn a_paused_queue_is_not_claimed_until_resumed(s: Arc<dyn Storage>) {
     assert_eq!(resumed, expected, "the expired lease and the waiting job, once resumed");
 }
 
+pub async fn a_job_of_a_paused_queue_is_claimed_by_id(s: Arc<dyn Storage>) {
+    let job = job_in("emails", 1);
+    s.insert(job.clone()).await.unwrap();
+    s.set_queue_paused("emails", true).await.unwrap();
+    assert!(s.claim(claim_from("emails", &["m"], 10, 0)).await.unwrap().is_empty());
+    let claimed = s.claim_job(job.id, "operator", 0, 30_000).await.unwrap();
+    assert_eq!(
+        claimed.map(|j| (j.id, j.status)),
+        Some((job.id, JobState::Running)),
+        "an operator runs it now whatever the pause"
+    );
+}
+
 pub async fn listings_and_counts_name_the_queue(s: Arc<dyn Storage>) {
     let jobs = [job_in("emails", 1), new_job("m", 2), job_in("emails", 3)];
     for job in &jobs {
