@@ -38,4 +38,8 @@ pub struct SubmitOptions {
     /// serve that queue claim it (see
     /// [`RuntimeBuilder::queue`](crate::RuntimeBuilder::queue)).
     pub queue: Option<String>,
+    /// Who asks for the job, recorded as the worker of its submission entry
+    /// in history (the admin API names the caller's token here); default:
+    /// nobody named.
+    pub submitted_by: Option<String>,
 }

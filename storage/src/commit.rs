@@ -265,18 +265,33 @@ impl Commit {
 /// answer of [`Storage::commit_batch`](crate::Storage::commit_batch). The
 /// caller that made the commit from its copy of the job brings that copy up
 /// to date with [`JobRecord::committed`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Committed {
     /// Whether cancellation of the job is requested: it may have been
     /// asked for after the caller read the job.
     pub cancel_requested: bool,
+    /// The reason given with that request, if any.
+    pub cancel_reason: Option<String>,
 }
 
 impl Committed {
-    /// The answer for a job whose cancellation is (or is not) requested.
+    /// The answer for a job whose cancellation is (or is not) requested,
+    /// with no reason given.
     pub fn new(cancel_requested: bool) -> Self {
-        Committed { cancel_requested }
+        Committed {
+            cancel_requested,
+            cancel_reason: None,
+        }
+    }
+
+    /// The answer read off the stored job after the commit: its
+    /// cancellation request and the request's reason.
+    pub fn of(stored: &JobRecord) -> Self {
+        Committed {
+            cancel_requested: stored.cancel_requested,
+            cancel_reason: stored.cancel_reason.clone(),
+        }
     }
 }
 
@@ -293,7 +308,9 @@ impl JobRecord {
             self.state = change.state;
             self.payload = change.payload;
         }
-        self.cancel_requested = committed.cancel_requested && !self.status.is_finished();
+        let stands = committed.cancel_requested && !self.status.is_finished();
+        self.cancel_requested = stands;
+        self.cancel_reason = committed.cancel_reason.filter(|_| stands);
     }
 }
 
@@ -399,8 +416,8 @@ mod tests {
             },
         );
         stored.apply(&commit);
-        stored.cancel_requested = true;
-        copy.committed(commit, Committed::new(true));
+        stored.request_cancel(Some("cancelled by ops".into()));
+        copy.committed(commit, Committed::of(&stored));
         assert_eq!(copy, stored);
     }
 

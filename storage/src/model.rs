@@ -73,13 +73,17 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// When it was submitted.
     pub created_at: Millis,
+    /// Who asked for it (an admin API token's role, say), recorded as the
+    /// worker of its submission entry in history; `None` for a job the
+    /// application submitted itself.
+    pub submitted_by: Option<String>,
 }
 
 impl NewJob {
     /// Job `id` of `machine` in `state` with `payload`; everything else at
     /// its default: queue [`DEFAULT_QUEUE`], fingerprint 0, priority 0, runnable from the epoch
     /// (`run_at` 0), the runtime's attempts and timeout, no idempotency key,
-    /// `created_at` 0.
+    /// `created_at` 0, no submitter.
     pub fn new(id: JobId, machine: impl Into<String>, state: impl Into<String>, payload: Value) -> Self {
         NewJob {
             id,
@@ -94,7 +98,19 @@ impl NewJob {
             timeout_ms: None,
             idempotency_key: None,
             created_at: 0,
+            submitted_by: None,
         }
+    }
+
+    /// The submission entry (seq 0) of this job once inserted, naming
+    /// [`submitted_by`](Self::submitted_by) as its worker.
+    pub fn submission_entry(&self) -> HistoryEntry {
+        submission(
+            &self.state,
+            self.payload.clone(),
+            self.created_at,
+            self.submitted_by.clone(),
+        )
     }
 
     /// The most attempts per step a job may allow: what every backend can
@@ -181,6 +197,10 @@ pub struct JobRecord {
     pub idempotency_key: Option<String>,
     /// Cancellation was requested while it ran.
     pub cancel_requested: bool,
+    /// The reason given with that request, which the worker records when it
+    /// commits the cancellation (`None` if none was given, or none stands).
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
     /// When it was submitted.
     pub created_at: Millis,
     /// When it was last written.
@@ -209,7 +229,9 @@ pub struct HistoryEntry {
     pub at: Millis,
     /// The attempt of the step that produced it (0 for the submission).
     pub attempt: u32,
-    /// The worker that committed it, if a worker did.
+    /// Who made it: the worker that committed it, whoever asked for an
+    /// operator's change, or, for the submission, whoever asked for the job
+    /// ([`NewJob::submitted_by`]); `None` when nobody was named.
     pub worker: Option<String>,
     /// The machine state's fields after this entry, so a replay reproduces
     /// the job's data and not just its state names.
@@ -412,6 +434,7 @@ impl JobRecord {
             version: 0,
             idempotency_key: None,
             cancel_requested: false,
+            cancel_reason: None,
             created_at: 0,
             updated_at: 0,
             last_error: None,
@@ -437,6 +460,7 @@ impl JobRecord {
             version: 0,
             idempotency_key: job.idempotency_key.clone(),
             cancel_requested: false,
+            cancel_reason: None,
             created_at: job.created_at,
             updated_at: job.created_at,
             last_error: None,
@@ -553,6 +577,7 @@ impl JobRecord {
         // next claim.
         if self.status.is_finished() {
             self.cancel_requested = false;
+            self.cancel_reason = None;
         }
     }
 
@@ -591,19 +616,29 @@ impl JobRecord {
         self.updated_at = now;
     }
 
-    /// The submission entry (seq 0) of a freshly inserted job.
-    pub fn submission_entry(&self) -> HistoryEntry {
-        HistoryEntry {
-            seq: 0,
-            from: None,
-            to: self.state.clone(),
-            status: JobState::Pending,
-            error: None,
-            at: self.created_at,
-            attempt: 0,
-            worker: None,
-            payload: self.payload.clone(),
+    /// Records a request to cancel this running job, with `reason` if one is
+    /// given; the first reason given stands.
+    pub fn request_cancel(&mut self, reason: Option<String>) {
+        self.cancel_requested = true;
+        if self.cancel_reason.is_none() {
+            self.cancel_reason = reason;
         }
+    }
+}
+
+/// The submission entry (seq 0) of a job submitted in `state` with
+/// `payload` at `at` by `by`.
+pub(crate) fn submission(state: &str, payload: Value, at: Millis, by: Option<String>) -> HistoryEntry {
+    HistoryEntry {
+        seq: 0,
+        from: None,
+        to: state.to_owned(),
+        status: JobState::Pending,
+        error: None,
+        at,
+        attempt: 0,
+        worker: by,
+        payload,
     }
 }
 

@@ -95,7 +95,8 @@ pub(crate) fn set(value: impl Fn(&str) -> String, row: &str) -> String {
          lease_owner = CASE WHEN {lease_until} IS NULL THEN NULL ELSE {row}lease_owner END, \
          lease_token = CASE WHEN {lease_until} IS NULL THEN NULL ELSE {row}lease_token END, \
          lease_expires_at = {lease_until}, version = {row}version + 1, \
-         cancel_requested = {row}cancel_requested AND {keeps_cancel}, updated_at = {now}, \
+         cancel_requested = {row}cancel_requested AND {keeps_cancel}, \
+         cancel_reason = CASE WHEN {keeps_cancel} THEN {row}cancel_reason END, updated_at = {now}, \
          last_error = COALESCE({error}, {row}last_error)",
         state = v("state"),
         payload = v("payload"),

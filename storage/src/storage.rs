@@ -21,7 +21,7 @@ use crate::{JobId, JobState};
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Inserts a job as `Pending`, with its submission history entry
-    /// (seq 0, version 0). If the job has an idempotency key that an existing
+    /// (seq 0, version 0, [`NewJob::submission_entry`]). If the job has an idempotency key that an existing
     /// job already has, nothing is written and that job's id is returned with
     /// `created: false`.
     ///
@@ -199,8 +199,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn release(&self, id: JobId, lease: LeaseToken, now: Millis) -> Result<(), StorageError>;
 
     /// Cancels a job: a pending job becomes `Cancelled` at once (with a
-    /// history entry); for a running job the request is recorded and its
-    /// worker commits the cancellation; a finished job is left alone.
+    /// history entry whose error is `reason`, or `"cancelled"`); for a
+    /// running job the request is recorded with `reason`
+    /// ([`JobRecord::request_cancel`]: the first reason given stands) and its
+    /// worker commits the cancellation, recording that reason; a finished
+    /// job is left alone.
     ///
     /// # Errors
     /// [`StorageError::NotFound`].

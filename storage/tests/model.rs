@@ -94,7 +94,7 @@ impl Model {
             return Err("DuplicateId".into());
         }
         let record = JobRecord::from_new(job);
-        let entry = record.submission_entry();
+        let entry = job.submission_entry();
         self.jobs.insert(job.id, (record, vec![entry]));
         if let Some(key) = &job.idempotency_key {
             self.keys.insert(key.clone(), job.id);
@@ -148,7 +148,7 @@ impl Model {
                 "Cancelled".into()
             }
             JobState::Running => {
-                record.cancel_requested = true;
+                record.request_cancel(None);
                 "Requested".into()
             }
             finished => format!("AlreadyFinished({finished})"),

@@ -146,7 +146,7 @@ async fn a_version_1_database_is_migrated_with_every_job_and_its_history() {
     let storage = SqliteStorage::open(&path).unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 4, "migrated to the latest version");
+    assert_eq!(version, 5, "migrated to the latest version");
     for (id, status, entries) in [
         (pending, JobState::Pending, 1),
         (completed, JobState::Completed, 3),

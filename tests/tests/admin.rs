@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use reqwest::{Client, Method, StatusCode};
 use runekernel::admin::{self, AdminConfig};
 use runekernel::prelude::*;
-use runekernel_tests::machines::{Order, Shop};
+use runekernel_tests::machines::{Calls, Order, Scripted, Shop, Task};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "test-token-0123456789";
@@ -38,6 +38,11 @@ impl Server {
             .machine_token("billing", BILLING, ["invoice"])
             .unwrap()
             .body_limit(4096);
+        Server::serve(runtime, config).await
+    }
+
+    /// The admin API of `runtime` with `config`, bound to a free port.
+    async fn serve(runtime: Runtime, config: AdminConfig) -> Self {
         let app = admin::router(runtime.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -288,7 +293,7 @@ async fn a_cancelled_job_is_retried_as_admin() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["status"] == "pending" && e["worker"] == "admin")
+        .find(|e| e["seq"] != 0 && e["status"] == "pending" && e["worker"] == "admin")
         .cloned()
         .unwrap_or_default();
     assert_eq!(retry["error"].as_str(), Some("retry requested by admin"), "{history}");
@@ -908,6 +913,7 @@ async fn a_machine_token_changes_only_its_machines_jobs() {
     assert_eq!((cancel, retry), (StatusCode::OK, StatusCode::OK));
     let (_, history) = s.call(Method::GET, &format!("/jobs/{job}/history"), None).await;
     let entries = history["history"].as_array().unwrap();
+    assert_eq!(entries[0]["worker"], "admin", "the operator submitted it: {history}");
     assert_eq!(entries[1]["error"], "cancelled by admin:orders", "{history}");
     assert_eq!(entries[2]["worker"], "admin:orders", "{history}");
     let (status, problem) = s.call_as(ORDERS, Method::POST, "/jobs/cancel", Some(json!({}))).await;
@@ -919,6 +925,55 @@ async fn a_machine_token_changes_only_its_machines_jobs() {
         who,
         json!({"role": "machines", "token": "orders", "machines": ["order"]})
     );
+}
+
+#[tokio::test]
+async fn the_history_names_who_submitted_a_job_and_who_cancelled_it_while_it_ran() {
+    const TASKS: &str = "tasks-token-0123456789";
+    let runtime = Runtime::builder()
+        .register(Task::handler(Scripted))
+        .resource(Calls::default())
+        .cancel_grace(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let config = AdminConfig::new(TOKEN)
+        .unwrap()
+        .machine_token("tasks", TASKS, ["task"])
+        .unwrap();
+    let s = Server::serve(runtime, config).await;
+    let body = json!({"machine": "task", "state": {"Todo": {"mode": "wait-cancel"}}});
+    let (status, job) = s.call_as(TASKS, Method::POST, "/jobs", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let job = format!("/jobs/{}", job["id"].as_str().unwrap());
+    let status_is = |wanted: &'static str| {
+        let (s, job) = (&s, &job);
+        async move {
+            for _ in 0..500 {
+                let (_, now) = s.call(Method::GET, job, None).await;
+                if now["status"] == wanted {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("{job} never became {wanted}");
+        }
+    };
+    status_is("running").await;
+    let (status, cancel) = s.call_as(TASKS, Method::POST, &format!("{job}/cancel"), None).await;
+    assert_eq!(
+        (status, cancel["cancel"].as_str()),
+        (StatusCode::OK, Some("requested")),
+        "{cancel}"
+    );
+    status_is("cancelled").await;
+    let (_, history) = s.call(Method::GET, &format!("{job}/history"), None).await;
+    let entries = history["history"].as_array().unwrap();
+    assert_eq!(entries[0]["worker"], "admin:tasks", "{history}");
+    let last = entries.last().unwrap();
+    assert_eq!(last["status"], "cancelled", "{history}");
+    assert_eq!(last["error"], "cancelled by admin:tasks", "{history}");
+    s.runtime.shutdown().await.unwrap();
 }
 
 #[tokio::test]

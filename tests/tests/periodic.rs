@@ -67,6 +67,12 @@ async fn two_runtimes_submit_one_job_per_tick() {
         .idempotency_key
         .as_deref()
         .is_some_and(|k| k.starts_with("periodic:report:")));
+    let history = storage.history(record.id).await.unwrap();
+    assert_eq!(
+        history[0].worker.as_deref(),
+        Some("periodic:report"),
+        "the schedule submitted it"
+    );
 }
 
 #[tokio::test]

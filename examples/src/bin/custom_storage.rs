@@ -52,7 +52,7 @@ impl State {
             return Err(StorageError::DuplicateId(job.id));
         }
         let record = JobRecord::from_new(job);
-        let entry = record.submission_entry();
+        let entry = job.submission_entry();
         self.jobs.insert(job.id, (record, vec![entry]));
         if let Some(key) = &job.idempotency_key {
             self.keys.insert(key.clone(), job.id);
@@ -197,7 +197,7 @@ impl Storage for SingleLockStorage {
                     .ok_or(StorageError::NotFound(commit.id))?;
                 record.check_commit(commit)?;
                 history.push(record.apply(commit));
-                Ok(Committed::new(record.cancel_requested))
+                Ok(Committed::of(record))
             })
             .collect();
         drop(state);
@@ -245,7 +245,7 @@ impl Storage for SingleLockStorage {
                 CancelOutcome::Cancelled(Box::new(record.clone()))
             }
             JobState::Running => {
-                record.cancel_requested = true;
+                record.request_cancel(reason);
                 CancelOutcome::Requested
             }
             finished => CancelOutcome::AlreadyFinished(finished),

@@ -122,6 +122,7 @@ pub(crate) async fn submit(
         timeout: body.options.timeout_ms.map(Duration::from_millis),
         idempotency_key: body.options.idempotency_key,
         queue: body.options.queue,
+        submitted_by: Some(role.who()),
     };
     let id = admin
         .runtime

@@ -90,7 +90,21 @@ pub(crate) async fn run_claimed(rt: &Arc<Inner>, mut job: JobRecord, slot: &mut 
         };
         let elapsed = started.elapsed();
         steps += 1;
-        let settled = in_scope(&spans, || classify(rt, machine.as_ref(), &job, outcome, steps, &active));
+        // A cancellation signalled by a heartbeat's answer, or by a cancel
+        // made through this runtime, records the reason stored with it.
+        let cancel_reason = match &job.cancel_reason {
+            Some(reason) => Some(reason.clone()),
+            None if active.cancel.is_raised() && !matches!(outcome, StepResult::LeaseLost) => {
+                stored_cancel_reason(rt, &job).await
+            }
+            None => None,
+        };
+        let step = Step {
+            result: outcome,
+            steps,
+            cancel_reason,
+        };
+        let settled = in_scope(&spans, || classify(rt, machine.as_ref(), &job, step, &active));
         rt.hooks.after(&info, &settled.outcome(), elapsed);
         drop(spans);
         let Settled::Commit(commit) = settled else {
@@ -148,6 +162,18 @@ async fn commit_in(
     }
     WorkerSlot::release(slot);
     written.await.map(|()| true)
+}
+
+/// The reason stored with the request to cancel `job`, if any. A failed
+/// read leaves the reason out; the job is cancelled all the same.
+async fn stored_cancel_reason(rt: &Inner, job: &JobRecord) -> Option<String> {
+    match rt.storage.get(job.id).await {
+        Ok(stored) => stored.and_then(|stored| stored.cancel_reason),
+        Err(error) => {
+            tracing::warn!(job = %job.id, %error, "cannot read why the job is cancelled; cancelling it without a reason");
+            None
+        }
+    }
 }
 
 /// What to do without running the handler: leave a job whose lease was
@@ -311,15 +337,23 @@ impl Settled {
     }
 }
 
-/// The commit that records a step's result.
-fn classify(
-    rt: &Inner,
-    machine: &dyn ErasedMachine,
-    job: &JobRecord,
+/// A step as [`classify`] judges it.
+struct Step {
+    /// How it ended.
     result: StepResult,
+    /// How many steps this claim has run, this one included.
     steps: u32,
-    active: &ActiveJob,
-) -> Settled {
+    /// The reason a cancellation records, if one was given.
+    cancel_reason: Option<String>,
+}
+
+/// The commit that records a step's result.
+fn classify(rt: &Inner, machine: &dyn ErasedMachine, job: &JobRecord, step: Step, active: &ActiveJob) -> Settled {
+    let Step {
+        result,
+        steps,
+        cancel_reason,
+    } = step;
     let now = rt.clock.now();
     let commit =
         |outcome: Outcome| Settled::Commit(Commit::held(job, active.lease, rt.worker_id.as_str(), now, outcome));
@@ -380,7 +414,7 @@ fn classify(
         StepResult::Panicked(message) => retry(format!("the handler panicked: {message}")),
         StepResult::TimedOut(timeout) => retry(format!("the step timed out after {} ms", timeout.as_millis())),
         StepResult::Cancelled => commit(Outcome::Cancelled {
-            reason: "cancelled".to_owned(),
+            reason: cancel_reason.unwrap_or_else(|| "cancelled".to_owned()),
         }),
         StepResult::Undecodable(reason) => failed(reason),
     }

@@ -410,6 +410,7 @@ impl Runtime {
             .timeout
             .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
         job.idempotency_key = options.idempotency_key.clone();
+        job.submitted_by = options.submitted_by.clone();
         job.queue = checked_queue(options.queue.as_deref().unwrap_or(def.queue()))?.to_owned();
         job.created_at = now;
         Ok(job)

@@ -248,6 +248,7 @@ impl Periodic {
             let options = SubmitOptions {
                 run_at: Some(system_time(tick)),
                 idempotency_key: Some(format!("periodic:{}:{tick}", self.name)),
+                submitted_by: Some(format!("periodic:{}", self.name)),
                 ..SubmitOptions::default()
             };
             let id = (self.submit)(rt.clone(), options).await?;

@@ -25,14 +25,15 @@ pub(super) struct StoredEntry {
 }
 
 impl StoredEntry {
-    /// The submission entry of a job inserted in `state` with `payload`.
-    pub(super) fn submission(state: Name, payload: Box<str>, created_at: Millis) -> Self {
+    /// The submission entry of a job inserted in `state` with `payload` by
+    /// `by`.
+    pub(super) fn submission(state: Name, payload: Box<str>, created_at: Millis, by: Option<Name>) -> Self {
         StoredEntry {
             to: state,
             status: JobState::Pending,
             attempt: 0,
             at: created_at,
-            worker: None,
+            worker: by,
             error: None,
             payload,
         }
@@ -138,7 +139,7 @@ mod tests {
     fn a_corrupt_payload_is_reported_with_its_job() {
         let mut names = Names::default();
         let id = JobId::new();
-        let entry = StoredEntry::submission(names.intern("A").unwrap(), "{".into(), 0);
+        let entry = StoredEntry::submission(names.intern("A").unwrap(), "{".into(), 0, None);
         assert!(matches!(entry.read(id, 0, None, &names), Err(StorageError::Corrupt { id: bad, .. }) if bad == id));
     }
 }

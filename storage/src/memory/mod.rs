@@ -621,7 +621,7 @@ impl Storage for InMemoryStorage {
         for commit in commits {
             let mut record = JobRecord::blank(commit.id);
             let result = self.commit_into(commit.clone(), &mut record).await;
-            results.push(result.map(|()| Committed::new(record.cancel_requested)));
+            results.push(result.map(|()| Committed::of(&record)));
         }
         Ok(results)
     }
@@ -688,7 +688,7 @@ impl Storage for InMemoryStorage {
                 CancelOutcome::Cancelled(Box::new(record))
             }
             JobState::Running => {
-                shard.job(id)?.request_cancel();
+                shard.job(id)?.request_cancel(reason);
                 CancelOutcome::Requested
             }
             finished => CancelOutcome::AlreadyFinished(finished),

@@ -95,6 +95,9 @@ struct Extras {
     timeout_ms: Option<u64>,
     idempotency_key: Option<Box<str>>,
     last_error: Option<Box<str>>,
+    /// Who submitted it, until its submission entry is stored.
+    submitted_by: Option<Box<str>>,
+    cancel_reason: Option<Box<str>>,
 }
 
 impl Extras {
@@ -130,6 +133,8 @@ impl StoredJob {
                 timeout_ms: job.timeout_ms,
                 idempotency_key: job.idempotency_key.as_deref().map(Box::from),
                 last_error: None,
+                submitted_by: job.submitted_by.as_deref().map(Box::from),
+                cancel_reason: None,
             }
             .boxed(),
             history: None,
@@ -170,6 +175,22 @@ impl StoredJob {
 
     fn last_error(&self) -> Option<&str> {
         self.extras.as_ref()?.last_error.as_deref()
+    }
+
+    fn submitted_by(&self) -> Option<&str> {
+        self.extras.as_ref()?.submitted_by.as_deref()
+    }
+
+    fn cancel_reason(&self) -> Option<&str> {
+        self.extras.as_ref()?.cancel_reason.as_deref()
+    }
+
+    /// Changes the rarely set fields with `change`, boxing them only while
+    /// one is set.
+    fn change_extras(&mut self, change: impl FnOnce(&mut Extras)) {
+        let mut extras = self.extras.take().map(|e| *e).unwrap_or_default();
+        change(&mut extras);
+        self.extras = extras.boxed();
     }
 
     /// Where the store's lease index files this job's lease, while it
@@ -236,6 +257,7 @@ impl StoredJob {
         record.version = self.version;
         set_optional(&mut record.idempotency_key, self.idempotency_key());
         record.cancel_requested = self.cancel_requested;
+        set_optional(&mut record.cancel_reason, self.cancel_reason());
         record.created_at = self.created_at;
         record.updated_at = self.updated_at;
         set_optional(&mut record.last_error, self.last_error());
@@ -303,20 +325,23 @@ impl StoredJob {
         self.version = record.version;
         self.cancel_requested = record.cancel_requested;
         self.updated_at = record.updated_at;
-        if self.last_error() != record.last_error.as_deref() {
-            let extras = self.extras.take().map(|e| *e).unwrap_or_default();
-            self.extras = Extras {
-                last_error: record.last_error.as_deref().map(Box::from),
-                ..extras
-            }
-            .boxed();
+        if self.last_error() != record.last_error.as_deref() || self.cancel_reason() != record.cancel_reason.as_deref()
+        {
+            self.change_extras(|extras| {
+                extras.last_error = record.last_error.as_deref().map(Box::from);
+                extras.cancel_reason = record.cancel_reason.as_deref().map(Box::from);
+            });
         }
         Ok(())
     }
 
-    /// Marks a running job's cancellation as requested.
-    pub(super) fn request_cancel(&mut self) {
+    /// Marks a running job's cancellation as requested, with `reason` if
+    /// given; the first reason given stands.
+    pub(super) fn request_cancel(&mut self, reason: Option<String>) {
         self.cancel_requested = true;
+        if let (None, Some(reason)) = (self.cancel_reason(), reason) {
+            self.change_extras(|extras| extras.cancel_reason = Some(reason.into()));
+        }
     }
 
     /// Writes back `record`, which `commit` (checked) was applied to, and
@@ -346,11 +371,16 @@ impl StoredJob {
         };
         let attempt = self.attempts;
         if self.history.is_none() {
-            // The first commit moves the submitted payload into its entry.
+            let by = self.submitted_by().map(|by| names.intern(by)).transpose()?;
+            // The first commit moves the submitted payload, and who
+            // submitted it, into its entry.
             let submitted = std::mem::take(&mut self.payload);
+            if by.is_some() {
+                self.change_extras(|extras| extras.submitted_by = None);
+            }
             // Room for a few steps: most jobs have few.
             let mut history = Vec::with_capacity(4);
-            history.push(StoredEntry::submission(self.state, submitted, self.created_at));
+            history.push(StoredEntry::submission(self.state, submitted, self.created_at, by));
             self.history = Some(Box::new(history));
         }
         self.update(record, names)?;
@@ -374,7 +404,16 @@ impl StoredJob {
                     .map(|(seq, (entry, from))| entry.read(id, seq, from, names))
                     .collect()
             }
-            None => Ok(vec![self.record(id, names)?.submission_entry()]),
+            None => {
+                let record = self.record(id, names)?;
+                let by = self.submitted_by().map(str::to_owned);
+                Ok(vec![crate::model::submission(
+                    &record.state,
+                    record.payload,
+                    record.created_at,
+                    by,
+                )])
+            }
         }
     }
 }
@@ -435,6 +474,7 @@ mod tests {
             timeout_ms: None,
             idempotency_key: Some("k".into()),
             created_at: 7,
+            submitted_by: None,
         }
     }
 
@@ -446,7 +486,7 @@ mod tests {
         let stored = StoredJob::new(&new, &mut names).unwrap();
         let record = stored.record(new.id, &names).unwrap();
         assert_eq!(record, JobRecord::from_new(&new));
-        assert_eq!(stored.history(new.id, &names).unwrap(), vec![record.submission_entry()]);
+        assert_eq!(stored.history(new.id, &names).unwrap(), vec![new.submission_entry()]);
     }
 
     /// A pending job's commit (no lease) by worker `w` at time `now`;

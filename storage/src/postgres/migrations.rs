@@ -8,10 +8,11 @@ use std::pin::Pin;
 use crate::sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 /// Every migration, oldest first: (version, description, SQL).
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "jobs", include_str!("migrations/0001_jobs.sql")),
     (2, "duties", include_str!("migrations/0002_duties.sql")),
     (3, "queues", include_str!("migrations/0003_queues.sql")),
+    (4, "cancel_reason", include_str!("migrations/0004_cancel_reason.sql")),
 ];
 
 /// The embedded migrations, as a source for sqlx's migrator.

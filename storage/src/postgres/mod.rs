@@ -296,11 +296,18 @@ impl PostgresStorage {
                 let ids: Vec<uuid::Uuid> = sqlx::Row::try_get(&row, column).map_err(backend)?;
                 Ok(ids.into_iter().map(JobId::from_uuid).collect())
             };
-            let (done, cancel) = (ids("done")?, ids("cancel_requested")?);
+            let done = ids("done")?;
+            let cancel = cancel_requests(&row)?;
             let (written, refused): (Vec<usize>, Vec<usize>) =
                 pending.into_iter().partition(|&i| done.contains(&commits[i].id));
             for i in written {
-                results[i] = Some(Ok(Committed::new(cancel.contains(&commits[i].id))));
+                results[i] = Some(Ok(match cancel.get(&commits[i].id) {
+                    Some(reason) => Committed {
+                        cancel_requested: true,
+                        cancel_reason: reason.clone(),
+                    },
+                    None => Committed::new(false),
+                }));
             }
             pending = Vec::new();
             if refused.is_empty() {
@@ -368,7 +375,7 @@ impl PostgresStorage {
         sqlx::query(
             "WITH failed AS (UPDATE rk_jobs SET status = 'failed', last_error = $2, version = version + 1, \
                updated_at = $3, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, \
-               cancel_requested = false WHERE id = $1 RETURNING id, version, state, attempts) \
+               cancel_requested = false, cancel_reason = NULL WHERE id = $1 RETURNING id, version, state, attempts) \
              INSERT INTO rk_history (job_id, seq, from_state, to_state, status, error, at, attempt, worker, payload) \
              SELECT id, version, state, state, 'failed', $2, $3, attempts, NULL, 'null'::json FROM failed",
         )
@@ -542,6 +549,19 @@ impl PostgresStorage {
             .map(|_| ())
             .map_err(|error| insert_error(error, jobs))
     }
+}
+
+/// The jobs of a [`COMMIT_JOBS`](statements::COMMIT_JOBS) answer whose
+/// cancellation is requested, each with its request's reason.
+fn cancel_requests(row: &sqlx::postgres::PgRow) -> Result<HashMap<JobId, Option<String>>, StorageError> {
+    let ids: Vec<uuid::Uuid> = sqlx::Row::try_get(row, "cancel_requested").map_err(backend)?;
+    let reasons: Vec<Option<String>> = sqlx::Row::try_get(row, "cancel_reasons").map_err(backend)?;
+    if ids.len() != reasons.len() {
+        return Err(StorageError::backend(
+            "a commit's answer lists a different number of cancellation requests and reasons",
+        ));
+    }
+    Ok(ids.into_iter().map(JobId::from_uuid).zip(reasons).collect())
 }
 
 /// Maps a failed insert: a duplicate id or a key race are conflicts the
@@ -852,7 +872,7 @@ impl Storage for PostgresStorage {
                     CancelOutcome::Cancelled(Box::new(record.clone()))
                 }
                 JobState::Running => {
-                    record.cancel_requested = true;
+                    record.request_cancel(reason);
                     Self::write_jobs(&mut tx, &[record]).await?;
                     CancelOutcome::Requested
                 }

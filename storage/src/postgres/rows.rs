@@ -14,7 +14,7 @@ use crate::{JobId, JobState};
 /// The job columns, in the order [`read_job`] reads them by name.
 pub(super) const JOB_COLUMNS: &str = "id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
      max_attempts, timeout_ms, lease_owner, lease_token, lease_expires_at, version, idempotency_key, \
-     cancel_requested, created_at, updated_at, last_error, queue";
+     cancel_requested, created_at, updated_at, last_error, queue, cancel_reason";
 
 pub(super) fn backend(error: sqlx::Error) -> StorageError {
     StorageError::backend(error)
@@ -105,6 +105,7 @@ pub(super) fn read_job(row: &PgRow) -> Result<JobRecord, StorageError> {
         version: unsigned(id, "version", get_i64("version")?)?,
         idempotency_key: row.try_get("idempotency_key").map_err(backend)?,
         cancel_requested: row.try_get("cancel_requested").map_err(backend)?,
+        cancel_reason: row.try_get("cancel_reason").map_err(backend)?,
         created_at: get_i64("created_at")?,
         updated_at: get_i64("updated_at")?,
         last_error: row.try_get("last_error").map_err(backend)?,
@@ -160,6 +161,7 @@ pub(super) struct NewJobColumns<'a> {
     timeout_ms: Vec<Option<i64>>,
     idempotency_key: Vec<Option<&'a str>>,
     created_at: Vec<i64>,
+    submitted_by: Vec<Option<String>>,
 }
 
 impl<'a> NewJobColumns<'a> {
@@ -178,18 +180,19 @@ impl<'a> NewJobColumns<'a> {
             timeout_ms: jobs.iter().map(|j| j.timeout_ms.map(int8)).collect(),
             idempotency_key: jobs.iter().map(|j| j.idempotency_key.as_deref()).collect(),
             created_at: jobs.iter().map(|j| j.created_at).collect(),
+            submitted_by: jobs.iter().map(|j| text_owned(j.submitted_by.as_deref())).collect(),
         }
     }
 
     /// The column names, in the order [`NewJobColumns::bind`] binds them.
     pub(super) const NAMES: &'static str = "id, machine, queue, fingerprint, state, payload, priority, run_at, \
-         max_attempts, timeout_ms, idempotency_key, created_at";
+         max_attempts, timeout_ms, idempotency_key, created_at, submitted_by";
     /// Their array types.
-    pub(super) const TYPES: [&'static str; 12] = [
-        "uuid", "text", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8",
+    pub(super) const TYPES: [&'static str; 13] = [
+        "uuid", "text", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8", "text",
     ];
 
-    /// Binds the arrays as the next 12 parameters.
+    /// Binds the arrays as the next 13 parameters.
     pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
             .bind(&self.id)
@@ -204,6 +207,7 @@ impl<'a> NewJobColumns<'a> {
             .bind(&self.timeout_ms)
             .bind(&self.idempotency_key)
             .bind(&self.created_at)
+            .bind(&self.submitted_by)
     }
 }
 
@@ -224,6 +228,7 @@ pub(super) struct JobColumns {
     pub cancel_requested: Vec<bool>,
     pub updated_at: Vec<i64>,
     pub last_error: Vec<Option<String>>,
+    pub cancel_reason: Vec<Option<String>>,
 }
 
 impl JobColumns {
@@ -243,20 +248,23 @@ impl JobColumns {
         self.cancel_requested.push(r.cancel_requested);
         self.updated_at.push(r.updated_at);
         self.last_error.push(text_owned(r.last_error.as_deref()));
+        self.cancel_reason.push(text_owned(r.cancel_reason.as_deref()));
     }
 
     /// The column names, in the order [`JobColumns::bind`] binds them.
     pub(super) const NAMES: &str = "id, fingerprint, state, payload, status, run_at, attempts, lease_owner, \
-         lease_token, lease_expires_at, version, cancel_requested, updated_at, last_error";
+         lease_token, lease_expires_at, version, cancel_requested, updated_at, last_error, cancel_reason";
     /// Their array types.
-    pub(super) const TYPES: [&'static str; 14] = [
+    pub(super) const TYPES: [&'static str; 15] = [
         "uuid", "int8", "text", "text", "text", "int8", "int4", "text", "int8", "int8", "int8", "bool", "int8", "text",
+        "text",
     ];
     /// `SET` assignments from a row `u` of these columns.
     pub(super) const SET: &str = "fingerprint = u.fingerprint, state = u.state, payload = u.payload::json, \
          status = u.status, run_at = u.run_at, attempts = u.attempts, lease_owner = u.lease_owner, \
          lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, version = u.version, \
-         cancel_requested = u.cancel_requested, updated_at = u.updated_at, last_error = u.last_error";
+         cancel_requested = u.cancel_requested, updated_at = u.updated_at, last_error = u.last_error, \
+         cancel_reason = u.cancel_reason";
 
     /// Binds the arrays as the next 14 parameters.
     pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
@@ -275,6 +283,7 @@ impl JobColumns {
             .bind(&self.cancel_requested)
             .bind(&self.updated_at)
             .bind(&self.last_error)
+            .bind(&self.cancel_reason)
     }
 }
 

@@ -32,17 +32,20 @@ pub(super) static WRITE_JOBS: LazyLock<String> = LazyLock::new(|| {
 /// columns its outcome changes and its history entry, built from the row as
 /// it was (`o`) and the commit; the change is announced on channel $15
 /// with the messages $16. Returns the ids it wrote, and those of them whose
-/// cancellation is requested.
+/// cancellation is requested with, in the same order, each request's
+/// reason.
 pub(super) static COMMIT_JOBS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH done AS (UPDATE rk_jobs AS j SET {set} FROM unnest({arrays}) AS u({names}), rk_jobs AS o \
               WHERE j.id = u.id AND o.id = u.id AND o.version = u.version AND {fence} \
-              RETURNING {history}, j.cancel_requested AS cancel_requested), \
+              RETURNING {history}, j.cancel_requested AS cancel_requested, j.cancel_reason AS cancel_reason), \
          written AS (INSERT INTO rk_history ({history_names}) SELECT {history_names} FROM done), \
          notified AS (SELECT pg_notify($15, m) FROM unnest($16::text[]) AS m WHERE EXISTS (SELECT 1 FROM done)) \
          SELECT array(SELECT job_id FROM done) AS done, \
-              array(SELECT job_id FROM done WHERE cancel_requested) AS cancel_requested, \
-              (SELECT count(*) FROM notified) AS notified",
+              COALESCE(c.ids, '{{}}') AS cancel_requested, COALESCE(c.reasons, '{{}}') AS cancel_reasons, \
+              (SELECT count(*) FROM notified) AS notified \
+         FROM (SELECT array_agg(job_id) AS ids, array_agg(cancel_reason) AS reasons \
+              FROM done WHERE cancel_requested) AS c",
         set = outcome_sql::set(CommitColumns::value, "j."),
         fence = outcome_sql::fence(CommitColumns::value, "j."),
         arrays = array_params(1, &CommitColumns::TYPES),
@@ -59,21 +62,22 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE rk_jobs AS j SET lease_expires_at
      WHERE j.id = u.id AND j.status = 'running' AND j.lease_token = u.token AND j.lease_expires_at > $4 \
      RETURNING j.id, j.cancel_requested";
 
-/// New jobs ($1..$12) with their submission entries, announced on channel
-/// $13: one statement, so one round trip. The entries are built from the
-/// inserted rows rather than sent a second time.
+/// New jobs ($1..$13) with their submission entries, announced on channel
+/// $14: one statement, so one round trip. The entries are built from the
+/// inserted rows (and who submitted each) rather than sent a second time.
 pub(super) static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH inserted AS (INSERT INTO rk_jobs (id, machine, queue, fingerprint, state, payload, status, priority, \
+        "WITH n AS (SELECT * FROM unnest({arrays}) AS n({names})), \
+         inserted AS (INSERT INTO rk_jobs (id, machine, queue, fingerprint, state, payload, status, priority, \
               run_at, attempts, max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, \
               updated_at) \
               SELECT id, machine, queue, fingerprint, state, payload::json, 'pending', priority, run_at, 0, \
-              max_attempts, timeout_ms, 0, idempotency_key, false, created_at, created_at \
-              FROM unnest({arrays}) AS n({names}) \
+              max_attempts, timeout_ms, 0, idempotency_key, false, created_at, created_at FROM n \
               RETURNING id, state, payload, created_at), \
          written AS (INSERT INTO rk_history ({history_names}) \
-              SELECT id, 0, NULL, state, 'pending', NULL, created_at, 0, NULL, payload FROM inserted), \
-         notified AS (SELECT pg_notify($13, 'ready') WHERE EXISTS (SELECT 1 FROM inserted)) \
+              SELECT i.id, 0, NULL, i.state, 'pending', NULL, i.created_at, 0, n.submitted_by, i.payload \
+              FROM inserted AS i JOIN n ON n.id = i.id), \
+         notified AS (SELECT pg_notify($14, 'ready') WHERE EXISTS (SELECT 1 FROM inserted)) \
          SELECT (SELECT count(*) FROM notified) AS notified",
         arrays = array_params(1, &NewJobColumns::TYPES),
         names = NewJobColumns::NAMES,

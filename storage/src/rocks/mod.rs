@@ -358,6 +358,7 @@ impl Tx<'_> {
             ("updated_at", raw(&now)),
             ("last_error", raw(&Some(reason))),
             ("cancel_requested", raw(&false)),
+            ("cancel_reason", raw(&None::<String>)),
         ] {
             fields.insert(name.to_owned(), value?);
         }
@@ -447,7 +448,7 @@ impl Tx<'_> {
         }
         let record = JobRecord::from_new(job);
         self.store(&record)?;
-        self.append(job.id, &record.submission_entry())?;
+        self.append(job.id, &job.submission_entry())?;
         Ok(Inserted {
             id: job.id,
             created: true,
@@ -725,7 +726,7 @@ impl Storage for RocksDbStorage {
             .map(|result| {
                 result.map(|record| {
                     self.announce(&record);
-                    Committed::new(record.cancel_requested)
+                    Committed::of(&record)
                 })
             })
             .collect())
@@ -796,7 +797,7 @@ impl Storage for RocksDbStorage {
                             Ok(CancelOutcome::Cancelled(Box::new(record)))
                         }
                         JobState::Running => {
-                            r.cancel_requested = true;
+                            r.request_cancel(reason.clone());
                             tx.store(&r)?;
                             Ok(CancelOutcome::Requested)
                         }

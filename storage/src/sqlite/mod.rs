@@ -232,7 +232,7 @@ fn claim_queries(machines: usize) -> [String; 2] {
 }
 
 /// The column after the job's in a claim query's rows.
-const CLAIM_ROWID: usize = 21;
+const CLAIM_ROWID: usize = 22;
 
 fn placeholders(n: usize, first: usize) -> String {
     (0..n).map(|i| format!("?{}", first + i)).collect::<Vec<_>>().join(", ")
@@ -261,6 +261,12 @@ fn commit_one(conn: &Connection, commit: &CommitValues) -> Result<Committed, Sto
         rows::get_for_commit(conn, commit.id, keeps_payload)?.ok_or(StorageError::NotFound(commit.id))?;
     let lease = commit.lease_token.map(|token| LeaseToken(token.cast_unsigned()));
     job.check_fence(commit.version.cast_unsigned(), lease, commit.now)?;
+    // A finished job's request is cleared; one that goes on keeps it.
+    let committed = if commit.keeps_cancel {
+        Committed::of(&job)
+    } else {
+        Committed::new(false)
+    };
     let entry = HistoryEntry {
         seq: job.version + 1,
         to: commit.state.clone().unwrap_or_else(|| job.state.clone()),
@@ -276,8 +282,7 @@ fn commit_one(conn: &Connection, commit: &CommitValues) -> Result<Committed, Sto
     let payload = commit.payload.as_deref().or(kept.as_deref()).unwrap_or("null");
     rows::insert_history(conn, commit.id, &entry, payload)?;
     rows::update_for_commit(conn, rowid, commit)?;
-    // A finished job's request is cleared; one that goes on keeps it.
-    Ok(Committed::new(commit.keeps_cancel && job.cancel_requested))
+    Ok(committed)
 }
 
 /// Reads a job that a lease operation needs, and checks the lease.
@@ -547,7 +552,7 @@ impl Storage for SqliteStorage {
                         Ok(CancelOutcome::Cancelled(Box::new(record)))
                     }
                     JobState::Running => {
-                        record.cancel_requested = true;
+                        record.request_cancel(reason);
                         rows::update_lifecycle(conn, &record)?;
                         Ok(CancelOutcome::Requested)
                     }
@@ -759,6 +764,7 @@ mod tests {
             timeout_ms: None,
             idempotency_key: None,
             created_at: 0,
+            submitted_by: None,
         }
     }
 

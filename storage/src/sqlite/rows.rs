@@ -16,7 +16,7 @@ use crate::{JobId, JobState};
 /// The job columns, in the order [`read_job`] expects.
 pub(super) const JOB_COLUMNS: &str = "id, machine, fingerprint, state, payload, status, priority, run_at, attempts, \
      max_attempts, timeout_ms, lease_owner, lease_token, lease_expires_at, version, idempotency_key, \
-     cancel_requested, created_at, updated_at, last_error, queue";
+     cancel_requested, created_at, updated_at, last_error, queue, cancel_reason";
 
 /// Inserts a pending job: `?1`..`?12` as [`insert_job`] binds them.
 pub(super) const INSERT_JOB: &str =
@@ -58,18 +58,18 @@ pub(super) static COMMIT_JOB: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// What a commit reads of its job: what its checks need (lifecycle, lease,
-/// version), its cancellation flag, the state and attempts its history
+/// version), its cancellation request, the state and attempts its history
 /// entry records, and its rowid, so the update finds the row without the
 /// id index; `?2` true reads the payload too, for a commit that keeps it
 /// (otherwise it reads `NULL`).
 pub(super) const GET_FOR_COMMIT: &str =
     "SELECT status, lease_token, lease_expires_at, version, cancel_requested, state, \
-     attempts, CASE WHEN ?2 THEN payload END, rowid FROM rk_jobs WHERE id = ?1";
+     attempts, CASE WHEN ?2 THEN payload END, rowid, cancel_reason FROM rk_jobs WHERE id = ?1";
 
 /// Writes the lifecycle columns of a job.
 pub(super) const UPDATE_LIFECYCLE: &str =
     "UPDATE rk_jobs SET status = ?2, run_at = ?3, attempts = ?4, lease_owner = ?5, lease_token = ?6, \
-     lease_expires_at = ?7, cancel_requested = ?8, updated_at = ?9 WHERE id = ?1";
+     lease_expires_at = ?7, cancel_requested = ?8, updated_at = ?9, cancel_reason = ?10 WHERE id = ?1";
 
 /// Leases the claimed jobs whose rowids the JSON array `?5` lists, in one
 /// statement: the job at index `i` gets token `?2 + i`. `?1` is the worker,
@@ -161,6 +161,7 @@ fn read_raw(row: &Row) -> rusqlite::Result<RawJob> {
             updated_at: row.get(18)?,
             last_error: row.get(19)?,
             queue: row.get(20)?,
+            cancel_reason: row.get(21)?,
         },
         status: row.get(5)?,
         payload: row.get(4)?,
@@ -263,8 +264,9 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
         }
         Err(e) => return Err(backend(e)),
     }
-    let record = JobRecord::from_new(job);
-    insert_history(conn, job.id, &record.submission_entry(), &payload)
+    // The payload is bound as text, not from the entry.
+    let entry = crate::model::submission(&job.state, Value::Null, job.created_at, job.submitted_by.clone());
+    insert_history(conn, job.id, &entry, &payload)
 }
 
 /// Appends one history entry; `payload` is its payload as JSON text.
@@ -292,7 +294,7 @@ pub(super) fn insert_history(
 }
 
 /// Job `id` as a commit reads it ([`GET_FOR_COMMIT`]): lifecycle, lease
-/// (without its owner), version, cancellation flag, state and attempts,
+/// (without its owner), version, cancellation request, state and attempts,
 /// every other field empty; its payload as stored, if `with_payload`; and
 /// its rowid.
 pub(super) fn get_for_commit(
@@ -316,6 +318,7 @@ pub(super) fn get_for_commit(
                 lease,
                 version: row.get::<_, i64>(3)?.cast_unsigned(),
                 cancel_requested: row.get(4)?,
+                cancel_reason: row.get(9)?,
                 state: row.get(5)?,
                 attempts: row.get(6)?,
                 ..JobRecord::blank(id)
@@ -382,6 +385,7 @@ pub(super) fn update_lifecycle(conn: &Connection, r: &JobRecord) -> Result<(), S
         lease.map(|l| l.expires_at),
         r.cancel_requested,
         r.updated_at,
+        r.cancel_reason,
     ])
     .map_err(backend)?;
     Ok(())

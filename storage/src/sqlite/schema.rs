@@ -10,11 +10,12 @@ use crate::error::StorageError;
 use super::rows::backend;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("migrations/0001_jobs.sql"),
     include_str!("migrations/0002_checks_without_in_lists.sql"),
     include_str!("migrations/0003_duties.sql"),
     include_str!("migrations/0004_queues.sql"),
+    include_str!("migrations/0005_cancel_reason.sql"),
 ];
 
 /// The schema version this build writes.

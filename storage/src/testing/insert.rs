@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::support::new_job;
+use super::support::{claim_request, move_on, new_job};
 use crate::{JobState, Storage, StorageError};
 
 pub async fn insert_then_get(s: Arc<dyn Storage>) {
@@ -125,4 +125,37 @@ pub async fn large_and_unicode_payloads_round_trip(s: Arc<dyn Storage>) {
     assert_eq!(got.payload, job.payload);
     assert_eq!(got.state, job.state);
     assert_eq!(got.machine, job.machine);
+}
+
+/// Who asked for a job is the worker of its submission entry, from a single
+/// insert or a batch, and stays so once the job has moved on.
+pub async fn a_submission_names_who_asked(s: Arc<dyn Storage>) {
+    let mut asked = new_job("m", 1);
+    asked.submitted_by = Some("admin:ops".into());
+    let plain = new_job("m", 2);
+    s.insert_batch(vec![asked.clone(), plain.clone()]).await.unwrap();
+    let mut single = new_job("m", 3);
+    single.submitted_by = Some("periodic:nightly".into());
+    s.insert(single.clone()).await.unwrap();
+    let submitter = |id| {
+        let s = Arc::clone(&s);
+        async move {
+            let history = s.history(id).await.unwrap();
+            history.first().expect("a submission entry").worker.clone()
+        }
+    };
+    for (job, by) in [
+        (&asked, Some("admin:ops")),
+        (&plain, None),
+        (&single, Some("periodic:nightly")),
+    ] {
+        assert_eq!(submitter(job.id).await.as_deref(), by, "job {}", job.id);
+    }
+    let claimed = s.claim(claim_request(&["m"], 3, 10)).await.unwrap();
+    for job in &claimed {
+        s.commit(move_on(job, 11, 60_000)).await.unwrap();
+    }
+    assert_eq!(claimed.len(), 3);
+    assert_eq!(submitter(asked.id).await.as_deref(), Some("admin:ops"));
+    assert_eq!(submitter(plain.id).await, None);
 }

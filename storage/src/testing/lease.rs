@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::support::{claim_request, finish, move_on, new_job};
-use crate::{CancelOutcome, JobState, Storage, StorageError};
+use super::support::{claim_request, finish, held, move_on, new_job};
+use crate::{CancelOutcome, JobState, Outcome, Storage, StorageError};
 
 pub async fn expired_lease_is_reclaimed_and_fenced(s: Arc<dyn Storage>) {
     s.insert(new_job("m", 1)).await.unwrap();
@@ -161,4 +161,49 @@ pub async fn cancel_pending_running_and_finished(s: Arc<dyn Storage>) {
     );
     let err = s.cancel(crate::JobId::new(), 1, None).await.unwrap_err();
     assert!(matches!(err, StorageError::NotFound(_)), "{err}");
+}
+
+/// A request to cancel a running job keeps the first reason given: the
+/// stored job, a commit's answer and the caller's copy brought up to date
+/// all show it until the job finishes, and the cancellation records it.
+pub async fn a_cancel_request_keeps_its_reason_until_the_job_finishes(s: Arc<dyn Storage>) {
+    let job = new_job("m", 1);
+    s.insert(job.clone()).await.unwrap();
+    let claimed = s.claim(claim_request(&["m"], 1, 10)).await.unwrap().remove(0);
+    assert_eq!(claimed.cancel_reason, None);
+    for (now, reason) in [(11, "cancelled by admin:ops"), (12, "cancelled by admin:later")] {
+        let outcome = s.cancel(job.id, now, Some(reason.into())).await.unwrap();
+        assert_eq!(outcome, CancelOutcome::Requested);
+    }
+    let stored = s.get(job.id).await.unwrap().unwrap();
+    assert!(stored.cancel_requested);
+    assert_eq!(
+        stored.cancel_reason.as_deref(),
+        Some("cancelled by admin:ops"),
+        "the first reason stands"
+    );
+    // A step committed meanwhile learns of the request and its reason.
+    let step = move_on(&claimed, 13, 60_000);
+    let answer = s
+        .commit_batch(std::slice::from_ref(&step))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert!(answer.cancel_requested);
+    assert_eq!(answer.cancel_reason.as_deref(), Some("cancelled by admin:ops"));
+    let mut copy = claimed.clone();
+    copy.committed(step, answer);
+    assert_eq!(
+        Some(&copy),
+        s.get(job.id).await.unwrap().as_ref(),
+        "the caller's copy is up to date"
+    );
+    let reason = copy.cancel_reason.clone().unwrap_or_default();
+    let done = s.commit(held(&copy, 14, Outcome::Cancelled { reason })).await.unwrap();
+    assert_eq!((done.cancel_requested, done.cancel_reason), (false, None));
+    let history = s.history(job.id).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.status, JobState::Cancelled);
+    assert_eq!(last.error.as_deref(), Some("cancelled by admin:ops"));
 }

@@ -22,6 +22,7 @@ pub fn new_job(machine: &str, n: u64) -> NewJob {
         timeout_ms: None,
         idempotency_key: None,
         created_at: 0,
+        submitted_by: None,
     }
 }
 
