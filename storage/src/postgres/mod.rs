@@ -450,7 +450,7 @@ impl PostgresStorage {
         let keys: Vec<String> = jobs.iter().filter_map(|j| j.idempotency_key.clone()).collect();
         if keys.is_empty() {
             let all: Vec<&NewJob> = jobs.iter().collect();
-            self.insert_new(&self.pool, &self.own_inserts.new, &all).await?;
+            self.insert_new(&self.pool, &self.own_inserts, &all).await?;
             return Ok(jobs
                 .iter()
                 .map(|j| Inserted {
@@ -529,7 +529,7 @@ impl PostgresStorage {
             });
         }
         if !fresh.is_empty() {
-            self.insert_new(&mut *conn, &sql.new, &fresh).await?;
+            self.insert_new(&mut *conn, sql, &fresh).await?;
         }
         Ok(out)
     }
@@ -539,11 +539,11 @@ impl PostgresStorage {
     async fn insert_new<'e>(
         &self,
         executor: impl Executor<'e, Database = Postgres>,
-        sql: &str,
+        sql: &Inserts,
         jobs: &[&NewJob],
     ) -> Result<(), StorageError> {
         let columns = NewJobColumns::of(jobs);
-        statements::insert_new(sql, &columns, &self.channel)
+        sql.insert_new(&columns, &self.channel)
             .execute(executor)
             .await
             .map(|_| ())
@@ -1029,7 +1029,7 @@ impl Storage for PostgresStorage {
 
 #[cfg(test)]
 mod tests {
-    use super::statements::INSERT_NEW;
+    use super::statements::{INSERT_NEW, INSERT_NEW_BY};
     use super::*;
 
     #[test]
@@ -1132,6 +1132,7 @@ mod tests {
             ("commit_jobs", COMMIT_JOBS.as_str()),
             ("extend_leases", EXTEND_LEASES),
             ("insert_new", INSERT_NEW.as_str()),
+            ("insert_new_by", INSERT_NEW_BY.as_str()),
         ];
         for (name, sql) in hot {
             let plan = generic_plan(&mut conn, name, sql).await;

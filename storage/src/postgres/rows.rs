@@ -186,15 +186,21 @@ impl<'a> NewJobColumns<'a> {
 
     /// The column names, in the order [`NewJobColumns::bind`] binds them.
     pub(super) const NAMES: &'static str = "id, machine, queue, fingerprint, state, payload, priority, run_at, \
-         max_attempts, timeout_ms, idempotency_key, created_at, submitted_by";
+         max_attempts, timeout_ms, idempotency_key, created_at";
     /// Their array types.
-    pub(super) const TYPES: [&'static str; 13] = [
-        "uuid", "text", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8", "text",
+    pub(super) const TYPES: [&'static str; 12] = [
+        "uuid", "text", "text", "int8", "text", "text", "int4", "int8", "int4", "int8", "text", "int8",
     ];
 
-    /// Binds the arrays as the next 13 parameters.
-    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
-        query
+    /// Whether any of the jobs names who submitted it.
+    pub(super) fn name_submitters(&self) -> bool {
+        self.submitted_by.iter().any(Option::is_some)
+    }
+
+    /// Binds the arrays as the next 12 parameters, and with `submitters`,
+    /// who submitted each job as the 13th.
+    pub(super) fn bind<'q>(&'q self, query: PgQuery<'q>, submitters: bool) -> PgQuery<'q> {
+        let query = query
             .bind(&self.id)
             .bind(&self.machine)
             .bind(&self.queue)
@@ -206,8 +212,12 @@ impl<'a> NewJobColumns<'a> {
             .bind(&self.max_attempts)
             .bind(&self.timeout_ms)
             .bind(&self.idempotency_key)
-            .bind(&self.created_at)
-            .bind(&self.submitted_by)
+            .bind(&self.created_at);
+        if submitters {
+            query.bind(&self.submitted_by)
+        } else {
+            query
+        }
     }
 }
 

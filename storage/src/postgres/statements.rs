@@ -62,28 +62,44 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE rk_jobs AS j SET lease_expires_at
      WHERE j.id = u.id AND j.status = 'running' AND j.lease_token = u.token AND j.lease_expires_at > $4 \
      RETURNING j.id, j.cancel_requested";
 
-/// New jobs ($1..$13) with their submission entries, announced on channel
-/// $14: one statement, so one round trip. The entries are built from the
-/// inserted rows (and who submitted each) rather than sent a second time.
-pub(super) static INSERT_NEW: LazyLock<String> = LazyLock::new(|| {
+/// New jobs ($1..$12) with their submission entries, announced on channel
+/// $13: one statement, so one round trip. The entries are built from the
+/// inserted rows rather than sent a second time, and name no submitter.
+pub(super) static INSERT_NEW: LazyLock<String> = LazyLock::new(|| insert_new_sql(false));
+/// [`INSERT_NEW`] for jobs that name who submitted them ($13, in the order
+/// of the ids $1); announced on channel $14. Only a batch with a submitter
+/// pays for joining them to the inserted rows.
+pub(super) static INSERT_NEW_BY: LazyLock<String> = LazyLock::new(|| insert_new_sql(true));
+
+/// [`INSERT_NEW`], or with `by`, [`INSERT_NEW_BY`].
+fn insert_new_sql(by: bool) -> String {
+    let (worker, submitters, channel) = if by {
+        (
+            "b.submitted_by",
+            " JOIN unnest($1::uuid[], $13::text[]) AS b(id, submitted_by) ON b.id = i.id",
+            "$14",
+        )
+    } else {
+        ("NULL", "", "$13")
+    };
     format!(
-        "WITH n AS (SELECT * FROM unnest({arrays}) AS n({names})), \
-         inserted AS (INSERT INTO rk_jobs (id, machine, queue, fingerprint, state, payload, status, priority, \
+        "WITH inserted AS (INSERT INTO rk_jobs (id, machine, queue, fingerprint, state, payload, status, priority, \
               run_at, attempts, max_attempts, timeout_ms, version, idempotency_key, cancel_requested, created_at, \
               updated_at) \
               SELECT id, machine, queue, fingerprint, state, payload::json, 'pending', priority, run_at, 0, \
-              max_attempts, timeout_ms, 0, idempotency_key, false, created_at, created_at FROM n \
+              max_attempts, timeout_ms, 0, idempotency_key, false, created_at, created_at \
+              FROM unnest({arrays}) AS n({names}) \
               RETURNING id, state, payload, created_at), \
          written AS (INSERT INTO rk_history ({history_names}) \
-              SELECT i.id, 0, NULL, i.state, 'pending', NULL, i.created_at, 0, n.submitted_by, i.payload \
-              FROM inserted AS i JOIN n ON n.id = i.id), \
-         notified AS (SELECT pg_notify($14, 'ready') WHERE EXISTS (SELECT 1 FROM inserted)) \
+              SELECT i.id, 0, NULL, i.state, 'pending', NULL, i.created_at, 0, {worker}, i.payload \
+              FROM inserted AS i{submitters}), \
+         notified AS (SELECT pg_notify({channel}, 'ready') WHERE EXISTS (SELECT 1 FROM inserted)) \
          SELECT (SELECT count(*) FROM notified) AS notified",
         arrays = array_params(1, &NewJobColumns::TYPES),
         names = NewJobColumns::NAMES,
         history_names = outcome_sql::HISTORY_COLUMNS,
     )
-});
+}
 pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| list_jobs(">", ""));
 pub(super) static LIST_JOBS_NEWEST: LazyLock<String> = LazyLock::new(|| list_jobs("<", " DESC"));
 
@@ -137,17 +153,11 @@ pub(super) async fn prepare(conn: &mut PgConnection, channel: &str) -> Result<()
     for statement in [CLAIM_JOBS.as_str(), COMMIT_JOBS.as_str(), EXTEND_LEASES] {
         conn.prepare(statement).await?;
     }
-    insert_new(INSERT_NEW.as_str(), &NewJobColumns::default(), channel)
+    Inserts::bare()
+        .insert_new(&NewJobColumns::default(), channel)
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// New jobs bound to `sql` ([`INSERT_NEW`], or its [`Inserts::in_schema`]
-/// form), announced on `channel`: the one binding of the insert, for real
-/// inserts and [`prepare`] alike.
-pub(super) fn insert_new<'q>(sql: &'q str, jobs: &'q NewJobColumns<'_>, channel: &'q str) -> PgQuery<'q> {
-    jobs.bind(sqlx::query(sql)).bind(channel)
 }
 
 /// Finds the jobs that hold the idempotency keys `$1`.
@@ -159,6 +169,8 @@ pub(super) const JOBS_WITH_KEYS: &str = "SELECT idempotency_key, id FROM rk_jobs
 pub(super) struct Inserts {
     /// [`INSERT_NEW`].
     pub(super) new: String,
+    /// [`INSERT_NEW_BY`].
+    pub(super) new_by: String,
     /// [`JOBS_WITH_KEYS`].
     pub(super) keys: String,
 }
@@ -168,6 +180,7 @@ impl Inserts {
     pub(super) fn bare() -> Self {
         Inserts {
             new: INSERT_NEW.clone(),
+            new_by: INSERT_NEW_BY.clone(),
             keys: JOBS_WITH_KEYS.to_owned(),
         }
     }
@@ -182,8 +195,18 @@ impl Inserts {
         let bare = Inserts::bare();
         Inserts {
             new: qualify(&bare.new),
+            new_by: qualify(&bare.new_by),
             keys: qualify(&bare.keys),
         }
+    }
+
+    /// New jobs bound to their insert ([`INSERT_NEW`], or [`INSERT_NEW_BY`]
+    /// if one names who submitted it), announced on `channel`: the one
+    /// binding of the insert, for real inserts and [`prepare`] alike.
+    pub(super) fn insert_new<'q>(&'q self, jobs: &'q NewJobColumns<'_>, channel: &'q str) -> PgQuery<'q> {
+        let by = jobs.name_submitters();
+        let sql = if by { &self.new_by } else { &self.new };
+        jobs.bind(sqlx::query(sql), by).bind(channel)
     }
 }
 
@@ -194,7 +217,7 @@ mod tests {
     #[test]
     fn the_inserts_for_an_applications_connection_name_every_table_in_the_schema() {
         let app = Inserts::in_schema("shop");
-        for sql in [&app.new, &app.keys] {
+        for sql in [&app.new, &app.new_by, &app.keys] {
             let bare = sql.replace("\"shop\".rk_jobs", "").replace("\"shop\".rk_history", "");
             assert!(!bare.contains("rk_"), "a table left unqualified: {sql}");
             assert!(sql.contains("\"shop\".rk_jobs"), "{sql}");
