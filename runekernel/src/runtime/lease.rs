@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use crate::signal::Signal;
 use crate::storage::{JobId, LeaseToken, StorageError};
 
@@ -165,6 +167,8 @@ pub(crate) struct LeaseHealth {
     /// Set when no heartbeat has succeeded for so long that the leases may
     /// run out within a heartbeat: no new step starts until one succeeds.
     at_risk: AtomicBool,
+    /// Notified when `at_risk` is lowered.
+    recovered: Notify,
     /// Heartbeat calls that failed, and beats of single jobs that failed
     /// for another reason than a lost lease.
     failures: AtomicU64,
@@ -179,6 +183,31 @@ impl LeaseHealth {
     /// How many heartbeats failed since the runtime started.
     pub(crate) fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Completes once the leases are not at risk (at once if they are not).
+    pub(crate) async fn safe(&self) {
+        loop {
+            let recovered = self.recovered.notified();
+            tokio::pin!(recovered);
+            // Registered before the check, so a recovery in between still
+            // wakes this task.
+            recovered.as_mut().enable();
+            if !self.at_risk() {
+                return;
+            }
+            recovered.await;
+        }
+    }
+
+    /// Records whether the leases are at risk; returns whether that
+    /// changed.
+    fn set_at_risk(&self, at_risk: bool) -> bool {
+        let changed = at_risk != self.at_risk.swap(at_risk, Ordering::Relaxed);
+        if changed && !at_risk {
+            self.recovered.notify_waiters();
+        }
+        changed
     }
 }
 
@@ -248,7 +277,7 @@ pub(crate) async fn heartbeat_loop(rt: Arc<Inner>) {
             last_ok = Instant::now();
         }
         let at_risk = last_ok.elapsed() >= margin;
-        if at_risk != rt.lease_health.at_risk.swap(at_risk, Ordering::Relaxed) {
+        if rt.lease_health.set_at_risk(at_risk) {
             if at_risk {
                 tracing::error!(
                     since = ?last_ok.elapsed(),
@@ -274,6 +303,22 @@ mod tests {
     use crate::runtime::test_storage::{runtime, start_to_done, status, Faulty};
     use crate::storage::JobState;
     use crate::DynamicNext;
+
+    #[tokio::test]
+    async fn waiting_for_safe_leases_ends_when_they_are_safe_again() {
+        let health = super::LeaseHealth::default();
+        health.safe().await;
+        assert!(health.set_at_risk(true));
+        let waiting = health.safe();
+        tokio::pin!(waiting);
+        assert!(futures::poll!(waiting.as_mut()).is_pending(), "at risk: it waits");
+        assert!(!health.set_at_risk(true), "no change");
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        assert!(health.set_at_risk(false));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("safe again: the wait ends");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_runtime_that_cannot_extend_its_leases_starts_no_new_step_until_it_can() {

@@ -1,10 +1,9 @@
 //! The background loop that claims the ready jobs of one queue and hands
 //! each to an executor task (`pool.rs`), never more steps running at once
 //! than the runtime's worker count, nor than the queue's own limit (River's
-//! producer: one per queue). It sleeps until storage announces new
-//! work, a job this runtime put back comes due, a worker frees up, or the
-//! poll interval passes (for other processes' delayed jobs and expiring
-//! leases).
+//! producer: one per queue). It waits until storage announces new work, a
+//! job this runtime put back comes due, a worker frees up, or the poll
+//! interval passes (for other processes' delayed jobs and expiring leases).
 //!
 //! A claim reserves its worker slots before it asks storage, so up to
 //! [`CLAIMS_IN_FLIGHT`] claims can wait on storage at once without ever
@@ -13,6 +12,44 @@
 //! [`Policies::prefetch`](crate::Policies::prefetch), a claim may also ask
 //! for that many jobs more, which wait in claim order for slots to free up
 //! (graphile-worker's local queue).
+//!
+//! # Who owns what
+//! - [`Producer`]'s fields belong to the producer task alone; claims and
+//!   executors reach it only through the shared values named below.
+//! - Worker slots ([`Slots`]): the producer reserves them for a claim; each
+//!   job started holds one ([`WorkerSlot`]); an executor gives its slot back
+//!   while a commit is written and takes one again before its next step.
+//!   Whoever holds a slot gives it back; the producer reads how many are
+//!   free.
+//! - Prefetch permits (`ahead`): the producer takes them for a claim; a job
+//!   claimed ahead holds one while it waits in line and gives it back when
+//!   it gets a slot.
+//! - The line of jobs claimed ahead ([`ExecutorPool::line`]): written by
+//!   claims, read by the producer (free slots go to the line before a new
+//!   claim) and by executors (none claims its own next job while jobs wait
+//!   in line).
+//! - Claim reports (`reports`): each claim task sends one, the producer
+//!   reads them.
+//!
+//! # Invariants
+//! 1. A claim asks for at most its reserved slots plus its prefetch
+//!    permits: every job it gets starts at once in a reserved slot or waits
+//!    in line holding a permit, and one storage returns beyond that is
+//!    handed back.
+//! 2. At most [`CLAIMS_IN_FLIGHT`] claims wait on storage at once.
+//! 3. The producer idles only on a report of no work from a claim sent
+//!    since it last woke (`round`): an older claim cannot say there is no
+//!    work now.
+//! 4. Slots are taken queue first, then runtime (`slots.rs`), so no two
+//!    takers each hold what the other waits for.
+//! 5. A job waiting in line is held in the runtime's active set, so
+//!    heartbeats keep its lease; one whose lease was lost is not started.
+//! 6. No claim is sent while the runtime's leases are at risk.
+//!
+//! The producer never sleeps to wait for another task: it waits on a
+//! claim's report, a slot, a permit, an announcement, lease health or the
+//! poll interval. Its one timed wait is the gather window ([`GATHER`]), a
+//! cooldown that lets claims come in batches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,120 +90,219 @@ pub(crate) async fn produce(
     rt: Arc<Inner>,
     lane: Lane,
     tracker: TaskTracker,
-    mut events: broadcast::Receiver<StorageEvent>,
+    events: broadcast::Receiver<StorageEvent>,
 ) {
-    let Lane {
-        queue,
-        slots,
-        workers,
-        wake,
-    } = lane;
-    let queue: Arc<str> = Arc::from(queue);
-    // One permit per job that may wait for a slot.
-    let prefetch = rt.policies.prefetch;
-    let ahead = Arc::new(Semaphore::new(prefetch));
-    let capacity = workers + prefetch;
-    // The claim size worth waiting for while jobs are running.
-    let batch = (capacity.min(rt.policies.claim_batch) / 2).max(1);
-    // Each claim reports whether it found work, and in which round: a claim
-    // sent before the producer last woke up cannot say there is no work now.
-    let (found_tx, mut found) = mpsc::unbounded_channel::<(u64, bool)>();
-    let mut in_flight = 0usize;
-    let mut round = 0u64;
-    let pool = Arc::new(ExecutorPool::new(Arc::clone(&rt), Arc::clone(&queue), tracker.clone()));
-    loop {
-        if rt.stopping.is_raised() {
+    Producer::new(rt, lane, tracker, events).run().await;
+}
+
+/// A claim's report: the round it was sent in, and whether it found work.
+type Report = (u64, bool);
+
+/// The claim loop of one queue (see the module's documentation for who
+/// owns what). Every field is the producer task's alone, except where the
+/// value it holds is shared.
+struct Producer {
+    rt: Arc<Inner>,
+    /// The queue it claims from.
+    queue: Arc<str>,
+    /// The queue's worker slots (shared: see the module documentation).
+    slots: Slots,
+    /// Notified when a job of the queue put back by this runtime comes due.
+    wake: Arc<Notify>,
+    /// Storage's announcements.
+    events: broadcast::Receiver<StorageEvent>,
+    /// Where claims and executors are spawned.
+    tracker: TaskTracker,
+    /// One permit per job that may wait in line for a slot (shared: see
+    /// the module documentation).
+    ahead: Arc<Semaphore>,
+    /// How many jobs may wait in line: the permits `ahead` holds in all.
+    prefetch: usize,
+    /// Jobs that may be running or waiting in line at once.
+    capacity: usize,
+    /// The claim size worth waiting for while jobs are running.
+    batch: usize,
+    /// Claims sent and not yet reported; at most [`CLAIMS_IN_FLIGHT`].
+    in_flight: usize,
+    /// Bumped each time the producer wakes from idling.
+    round: u64,
+    /// The claims' reports, and the sender each claim gets a clone of.
+    reports: mpsc::UnboundedReceiver<Report>,
+    report_to: mpsc::UnboundedSender<Report>,
+    /// The executors the claimed jobs run on (and the line they wait in).
+    pool: Arc<ExecutorPool>,
+}
+
+impl Producer {
+    fn new(rt: Arc<Inner>, lane: Lane, tracker: TaskTracker, events: broadcast::Receiver<StorageEvent>) -> Self {
+        let Lane {
+            queue,
+            slots,
+            workers,
+            wake,
+        } = lane;
+        let queue: Arc<str> = Arc::from(queue);
+        let prefetch = rt.policies.prefetch;
+        let capacity = workers + prefetch;
+        let batch = (capacity.min(rt.policies.claim_batch) / 2).max(1);
+        let (report_to, reports) = mpsc::unbounded_channel();
+        let pool = Arc::new(ExecutorPool::new(Arc::clone(&rt), Arc::clone(&queue), tracker.clone()));
+        Producer {
+            rt,
+            queue,
+            slots,
+            wake,
+            events,
+            tracker,
+            ahead: Arc::new(Semaphore::new(prefetch)),
+            prefetch,
+            capacity,
+            batch,
+            in_flight: 0,
+            round: 0,
+            reports,
+            report_to,
+            pool,
+        }
+    }
+
+    /// The loop: settle reports, idle if there is no work, wait for room,
+    /// let room gather, send a claim. Returns once the runtime stops.
+    async fn run(mut self) {
+        loop {
+            if self.rt.stopping.is_raised() {
+                return;
+            }
+            let Some(idle) = self.settle_reports().await else {
+                return;
+            };
+            if idle {
+                wait_for_work(&self.rt, &self.wake, &mut self.events).await;
+                self.round += 1;
+                continue;
+            }
+            if self.rt.lease_health.at_risk() {
+                // No claim while the leases it would take may not be kept.
+                tokio::select! {
+                    () = self.rt.stopping.raised() => return,
+                    () = self.rt.lease_health.safe() => {}
+                }
+                continue;
+            }
+            let room = self.free_slots() + self.ahead.available_permits();
+            if room == 0 {
+                if !self.wait_for_room().await {
+                    return;
+                }
+                continue;
+            }
+            if room < self.batch && room < self.capacity && !self.gather().await {
+                return;
+            }
+            self.send_claim();
+        }
+    }
+
+    /// Takes the reports that came in, waiting for one if every claim is
+    /// in flight; returns whether one says there is no work now, or `None`
+    /// once the runtime stops.
+    async fn settle_reports(&mut self) -> Option<bool> {
+        let mut idle = false;
+        while let Ok(report) = self.reports.try_recv() {
+            idle |= self.settle(report);
+        }
+        if self.in_flight == CLAIMS_IN_FLIGHT {
+            tokio::select! {
+                () = self.rt.stopping.raised() => return None,
+                Some(report) = self.reports.recv() => idle |= self.settle(report),
+            }
+        }
+        Some(idle)
+    }
+
+    /// Counts `report` in; whether it says there is no work now.
+    fn settle(&mut self, (claim_round, found_work): Report) -> bool {
+        self.in_flight -= 1;
+        !found_work && claim_round == self.round
+    }
+
+    /// Free slots for a new claim: none while jobs wait in line for them.
+    fn free_slots(&self) -> usize {
+        if self.pool.queued() > 0 {
+            0
+        } else {
+            self.slots.available()
+        }
+    }
+
+    /// Waits until a slot or a prefetch permit frees up; `false` once the
+    /// runtime stops. Jobs waiting in line hold `ahead` permits, so with
+    /// jobs in line a permit comes back as each one starts.
+    async fn wait_for_room(&self) -> bool {
+        let in_line = self.pool.queued() > 0;
+        tokio::select! {
+            () = self.rt.stopping.raised() => false,
+            permit = self.slots.take(1), if !in_line => {
+                drop(permit);
+                true
+            }
+            permit = Arc::clone(&self.ahead).acquire_owned(), if self.prefetch > 0 => {
+                drop(permit);
+                true
+            }
+        }
+    }
+
+    /// Jobs are running: lets room gather for a moment ([`GATHER`]), so
+    /// claims (and the commits that follow them) come in batches rather
+    /// than one job per round trip; `false` once the runtime stops. While
+    /// claimed jobs wait for slots, they are first in the slots' queue: it
+    /// waits for them to start rather than queue up in front of them.
+    async fn gather(&self) -> bool {
+        let waiting = self.prefetch - self.ahead.available_permits();
+        tokio::select! {
+            () = self.rt.stopping.raised() => false,
+            () = tokio::time::sleep(GATHER) => true,
+            permits = self.slots.take(self.batch), if waiting == 0 => {
+                drop(permits);
+                true
+            }
+            permits = Arc::clone(&self.ahead).acquire_many_owned(waiting.min(self.batch) as u32), if waiting > 0 => {
+                drop(permits);
+                true
+            }
+        }
+    }
+
+    /// Reserves the free slots and prefetch permits (executors going on to
+    /// their next step may have taken some meanwhile) and sends a claim
+    /// for that many jobs.
+    fn send_claim(&mut self) {
+        let free = self.free_slots().min(self.rt.policies.claim_batch);
+        let extra = self.ahead.available_permits().min(self.rt.policies.claim_batch - free);
+        if free + extra == 0 {
             return;
         }
-        let mut idle = false;
-        while let Ok((claim_round, found_work)) = found.try_recv() {
-            in_flight -= 1;
-            idle |= !found_work && claim_round == round;
-        }
-        if in_flight == CLAIMS_IN_FLIGHT {
-            tokio::select! {
-                () = rt.stopping.raised() => return,
-                Some((claim_round, found_work)) = found.recv() => {
-                    in_flight -= 1;
-                    idle |= !found_work && claim_round == round;
-                }
-            }
-        }
-        if idle {
-            wait_for_work(&rt, &wake, &mut events).await;
-            round += 1;
-            continue;
-        }
-        if rt.lease_health.at_risk() {
-            // No claim while the leases it would take may not be kept.
-            tokio::select! {
-                () = rt.stopping.raised() => return,
-                () = tokio::time::sleep(rt.policies.heartbeat / 4) => {}
-            }
-            continue;
-        }
-        // Free slots go to jobs already waiting in line before new claims.
-        let free_slots = || {
-            if pool.queued() > 0 {
-                0
-            } else {
-                slots.available()
-            }
-        };
-        let room = free_slots() + ahead.available_permits();
-        if room == 0 {
-            // Waiting jobs hold `ahead` permits, so with jobs in line a
-            // permit comes back as each one starts.
-            let in_line = pool.queued() > 0;
-            tokio::select! {
-                () = rt.stopping.raised() => return,
-                permit = slots.take(1), if !in_line => drop(permit),
-                permit = Arc::clone(&ahead).acquire_owned(), if prefetch > 0 => drop(permit),
-            }
-            continue;
-        }
-        if room < batch && room < capacity {
-            // Jobs are running: let room gather for a moment, so claims
-            // (and the commits that follow them) come in batches rather
-            // than one job per round trip. While claimed jobs wait for
-            // slots, they are first in the slots' queue: wait for them to
-            // start rather than queue up in front of them.
-            let waiting = prefetch - ahead.available_permits();
-            tokio::select! {
-                () = rt.stopping.raised() => return,
-                () = tokio::time::sleep(GATHER) => {}
-                permits = slots.take(batch), if waiting == 0 => drop(permits),
-                permits = Arc::clone(&ahead).acquire_many_owned(waiting.min(batch) as u32), if waiting > 0 => {
-                    drop(permits);
-                }
-            }
-        }
-        // Executors going on to their next step may have taken the slots.
-        let free = free_slots().min(rt.policies.claim_batch);
-        let extra = ahead.available_permits().min(rt.policies.claim_batch - free);
-        if free + extra == 0 {
-            continue;
-        }
         let (Some(reserved), Ok(queued)) = (
-            slots.try_take(free),
-            Arc::clone(&ahead).try_acquire_many_owned(extra as u32),
+            self.slots.try_take(free),
+            Arc::clone(&self.ahead).try_acquire_many_owned(extra as u32),
         ) else {
-            continue;
+            return;
         };
-        in_flight += 1;
+        self.in_flight += 1;
         let claim = Claim {
-            rt: Arc::clone(&rt),
-            queue: Arc::clone(&queue),
-            slots: slots.clone(),
+            rt: Arc::clone(&self.rt),
+            queue: Arc::clone(&self.queue),
+            slots: self.slots.clone(),
             reserved,
             queued,
-            pool: Arc::clone(&pool),
+            pool: Arc::clone(&self.pool),
         };
-        let found_tx = found_tx.clone();
-        let claim_round = round;
-        tracker.spawn(async move {
+        let report_to = self.report_to.clone();
+        let round = self.round;
+        self.tracker.spawn(async move {
             let found_work = claim.run().await;
-            let _ = found_tx.send((claim_round, found_work));
+            let _ = report_to.send((round, found_work));
         });
     }
 }
