@@ -249,6 +249,9 @@ pub(crate) async fn run(
 ) -> Result<Json<JobJson>, ApiError> {
     let current = record(&admin, &id).await?;
     role.check(&current.machine)?;
+    // The steps are recorded in history under the worker that runs them;
+    // who asked for the run is logged.
+    tracing::info!(job = %current.id, by = %role.who(), "running a job now through the admin API");
     admin.runtime.run_job(&current.id).await?;
     Ok(Json(JobJson::new(&admin, &record(&admin, &id).await?)))
 }

@@ -88,8 +88,10 @@ async fn set_paused(admin: &Admin, role: &Role, name: &str, paused: bool) -> Res
     role.check_operator("pausing or resuming a queue")?;
     if paused {
         admin.runtime.pause_queue(name).await?;
+        tracing::info!(queue = name, by = %role.who(), "paused a queue through the admin API");
     } else {
         admin.runtime.resume_queue(name).await?;
+        tracing::info!(queue = name, by = %role.who(), "resumed a queue through the admin API");
     }
     Ok(Json(admin.runtime.queue(name).await?))
 }
