@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::lock;
+use super::ready::ReadyJobs;
 use crate::model::Millis;
 use crate::JobId;
 
@@ -27,10 +28,6 @@ pub(super) struct IndexLock {
     index: Mutex<Index>,
     retired: Mutex<Vec<(Millis, JobId)>>,
 }
-
-/// The due jobs of one queue and machine, in claim order:
-/// (priority, run_at, id).
-pub(super) type ReadyJobs = BTreeSet<(i32, Millis, JobId)>;
 
 /// Which jobs are due when.
 #[derive(Default)]

@@ -3,18 +3,19 @@
 //! Jobs live in a sharded map: reading, committing or heartbeating one job
 //! locks only its shard. The ordering index (due times, ready jobs per queue
 //! and machine in (priority, run_at, id) order, lease expiries, paused queues) sits behind one
-//! short-held lock that only claims and re-queues take (`index.rs`); index
-//! entries are validated against the job record when popped, so a stale one
-//! is skipped.
+//! short-held lock that only claims and re-queues take (`index.rs`; the due
+//! jobs of one queue and machine in `ready.rs`); index entries are validated
+//! against the job record when popped, so a stale one is skipped.
 //! Each job is kept compactly (`stored.rs`), with its history (`history.rs`)
 //! and the names its shard shares (`names.rs`).
 
 mod history;
 mod index;
 mod names;
+mod ready;
 mod stored;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -35,6 +36,7 @@ use crate::{JobId, JobState};
 
 use index::{Index, IndexLock};
 use names::Names;
+use ready::{ReadyJobs, ReadyKey};
 use stored::{LeaseDue, StoredJob};
 
 const SHARDS: usize = 32;
@@ -398,7 +400,7 @@ impl Inner {
     /// due when written skips the promotion, which after a bulk insert of a
     /// million jobs held the index lock for half a second at the first
     /// claim.
-    fn queue_pending(index: &mut Index, lane: Lane<'_>, key: (i32, Millis, JobId), written: Millis) {
+    fn queue_pending(index: &mut Index, lane: Lane<'_>, key: ReadyKey, written: Millis) {
         let (_, run_at, id) = key;
         if run_at <= written {
             Self::make_ready(index, lane, key);
@@ -408,7 +410,7 @@ impl Inner {
     }
 
     /// Puts a job in its lane's ready set.
-    fn make_ready(index: &mut Index, lane: Lane<'_>, key: (i32, Millis, JobId)) {
+    fn make_ready(index: &mut Index, lane: Lane<'_>, key: ReadyKey) {
         let machines = match index.ready.get_mut(lane.queue) {
             Some(machines) => machines,
             None => index.ready.entry(Arc::from(lane.queue)).or_default(),
@@ -418,21 +420,23 @@ impl Inner {
                 ready.insert(key);
             }
             None => {
-                machines.insert(Arc::from(lane.machine), BTreeSet::from([key]));
+                let mut ready = ReadyJobs::default();
+                ready.insert(key);
+                machines.insert(Arc::from(lane.machine), ready);
             }
         }
     }
 
     /// Pops the smallest ready entry of `queue` among the requested
     /// machines; none while `queue` is paused.
-    fn pop_ready(index: &mut Index, queue: &str, machines: &[String]) -> Option<(i32, Millis, JobId)> {
+    fn pop_ready(index: &mut Index, queue: &str, machines: &[String]) -> Option<ReadyKey> {
         if index.paused.contains(queue) {
             return None;
         }
         let ready = index.ready.get_mut(queue)?;
         let best = machines
             .iter()
-            .filter_map(|m| ready.get(m.as_str())?.first().map(|key| (*key, m)))
+            .filter_map(|m| ready.get(m.as_str())?.first().map(|key| (key, m)))
             .min_by_key(|(key, _)| *key)?;
         let (key, machine) = best;
         ready.get_mut(machine.as_str())?.pop_first();
@@ -538,7 +542,7 @@ impl Storage for InMemoryStorage {
         // comes due: it is not that job's lease.
         let expires_at = add_ms(request.now, request.lease_ms);
         loop {
-            let candidates: Vec<(i32, Millis, JobId)> = {
+            let candidates: Vec<ReadyKey> = {
                 let mut index = self.inner.index.lock();
                 self.inner.promote(&mut index, request.now);
                 let candidates: Vec<_> = (claimed.len()..request.limit)
