@@ -21,9 +21,9 @@ use crate::{JobId, JobState};
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Inserts a job as `Pending`, with its submission history entry
-    /// (seq 0, version 0, [`NewJob::submission_entry`]). If the job has an idempotency key that an existing
-    /// job already has, nothing is written and that job's id is returned with
-    /// `created: false`.
+    /// (seq 0, version 0, [`NewJob::submission_entry`]). If the job has an
+    /// idempotency key that an existing job already has, nothing is written
+    /// and that job's id is returned with `created: false`.
     ///
     /// # Errors
     /// [`StorageError::DuplicateId`] if the id is taken;
@@ -224,9 +224,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Pauses queue `queue` (`paused: true`) or resumes it, for every
     /// process sharing the storage: no [`claim`](Self::claim) that starts
     /// after this returns takes a job of a paused queue, neither a pending
-    /// one nor one whose lease expired; jobs already claimed run on. A queue needs no jobs to be paused, and pausing a paused queue
-    /// (or resuming a running one) changes nothing. Returns whether the
-    /// queue was paused before.
+    /// one nor one whose lease expired; jobs already claimed run on. A
+    /// queue needs no jobs to be paused, and pausing a paused queue (or
+    /// resuming a running one) changes nothing. Returns whether the queue
+    /// was paused before.
     async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<bool, StorageError>;
 
     /// The paused queues, sorted.

@@ -858,9 +858,10 @@ impl Runtime {
     }
 
     /// Runs a pending job now, whatever its `run_at` and even if its queue
-    /// is paused, until it finishes or has to wait (a retry, a snooze). Returns its lifecycle state
-    /// afterwards. A job that another worker holds, or that has finished,
-    /// is left alone and its current state returned.
+    /// is paused, until it finishes or has to wait (a retry, a snooze).
+    /// Returns its lifecycle state afterwards. A job that another worker
+    /// holds, or that has finished, is left alone and its current state
+    /// returned.
     ///
     /// The steps run on a task of the runtime's own, so the call is
     /// cancel-safe: a caller that stops waiting (a timeout, an HTTP client
