@@ -42,6 +42,16 @@ use statements::{
     WRITE_JOBS,
 };
 
+/// How long a pooled connection may sit idle before it is checked, with
+/// one round trip, as it is taken (pgx's pool, under River, does the
+/// same). A connection used within that time is taken unchecked, so each
+/// claim and each commit batch of a busy runtime waits for one round trip
+/// rather than two (sqlx still checks a connection as it goes back to the
+/// pool, after the answer). One that broke within that time fails the
+/// statement sent on it: a failed claim is tried again, and the jobs of a
+/// failed commit batch are claimed again once their leases run out.
+const PING_IDLE: Duration = Duration::from_secs(1);
+
 /// How to connect a [`PostgresStorage`].
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -205,6 +215,16 @@ impl PostgresStorage {
                 Box::pin(async move {
                     conn.execute(session.as_str()).await?;
                     statements::prepare(conn, &channel).await
+                })
+            })
+            // The check sqlx makes on every take, made only after `PING_IDLE`.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
                 })
             })
             .connect_with(connect)
