@@ -24,6 +24,13 @@ pub struct Capabilities {
     /// finishes a job claims its next one itself, on its own thread,
     /// rather than wait for a batch one task claims and hands out.
     pub cheap_claims: bool,
+    /// Claims sent while another is being answered run alongside it, each
+    /// costing about its jobs' share (a server, a connection per claim):
+    /// the runtime sends a claim for whatever room is free as soon as one
+    /// may go. Without it, a claim for less than half the jobs a runtime
+    /// may hold first waits a moment for more room, so a backend whose
+    /// every claim has a large fixed cost sees fewer, larger claims.
+    pub concurrent_claims: bool,
 }
 
 impl Capabilities {
@@ -33,6 +40,7 @@ impl Capabilities {
         Capabilities {
             batches_commits: false,
             cheap_claims: false,
+            concurrent_claims: false,
         }
     }
 
@@ -50,6 +58,15 @@ impl Capabilities {
     pub const fn cheap_claims(self) -> Self {
         Capabilities {
             cheap_claims: true,
+            ..self
+        }
+    }
+
+    /// With [`concurrent_claims`](Self::concurrent_claims).
+    #[must_use]
+    pub const fn concurrent_claims(self) -> Self {
+        Capabilities {
+            concurrent_claims: true,
             ..self
         }
     }

@@ -49,7 +49,11 @@
 //! The producer never sleeps to wait for another task: it waits on a
 //! claim's report, a slot, a permit, an announcement, lease health or the
 //! poll interval. Its one timed wait is the gather window ([`GATHER`]), a
-//! cooldown that lets claims come in batches.
+//! cooldown that lets claims come in batches, over storage whose claims do
+//! not run concurrently. Where they do
+//! ([`Capabilities::concurrent_claims`](crate::storage::Capabilities::concurrent_claims)),
+//! a claim in flight batches the next one by itself, as slots free up
+//! while storage answers it, and the wait would only leave them idle.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +68,8 @@ use super::pool::ExecutorPool;
 use super::slots::{SlotPermits, Slots, WorkerSlot};
 use super::Inner;
 
-/// How long a claim waits for more worker slots to free up while jobs run.
+/// How long a claim waits for more worker slots to free up while jobs
+/// run, unless claims run concurrently.
 const GATHER: Duration = Duration::from_millis(1);
 
 /// Claims waiting on storage at once.
@@ -122,6 +127,9 @@ struct Producer {
     capacity: usize,
     /// The claim size worth waiting for while jobs are running.
     batch: usize,
+    /// Whether a claim waits for room to gather ([`GATHER`]): unless
+    /// storage runs claims concurrently.
+    gathers: bool,
     /// Claims sent and not yet reported; at most [`CLAIMS_IN_FLIGHT`].
     in_flight: usize,
     /// Bumped each time the producer wakes from idling.
@@ -145,6 +153,7 @@ impl Producer {
         let prefetch = rt.policies.prefetch;
         let capacity = workers + prefetch;
         let batch = (capacity.min(rt.policies.claim_batch) / 2).max(1);
+        let gathers = !rt.storage.capabilities().concurrent_claims;
         let (report_to, reports) = mpsc::unbounded_channel();
         let pool = Arc::new(ExecutorPool::new(Arc::clone(&rt), Arc::clone(&queue), tracker.clone()));
         Producer {
@@ -158,6 +167,7 @@ impl Producer {
             prefetch,
             capacity,
             batch,
+            gathers,
             in_flight: 0,
             round: 0,
             reports,
@@ -167,7 +177,8 @@ impl Producer {
     }
 
     /// The loop: settle reports, idle if there is no work, wait for room,
-    /// let room gather, send a claim. Returns once the runtime stops.
+    /// let room gather (see [`GATHER`]), send a claim. Returns once the
+    /// runtime stops.
     async fn run(mut self) {
         loop {
             if self.rt.stopping.is_raised() {
@@ -196,7 +207,7 @@ impl Producer {
                 }
                 continue;
             }
-            if room < self.batch && room < self.capacity && !self.gather().await {
+            if self.gathers && room < self.batch && room < self.capacity && !self.gather().await {
                 return;
             }
             self.send_claim();
@@ -410,9 +421,71 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use tokio::sync::Semaphore;
+
     use crate::job::Job;
     use crate::runtime::test_storage::{completed, runtime, start_to_done, Faulty};
-    use crate::DynamicNext;
+    use crate::runtime::Runtime;
+    use crate::{DynamicNext, Policies};
+
+    /// With three of four slots busy (one free, less than the two jobs a
+    /// claim is worth gathering room for), how long after a job is
+    /// submitted the claim that finds it is answered. Tokio's clock is
+    /// paused: it moves on only while every task waits for a timer.
+    async fn wait_before_a_small_claim(concurrent_claims: bool) -> Duration {
+        let storage = Arc::new(Faulty::default());
+        storage.concurrent_claims.store(concurrent_claims, Ordering::SeqCst);
+        let gate = Arc::new(Semaphore::new(0));
+        let started = Arc::new(AtomicU64::new(0));
+        let (held, counted) = (Arc::clone(&gate), Arc::clone(&started));
+        let machine = start_to_done().with_handler(move |_ctx, _step| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let gate = Arc::clone(&held);
+            async move {
+                let _pass = gate.acquire().await;
+                Ok(DynamicNext::to("done"))
+            }
+        });
+        let rt = Runtime::builder()
+            .shared_storage(storage.clone())
+            .register(machine)
+            .workers(4)
+            .policies(Policies {
+                claim_batch: 4,
+                prefetch: 0,
+                ..Policies::default()
+            })
+            .build()
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            rt.submit_job(Job::for_machine("m")).await.unwrap();
+        }
+        while started.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Let the producer's claims for the free slot find nothing and idle.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let submitted = tokio::time::Instant::now();
+        rt.submit_job(Job::for_machine("m")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 4, "the fourth job started");
+        let answered = storage.claims_answered.lock().unwrap().clone();
+        let claimed = answered.into_iter().find(|&at| at >= submitted).unwrap();
+        gate.add_permits(4);
+        rt.shutdown().await.unwrap();
+        claimed - submitted
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn where_claims_run_concurrently_a_small_claim_goes_at_once() {
+        assert_eq!(wait_before_a_small_claim(true).await, Duration::ZERO);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn elsewhere_a_small_claim_waits_for_room_to_gather() {
+        assert_eq!(wait_before_a_small_claim(false).await, super::GATHER);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_claim_answered_after_its_leases_ran_out_starts_none_of_its_jobs() {

@@ -11,9 +11,9 @@ use tokio::sync::broadcast;
 
 use crate::runtime::Runtime;
 use crate::storage::{
-    CancelOutcome, ClaimRequest, Commit, Committed, CountRow, DeleteOutcome, Heartbeat, HistoryEntry, InMemoryStorage,
-    Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob, Storage,
-    StorageError, StorageEvent,
+    CancelOutcome, Capabilities, ClaimRequest, Commit, Committed, CountRow, DeleteOutcome, Heartbeat, HistoryEntry,
+    InMemoryStorage, Inserted, JobFilter, JobId, JobPage, JobRecord, JobState, LeaseToken, ListOrder, Millis, NewJob,
+    Storage, StorageError, StorageEvent,
 };
 use crate::{DynamicMachine, Policies, SimpleStateMachine};
 
@@ -30,6 +30,12 @@ pub(crate) struct Faulty {
     pub(crate) slow_claims_ms: AtomicU64,
     /// How long a commit waits before it is written, in milliseconds.
     pub(crate) slow_commits_ms: AtomicU64,
+    /// Each claim that found jobs: when it was answered, on tokio's clock.
+    pub(crate) claims_answered: std::sync::Mutex<Vec<tokio::time::Instant>>,
+    /// Whether it declares
+    /// [`Capabilities::concurrent_claims`](crate::storage::Capabilities::concurrent_claims)
+    /// (read when a runtime is built).
+    pub(crate) concurrent_claims: AtomicBool,
 }
 
 async fn wait(ms: &AtomicU64) {
@@ -62,6 +68,11 @@ impl Storage for Faulty {
     async fn claim(&self, request: ClaimRequest) -> Result<Vec<JobRecord>, StorageError> {
         let claimed = self.inner.claim(request).await;
         wait(&self.slow_claims_ms).await;
+        if claimed.as_ref().is_ok_and(|jobs| !jobs.is_empty()) {
+            if let Ok(mut answered) = self.claims_answered.lock() {
+                answered.push(tokio::time::Instant::now());
+            }
+        }
         claimed
     }
     async fn claim_job(
@@ -118,6 +129,13 @@ impl Storage for Faulty {
     }
     fn subscribe(&self) -> broadcast::Receiver<StorageEvent> {
         self.inner.subscribe()
+    }
+    fn capabilities(&self) -> Capabilities {
+        if self.concurrent_claims.load(Ordering::SeqCst) {
+            Capabilities::new().concurrent_claims()
+        } else {
+            Capabilities::new()
+        }
     }
 }
 

@@ -818,7 +818,7 @@ impl Storage for PostgresStorage {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().batched_commits()
+        Capabilities::new().batched_commits().concurrent_claims()
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<HistoryEntry>, StorageError> {
