@@ -28,7 +28,7 @@ use crate::outcome_sql::CommitValues;
 use crate::storage::Storage;
 use crate::{JobId, JobState};
 
-use rows::{backend, JOB_COLUMNS};
+use rows::{backend, CommitStatements, HistoryRow, JOB_COLUMNS};
 use syncer::Syncer;
 use unsynced::Unsynced;
 use writer::{Answer, Writer};
@@ -252,13 +252,14 @@ fn insert_one(conn: &Connection, job: &NewJob) -> Result<Inserted, StorageError>
 }
 
 /// Checks `commit` against its job's version and lease, then appends its
-/// history entry and writes the columns its outcome changes. Reads the
-/// stored payload only for a commit that keeps it (its history entry
-/// records it).
-fn commit_one(conn: &Connection, commit: &CommitValues) -> Result<Committed, StorageError> {
+/// history entry and writes the columns its outcome changes, with
+/// `statements` of the transaction it runs in. Reads the stored payload
+/// only for a commit that keeps it (its history entry records it).
+fn commit_one(statements: &mut CommitStatements<'_>, commit: &CommitValues) -> Result<Committed, StorageError> {
     let keeps_payload = commit.payload.is_none();
-    let (job, kept, rowid) =
-        rows::get_for_commit(conn, commit.id, keeps_payload)?.ok_or(StorageError::NotFound(commit.id))?;
+    let (job, kept, rowid) = statements
+        .read(commit.id, keeps_payload)?
+        .ok_or(StorageError::NotFound(commit.id))?;
     let lease = commit.lease_token.map(|token| LeaseToken(token.cast_unsigned()));
     job.check_fence(commit.version.cast_unsigned(), lease, commit.now)?;
     // A finished job's request is cleared; one that goes on keeps it.
@@ -267,21 +268,19 @@ fn commit_one(conn: &Connection, commit: &CommitValues) -> Result<Committed, Sto
     } else {
         Committed::new(false)
     };
-    let entry = HistoryEntry {
+    let entry = HistoryRow {
         seq: job.version + 1,
-        to: commit.state.clone().unwrap_or_else(|| job.state.clone()),
-        from: Some(job.state),
+        from: Some(&job.state),
+        to: commit.state.as_deref().unwrap_or(&job.state),
         status: commit.status,
-        error: commit.error.clone(),
+        error: commit.error.as_deref(),
         at: commit.now,
         attempt: job.attempts,
-        worker: commit.worker.clone(),
-        // Bound as text below, not from here.
-        payload: serde_json::Value::Null,
+        worker: commit.worker.as_deref(),
+        payload: commit.payload.as_deref().or(kept.as_deref()).unwrap_or("null"),
     };
-    let payload = commit.payload.as_deref().or(kept.as_deref()).unwrap_or("null");
-    rows::insert_history(conn, commit.id, &entry, payload)?;
-    rows::update_for_commit(conn, rowid, commit)?;
+    statements.append_history(commit.id, &entry)?;
+    statements.write(rowid, commit)?;
     Ok(committed)
 }
 
@@ -467,7 +466,7 @@ impl Storage for SqliteStorage {
             .call({
                 let values = CommitValues::of(&commit);
                 move |conn| {
-                    commit_one(conn, &values)?;
+                    commit_one(&mut CommitStatements::prepare(conn)?, &values)?;
                     rows::get_job(conn, values.id)?.ok_or(StorageError::NotFound(values.id))
                 }
             })
@@ -483,7 +482,10 @@ impl Storage for SqliteStorage {
             .writer
             // No savepoint per commit: the operation's savepoint undoes a
             // batch that a database error failed.
-            .call(move |conn| commit_each(&batch, |commit| commit_one(conn, commit)))
+            .call(move |conn| {
+                let mut statements = CommitStatements::prepare(conn)?;
+                commit_each(&batch, |commit| commit_one(&mut statements, commit))
+            })
             .await?;
         for (commit, result) in commits.iter().zip(&results) {
             if result.is_ok() {
@@ -547,7 +549,7 @@ impl Storage for SqliteStorage {
                     JobState::Pending => {
                         let mut record = record;
                         let commit = cancel_commit(&record, now, reason);
-                        let committed = commit_one(conn, &CommitValues::of(&commit))?;
+                        let committed = commit_one(&mut CommitStatements::prepare(conn)?, &CommitValues::of(&commit))?;
                         record.committed(commit, committed);
                         Ok(CancelOutcome::Cancelled(Box::new(record)))
                     }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Row, Statement};
 use serde_json::Value;
 
 use crate::error::StorageError;
@@ -238,6 +238,21 @@ pub(super) fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>
     stmt.query_row([key], |row| read_id(row, 0)).optional().map_err(backend)
 }
 
+/// A history entry as [`INSERT_HISTORY`] binds it, borrowed from what the
+/// operation already holds: each field as [`HistoryEntry`]'s, the payload
+/// as JSON text.
+pub(super) struct HistoryRow<'a> {
+    pub seq: u64,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub status: JobState,
+    pub error: Option<&'a str>,
+    pub at: i64,
+    pub attempt: u32,
+    pub worker: Option<&'a str>,
+    pub payload: &'a str,
+}
+
 /// Inserts a new job row and its submission entry.
 pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageError> {
     let payload = job.payload.to_string();
@@ -264,19 +279,25 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob) -> Result<(), StorageE
         }
         Err(e) => return Err(backend(e)),
     }
-    // The payload is bound as text, not from the entry.
-    let entry = crate::model::submission(&job.state, Value::Null, job.created_at, job.submitted_by.clone());
-    insert_history(conn, job.id, &entry, &payload)
+    // The submission entry, as `NewJob::submission_entry` makes it.
+    let entry = HistoryRow {
+        seq: 0,
+        from: None,
+        to: &job.state,
+        status: JobState::Pending,
+        error: None,
+        at: job.created_at,
+        attempt: 0,
+        worker: job.submitted_by.as_deref(),
+        payload: &payload,
+    };
+    let mut stmt = conn.prepare_cached(INSERT_HISTORY).map_err(backend)?;
+    insert_history(&mut stmt, job.id, &entry)
 }
 
-/// Appends one history entry; `payload` is its payload as JSON text.
-pub(super) fn insert_history(
-    conn: &Connection,
-    id: JobId,
-    entry: &HistoryEntry,
-    payload: &str,
-) -> Result<(), StorageError> {
-    let mut stmt = conn.prepare_cached(INSERT_HISTORY).map_err(backend)?;
+/// Appends job `id`'s history entry `entry` with `stmt`, which is
+/// [`INSERT_HISTORY`].
+pub(super) fn insert_history(stmt: &mut Statement<'_>, id: JobId, entry: &HistoryRow<'_>) -> Result<(), StorageError> {
     stmt.execute(params![
         id_bytes(id),
         entry.seq.cast_signed(),
@@ -287,73 +308,97 @@ pub(super) fn insert_history(
         entry.at,
         entry.attempt,
         entry.worker,
-        payload,
+        entry.payload,
     ])
     .map_err(backend)?;
     Ok(())
 }
 
-/// Job `id` as a commit reads it ([`GET_FOR_COMMIT`]): lifecycle, lease
-/// (without its owner), version, cancellation request, state and attempts,
-/// every other field empty; its payload as stored, if `with_payload`; and
-/// its rowid.
-pub(super) fn get_for_commit(
-    conn: &Connection,
-    id: JobId,
-    with_payload: bool,
-) -> Result<Option<(JobRecord, Option<String>, i64)>, StorageError> {
-    let mut stmt = conn.prepare_cached(GET_FOR_COMMIT).map_err(backend)?;
-    let row = stmt
-        .query_row(params![id_bytes(id), with_payload], |row| {
-            let status: String = row.get(0)?;
-            let lease = match (row.get::<_, Option<i64>>(1)?, row.get::<_, Option<i64>>(2)?) {
-                (Some(token), Some(expires_at)) => Some(Lease {
-                    owner: String::new(),
-                    token: LeaseToken(token.cast_unsigned()),
-                    expires_at,
-                }),
-                _ => None,
-            };
-            let record = JobRecord {
-                lease,
-                version: row.get::<_, i64>(3)?.cast_unsigned(),
-                cancel_requested: row.get(4)?,
-                cancel_reason: row.get(9)?,
-                state: row.get(5)?,
-                attempts: row.get(6)?,
-                ..JobRecord::blank(id)
-            };
-            Ok((status, record, row.get::<_, Option<String>>(7)?, row.get::<_, i64>(8)?))
-        })
-        .optional()
-        .map_err(backend)?;
-    row.map(|(status, mut record, payload, rowid)| {
-        record.status = parse_status(id, &status)?;
-        Ok((record, payload, rowid))
-    })
-    .transpose()
+/// The statements a commit runs, taken from the connection's statement
+/// cache once for a batch of commits rather than once per commit.
+pub(super) struct CommitStatements<'c> {
+    read: CachedStatement<'c>,
+    history: CachedStatement<'c>,
+    write: CachedStatement<'c>,
 }
 
-/// Writes the columns a commit's outcome changes in row `rowid` (the
-/// history entry is the caller's to append).
-pub(super) fn update_for_commit(conn: &Connection, rowid: i64, v: &CommitValues) -> Result<(), StorageError> {
-    let mut update = conn.prepare_cached(COMMIT_JOB.as_str()).map_err(backend)?;
-    update
-        .execute(params![
-            rowid,
-            v.state,
-            v.payload,
-            v.fingerprint,
-            v.status.as_str(),
-            v.run_at,
-            v.attempts,
-            v.lease_until,
-            v.keeps_cancel,
-            v.now,
-            v.error,
-        ])
-        .map_err(backend)?;
-    Ok(())
+impl<'c> CommitStatements<'c> {
+    /// Takes the statements from `conn`'s cache (preparing them the first
+    /// time); they go back to it when this is dropped.
+    pub(super) fn prepare(conn: &'c Connection) -> Result<Self, StorageError> {
+        Ok(CommitStatements {
+            read: conn.prepare_cached(GET_FOR_COMMIT).map_err(backend)?,
+            history: conn.prepare_cached(INSERT_HISTORY).map_err(backend)?,
+            write: conn.prepare_cached(COMMIT_JOB.as_str()).map_err(backend)?,
+        })
+    }
+
+    /// Job `id` as a commit reads it ([`GET_FOR_COMMIT`]): lifecycle, lease
+    /// (without its owner), version, cancellation request, state and
+    /// attempts, every other field empty; its payload as stored, if
+    /// `with_payload`; and its rowid.
+    pub(super) fn read(
+        &mut self,
+        id: JobId,
+        with_payload: bool,
+    ) -> Result<Option<(JobRecord, Option<String>, i64)>, StorageError> {
+        let row = self
+            .read
+            .query_row(params![id_bytes(id), with_payload], |row| {
+                let status: String = row.get(0)?;
+                let lease = match (row.get::<_, Option<i64>>(1)?, row.get::<_, Option<i64>>(2)?) {
+                    (Some(token), Some(expires_at)) => Some(Lease {
+                        owner: String::new(),
+                        token: LeaseToken(token.cast_unsigned()),
+                        expires_at,
+                    }),
+                    _ => None,
+                };
+                let record = JobRecord {
+                    lease,
+                    version: row.get::<_, i64>(3)?.cast_unsigned(),
+                    cancel_requested: row.get(4)?,
+                    cancel_reason: row.get(9)?,
+                    state: row.get(5)?,
+                    attempts: row.get(6)?,
+                    ..JobRecord::blank(id)
+                };
+                Ok((status, record, row.get::<_, Option<String>>(7)?, row.get::<_, i64>(8)?))
+            })
+            .optional()
+            .map_err(backend)?;
+        row.map(|(status, mut record, payload, rowid)| {
+            record.status = parse_status(id, &status)?;
+            Ok((record, payload, rowid))
+        })
+        .transpose()
+    }
+
+    /// Appends job `id`'s history entry `entry`.
+    pub(super) fn append_history(&mut self, id: JobId, entry: &HistoryRow<'_>) -> Result<(), StorageError> {
+        insert_history(&mut self.history, id, entry)
+    }
+
+    /// Writes the columns a commit's outcome changes in row `rowid` (the
+    /// history entry is the caller's to append).
+    pub(super) fn write(&mut self, rowid: i64, v: &CommitValues) -> Result<(), StorageError> {
+        self.write
+            .execute(params![
+                rowid,
+                v.state,
+                v.payload,
+                v.fingerprint,
+                v.status.as_str(),
+                v.run_at,
+                v.attempts,
+                v.lease_until,
+                v.keeps_cancel,
+                v.now,
+                v.error,
+            ])
+            .map_err(backend)?;
+        Ok(())
+    }
 }
 
 /// Deletes the job whose id is `id` (as stored) with its history.
@@ -499,16 +544,17 @@ pub(super) fn fail_corrupt(conn: &Connection, id: JobId, reason: &str, now: i64)
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })
         .map_err(backend)?;
-    let entry = HistoryEntry {
-        seq: version as u64,
-        from: Some(state.clone()),
-        to: state,
+    let entry = HistoryRow {
+        seq: version.cast_unsigned(),
+        from: Some(&state),
+        to: &state,
         status: JobState::Failed,
-        error: Some(reason.to_owned()),
+        error: Some(reason),
         at: now,
         attempt,
         worker: None,
-        payload: Value::Null,
+        payload: "null",
     };
-    insert_history(conn, id, &entry, "null")
+    let mut history = conn.prepare_cached(INSERT_HISTORY).map_err(backend)?;
+    insert_history(&mut history, id, &entry)
 }
