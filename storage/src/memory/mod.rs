@@ -1,11 +1,12 @@
 //! [`InMemoryStorage`]: the default backend. Nothing survives the process.
 //!
 //! Jobs live in a sharded map: reading, committing or heartbeating one job
-//! locks only its shard. The ordering index (due times, ready jobs per queue
-//! and machine in (priority, run_at, id) order, lease expiries, paused queues) sits behind one
-//! short-held lock that only claims and re-queues take (`index.rs`; the due
-//! jobs of one queue and machine in `ready.rs`); index entries are validated
-//! against the job record when popped, so a stale one is skipped.
+//! locks only its shard. The ordering index (due times, ready jobs per
+//! queue and machine in (priority, run_at, id) order, lease expiries,
+//! paused queues) sits behind one short-held lock that only claims and
+//! re-queues take (`index.rs`; the due jobs of one queue and machine in
+//! `ready.rs`); index entries are validated against the job record when
+//! popped, so a stale one is skipped.
 //! Each job is kept compactly (`stored.rs`), with its history (`history.rs`)
 //! and the names its shard shares (`names.rs`).
 
