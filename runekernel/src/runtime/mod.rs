@@ -411,7 +411,9 @@ impl Runtime {
             .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
         job.idempotency_key = options.idempotency_key.clone();
         job.submitted_by = options.submitted_by.clone();
-        job.queue = checked_queue(options.queue.as_deref().unwrap_or(def.queue()))?.to_owned();
+        // Written into the string `NewJob::new` made for the default queue,
+        // whose room fits most names: no second string per job.
+        checked_queue(options.queue.as_deref().unwrap_or(def.queue()))?.clone_into(&mut job.queue);
         job.created_at = now;
         Ok(job)
     }

@@ -16,6 +16,7 @@ mod names;
 mod ready;
 mod stored;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -327,7 +328,11 @@ impl Inner {
         }
     }
 
-    fn insert_locked(&self, keys: &mut HashMap<String, JobId>, job: &NewJob) -> Result<Inserted, StorageError> {
+    /// Stores `job` in its shard and files its idempotency key, under the
+    /// insert lock (`keys`); it is not queued yet ([`queue_new`](Self::queue_new)).
+    /// A job whose key an existing job has is not stored: that job's id is
+    /// returned, not created.
+    fn store_locked(&self, keys: &mut HashMap<String, JobId>, job: &NewJob) -> Result<Inserted, StorageError> {
         if let Some(existing) = job.idempotency_key.as_ref().and_then(|k| keys.get(k)) {
             return Ok(Inserted {
                 id: *existing,
@@ -335,26 +340,31 @@ impl Inner {
             });
         }
         let mut shard = lock(self.shard(job.id));
-        if shard.jobs.contains_key(&job.id) {
-            return Err(StorageError::DuplicateId(job.id));
+        let Shard { jobs, names } = &mut *shard;
+        match jobs.entry(job.id) {
+            Entry::Occupied(_) => return Err(StorageError::DuplicateId(job.id)),
+            Entry::Vacant(slot) => {
+                slot.insert(Box::new(StoredJob::new(job, names)?));
+            }
         }
-        let stored = StoredJob::new(job, &mut shard.names)?;
-        shard.jobs.insert(job.id, Box::new(stored));
         drop(shard);
         if let Some(key) = &job.idempotency_key {
             keys.insert(key.clone(), job.id);
         }
-        let key = (job.priority, job.run_at, job.id);
-        Self::queue_pending(
-            &mut self.index.lock(),
-            Lane::of(&job.queue, &job.machine),
-            key,
-            job.created_at,
-        );
         Ok(Inserted {
             id: job.id,
             created: true,
         })
+    }
+
+    /// Files stored new jobs in the index, under one hold of its lock:
+    /// each in its lane's ready set, or by due time.
+    fn queue_new<'j>(&self, jobs: impl IntoIterator<Item = &'j NewJob>) {
+        let mut index = self.index.lock();
+        for job in jobs {
+            let key = (job.priority, job.run_at, job.id);
+            Self::queue_pending(&mut index, Lane::of(&job.queue, &job.machine), key, job.created_at);
+        }
     }
 
     /// Moves due and lease-expired jobs into their lane's ready set.
@@ -450,7 +460,10 @@ impl Storage for InMemoryStorage {
     async fn insert(&self, job: NewJob) -> Result<Inserted, StorageError> {
         job.check()?;
         let mut keys = lock(&self.inner.keys);
-        let inserted = self.inner.insert_locked(&mut keys, &job)?;
+        let inserted = self.inner.store_locked(&mut keys, &job)?;
+        if inserted.created {
+            self.inner.queue_new([&job]);
+        }
         drop(keys);
         if inserted.created {
             self.inner.events.send(StorageEvent::JobsReady);
@@ -461,22 +474,29 @@ impl Storage for InMemoryStorage {
     async fn insert_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StorageError> {
         jobs.iter().try_for_each(NewJob::check)?;
         let mut keys = lock(&self.inner.keys);
-        // Check every id first, so a duplicate leaves nothing inserted.
-        let mut ids = std::collections::HashSet::with_capacity(jobs.len());
+        // Check every id first, so a duplicate leaves nothing inserted
+        // (nor seen by a reader meanwhile); the insert lock keeps any other
+        // insert from storing one of them after.
+        let mut ids = foldhash::HashSet::with_capacity_and_hasher(jobs.len(), Default::default());
         for job in &jobs {
             if !ids.insert(job.id) || lock(self.inner.shard(job.id)).jobs.contains_key(&job.id) {
                 return Err(StorageError::DuplicateId(job.id));
             }
         }
         let mut out = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            out.push(self.inner.insert_locked(&mut keys, job)?);
-        }
+        let stored = jobs.iter().try_for_each(|job| {
+            out.push(self.inner.store_locked(&mut keys, job)?);
+            Ok(())
+        });
+        // Those stored before a job that could not be are queued all the
+        // same: none is left stored and never claimed.
+        let created = || jobs.iter().zip(&out).filter(|(_, i)| i.created).map(|(job, _)| job);
+        self.inner.queue_new(created());
         drop(keys);
-        if out.iter().any(|i| i.created) {
+        if created().next().is_some() {
             self.inner.events.send(StorageEvent::JobsReady);
         }
-        Ok(out)
+        stored.map(|()| out)
     }
 
     async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {

@@ -89,6 +89,19 @@ pub async fn batch_insert_is_atomic(s: Arc<dyn Storage>) {
         s.get(fresh.id).await.unwrap().is_none(),
         "a failed batch inserts nothing"
     );
+    let twice = new_job("m", 2);
+    let err = s
+        .insert_batch(vec![fresh.clone(), twice.clone(), twice.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::DuplicateId(id) if id == twice.id),
+        "an id twice in one batch is a duplicate: {err}"
+    );
+    assert!(
+        s.get(fresh.id).await.unwrap().is_none() && s.get(twice.id).await.unwrap().is_none(),
+        "a batch with one id twice inserts nothing"
+    );
 
     let jobs: Vec<_> = (0..500).map(|n| new_job("m", n)).collect();
     let inserted = s.insert_batch(jobs.clone()).await.unwrap();
